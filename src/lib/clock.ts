@@ -1,0 +1,96 @@
+/** Time, behind an interface so logic never calls Date.now() or setTimeout directly. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortReason(signal));
+        return;
+      }
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(abortReason(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+};
+
+function abortReason(signal: AbortSignal | undefined): unknown {
+  return signal?.reason ?? new DOMException("aborted", "AbortError");
+}
+
+/** True when `err` is what an aborted sleep or exec throws. */
+export function isAbortError(err: unknown): boolean {
+  return err instanceof Error && (err.name === "AbortError" || (err as { code?: string }).code === "ABORT_ERR");
+}
+
+/**
+ * A clock that moves only when told to. Sleepers wake in deadline order as `advance` passes them.
+ */
+export class FakeClock implements Clock {
+  private current: number;
+  private sleepers: { until: number; resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal }[] = [];
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortReason(signal));
+        return;
+      }
+      const entry = { until: this.current + Math.max(0, ms), resolve, reject, signal };
+      this.sleepers.push(entry);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.sleepers = this.sleepers.filter((s) => s !== entry);
+          reject(abortReason(signal));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** How many sleeps are pending: lets a test wait until a loop is parked. */
+  get pendingSleeps(): number {
+    return this.sleepers.length;
+  }
+
+  /** Moves time forward, waking due sleepers one by one and letting their continuations run. */
+  async advance(ms: number): Promise<void> {
+    const target = this.current + ms;
+    for (;;) {
+      this.sleepers.sort((a, b) => a.until - b.until);
+      const next = this.sleepers[0];
+      if (!next || next.until > target) break;
+      this.sleepers.shift();
+      this.current = Math.max(this.current, next.until);
+      next.resolve();
+      await flushMicrotasks();
+    }
+    this.current = target;
+    await flushMicrotasks();
+  }
+}
+
+/** Lets pending promise continuations run (several hops, for chains of awaits). */
+export async function flushMicrotasks(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
+}
