@@ -25,8 +25,9 @@ export const systemClock: Clock = {
     }),
 };
 
-function abortReason(signal: AbortSignal | undefined): unknown {
-  return signal?.reason ?? new DOMException("aborted", "AbortError");
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new DOMException("aborted", "AbortError");
 }
 
 /** True when `err` is what an aborted sleep or exec throws. */

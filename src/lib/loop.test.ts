@@ -61,6 +61,17 @@ describe("PeriodicLoop", () => {
     assert.equal(loop.status, "stopped");
   });
 
+  test("stop() while a tick is running ends the loop without waiting for the interval", async () => {
+    let release!: () => void;
+    const { loop } = makeLoop(() => new Promise<void>((r) => (release = r)));
+    loop.start();
+    await flushMicrotasks();
+    const stopped = loop.stop();
+    release();
+    await stopped;
+    assert.equal(loop.status, "stopped");
+  });
+
   test("poke() runs the next tick without waiting for the interval", async () => {
     let ticks = 0;
     const { loop } = makeLoop(async () => void ticks++);

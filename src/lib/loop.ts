@@ -87,6 +87,8 @@ export class PeriodicLoop {
 
   /** Sleeps until the interval passes, poke() is called or the loop stops. */
   private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    // stop() during a tick aborts before this listener exists: check first, or the loop sleeps on.
+    if (signal.aborted) return;
     const local = new AbortController();
     const onAbort = (): void => local.abort();
     signal.addEventListener("abort", onAbort, { once: true });

@@ -61,6 +61,11 @@ export class PoolManager {
     return this.loop.status;
   }
 
+  /** When the last reconcile finished (epoch ms). */
+  get lastTickAt(): number | undefined {
+    return this.loop.lastTickAt;
+  }
+
   /** The pool names this manager keeps alive. */
   heldSessions(): string[] {
     return this.poolNames.filter((n) => this.held.has(n));

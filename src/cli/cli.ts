@@ -1,0 +1,138 @@
+import { Command, CommanderError } from "commander";
+import { ConfigError, loadConfig, resolveConfigPath } from "../config/loader.js";
+import type { Config } from "../config/schema.js";
+import { VERSION } from "../daemon/daemon.js";
+import { realDoctorDeps, runDoctor } from "../daemon/doctor.js";
+import { describeError } from "../lib/errors.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from "./io.js";
+import { runDaemonCommand } from "./run-command.js";
+import { classifyText, formatVerdict } from "../claude/classify-command.js";
+import { readFile } from "node:fs/promises";
+import { readAll } from "./io.js";
+import { formatStatus } from "./status-format.js";
+
+const MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
+
+async function readCapped(file: string): Promise<Buffer> {
+  const bytes = await readFile(file);
+  if (bytes.length > MAX_CAPTURE_BYTES) throw new Error(`larger than ${MAX_CAPTURE_BYTES} bytes`);
+  return bytes;
+}
+
+/** Thrown inside an action to end the command with an exit code (and an optional message on stderr). */
+class Exit extends Error {
+  constructor(readonly code: number, message = "") {
+    super(message);
+  }
+}
+
+async function configOrExit(flag: string | undefined, io: CliIo): Promise<Config> {
+  try {
+    return await loadConfig(resolveConfigPath(flag, io.env));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Exit(EXIT_USAGE, err.message);
+    throw err;
+  }
+}
+
+/** Where the running daemon's API is, and its token, from the config (or --url). */
+function apiTarget(config: Config | undefined, url: string | undefined, env: NodeJS.ProcessEnv): { base: string; headers: Record<string, string> } {
+  const base = url ?? `http://${config?.http.listen ?? "127.0.0.1:7420"}`;
+  const tokenEnv = config?.http.token_env;
+  const token = tokenEnv ? env[tokenEnv] : undefined;
+  return { base: base.replace(/\/$/, ""), headers: token ? { authorization: `Bearer ${token}` } : {} };
+}
+
+function notBuilt(name: string, issue: string): () => never {
+  return () => {
+    throw new Exit(EXIT_USAGE, `claude-failover ${name}: not built yet (${issue}); see the README's "Not built yet" section`);
+  };
+}
+
+/** Builds the command tree; every action returns through Exit or normally (exit 0). */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("claude-failover")
+    .description("Keeps a pool of Claude Code sessions in tmux working unattended across several accounts")
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError();
+  const withConfig = (c: Command): Command => c.option("-c, --config <path>", "config file (default: $CLAUDE_FAILOVER_CONFIG or /etc/claude-failover/config.yaml)");
+
+  withConfig(program.command("run").description("run the daemon in the foreground (systemd ExecStart)")).action(async (o: { config?: string }) => {
+    const config = await configOrExit(o.config, io);
+    throw new Exit(await runDaemonCommand(config, io));
+  });
+
+  withConfig(program.command("status").description("what /status says, as a table"))
+    .option("--json", "print the raw JSON")
+    .option("--url <url>", "the daemon's API (default: from the config's http.listen)")
+    .action(async (o: { config?: string; json?: boolean; url?: string }) => {
+      const config = o.url ? await loadConfig(resolveConfigPath(o.config, io.env)).catch(() => undefined) : await configOrExit(o.config, io);
+      const { base, headers } = apiTarget(config, o.url, io.env);
+      let body: unknown;
+      try {
+        const r = await fetch(`${base}/status`, { headers, signal: AbortSignal.timeout(5000) });
+        if (!r.ok) throw new Exit(EXIT_FAILURE, `daemon at ${base} answered HTTP ${r.status}`);
+        body = await r.json();
+      } catch (err) {
+        if (err instanceof Exit) throw err;
+        throw new Exit(EXIT_FAILURE, `the daemon is not answering at ${base}: ${describeError(err)} (is \`claude-failover run\` running?)`);
+      }
+      io.stdout.write(o.json ? JSON.stringify(body, null, 2) + "\n" : formatStatus(body));
+    });
+
+  withConfig(program.command("doctor").description("check config, tmux, the claude binary, account homes, credentials and shared links")).action(async (o: { config?: string }) => {
+    const config = await configOrExit(o.config, io);
+    const findings = await runDoctor(config, { ...realDoctorDeps(), env: io.env });
+    for (const f of findings) {
+      io.stdout.write(`${f.ok ? "ok  " : "FAIL"} ${f.check.padEnd(13)} ${f.message}\n`);
+      if (!f.ok && f.fix) io.stdout.write(`     ${"".padEnd(13)} fix: ${f.fix}\n`);
+    }
+    const bad = findings.filter((f) => !f.ok).length;
+    io.stdout.write(bad === 0 ? "all checks passed\n" : `${bad} problem(s)\n`);
+    if (bad > 0) throw new Exit(EXIT_FAILURE);
+  });
+
+  program
+    .command("classify [file]")
+    .description("what the screen classifier makes of a pane capture (FILE, or - / nothing for stdin)")
+    .option("--json", "print {state, detail, limit: {kind, resets_at} | null}")
+    .option("--now <iso>", "the instant reset times are computed from (default: the clock)")
+    .action(async (file: string | undefined, o: { json?: boolean; now?: string }) => {
+      const now = o.now === undefined ? Date.now() : Date.parse(o.now);
+      if (Number.isNaN(now)) throw new Exit(EXIT_USAGE, `--now: expected an ISO-8601 instant such as 2026-04-17T02:17:19Z (got ${JSON.stringify(o.now)})`);
+      let bytes: Buffer;
+      try {
+        bytes = file === undefined || file === "-" ? await readAll(io.stdin, MAX_CAPTURE_BYTES) : await readCapped(file);
+      } catch (err) {
+        throw new Exit(EXIT_FAILURE, `classify: cannot read ${file ?? "stdin"}: ${describeError(err)}`);
+      }
+      io.stdout.write(formatVerdict(classifyText(bytes.toString("utf8"), now), { json: o.json === true }) + "\n");
+    });
+
+  program.command("swap [account]").description("manual swap to ACCOUNT (or the next available)").action(notBuilt("swap", "comes with account failover"));
+  program.command("submit <project> <file>").description("drop a task into a project's inbox (FILE or - for stdin)").action(notBuilt("submit", "comes with the work loop"));
+  program.command("queue [project]").description("tasks by state").action(notBuilt("queue", "comes with the work loop"));
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof Exit) {
+      if (err.message) io.stderr.write(err.message.endsWith("\n") ? err.message : `${err.message}\n`);
+      return err.code;
+    }
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    io.stderr.write(`claude-failover: ${describeError(err)}\n`);
+    return EXIT_FAILURE;
+  }
+}

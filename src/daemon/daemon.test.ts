@@ -1,0 +1,141 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readFile, stat, symlink } from "node:fs/promises";
+import path from "node:path";
+import { loadConfig } from "../config/loader.js";
+import { FakeClock } from "../lib/clock.js";
+import { silentLogger } from "../lib/logger.js";
+import { FakeTmuxClient } from "../tmux/fake.js";
+import { privateTmux } from "../../test/support/tmux-server.js";
+import { makeSandbox } from "../../test/support/sandbox.js";
+import { Daemon, StartupError } from "./daemon.js";
+
+describe("Daemon", () => {
+  test("starts on a private tmux socket: pool held, foreign sessions untouched, /health and /status answer, killed session recreated, stop leaves tmux", async () => {
+    const tmux = privateTmux("daemon");
+    const sb = await makeSandbox({ socket: tmux.socket });
+    try {
+      await tmux.client.newSession({ name: "ccl-0", cwd: sb.dir, command: ["cat"] });
+      await tmux.client.newSession({ name: "cf-pool-9", cwd: sb.dir, command: ["cat"] });
+      const config = await loadConfig(await sb.writeConfig({ pool: { autonomous: { prefix: "cf-pool-", start_index: 1, min: 2, max: 4, cwd: sb.dir }, dedicated: [{ name: "cf-dedicated", cwd: sb.dir }] } }));
+      const clock = new FakeClock();
+      const daemon = new Daemon({ config, log: silentLogger(), clock, listen: "127.0.0.1:0" });
+      await daemon.start();
+      const names = async () => (await tmux.client.listSessions()).map((s) => s.name).sort();
+      assert.deepEqual(await names(), ["ccl-0", "cf-dedicated", "cf-pool-1", "cf-pool-2", "cf-pool-9"]);
+
+      const health = await fetch(`${daemon.url}/health`);
+      assert.equal(health.status, 200);
+      const status = (await (await fetch(`${daemon.url}/status`)).json()) as { active_account: string; sessions: { name: string; kind: string; state: string }[] };
+      assert.equal(status.active_account, "main");
+      assert.deepEqual(status.sessions.filter((s) => s.state === "idle").map((s) => `${s.kind}:${s.name}`), ["dedicated:cf-dedicated", "pool:cf-pool-1", "pool:cf-pool-2"]);
+
+      await tmux.client.killSession("cf-pool-2");
+      // The reconcile loop wakes every 15 s of the (fake) clock.
+      await clock.advance(15_000);
+      for (let i = 0; i < 200 && !(await tmux.client.hasSession("cf-pool-2")); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await tmux.client.hasSession("cf-pool-2"), true);
+
+      await daemon.stop();
+      assert.equal(daemon.status, "stopped");
+      assert.deepEqual(await names(), ["ccl-0", "cf-dedicated", "cf-pool-1", "cf-pool-2", "cf-pool-9"]);
+      const events = (await readFile(path.join(config.state_dir, "events.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { type: string });
+      assert.deepEqual(events.map((e) => e.type), ["daemon_started", "daemon_stopping"]);
+      assert.equal((await stat(path.join(config.state_dir, "state.json"))).mode & 0o777, 0o600);
+      assert.equal((await stat(config.state_dir)).mode & 0o777, 0o700);
+    } finally {
+      await tmux.close();
+      await sb.close();
+    }
+  });
+
+  test("state survives a restart: the active account is kept", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const first = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await first.start();
+      await first.stop();
+      const saved = JSON.parse(await readFile(path.join(config.state_dir, "state.json"), "utf8")) as { data: { active_account: string } };
+      assert.equal(saved.data.active_account, "main");
+      const second = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await second.start();
+      assert.equal(second.statusView().active_account, "main");
+      await second.stop();
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test("the active account follows the claude link when state has none", async () => {
+    const sb = await makeSandbox();
+    try {
+      await symlink(path.join(sb.home, ".claude-backup"), path.join(sb.home, ".claude"));
+      const config = await loadConfig(await sb.writeConfig());
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await d.start();
+      assert.equal(d.statusView().active_account, "backup");
+      await d.stop();
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test("refuses to start, listing every problem: missing home, divergent link, real folder in place of a link", async () => {
+    const sb = await makeSandbox();
+    try {
+      await symlink("/somewhere/else", path.join(sb.home, ".claude-main", "projects"));
+      await mkdir(path.join(sb.home, ".claude-backup", "session-env"));
+      const config = await loadConfig(await sb.writeConfig({
+        accounts: [
+          { name: "main", home: path.join(sb.home, ".claude-main") },
+          { name: "backup", home: path.join(sb.home, ".claude-backup") },
+          { name: "ghost", home: path.join(sb.home, ".claude-ghost") },
+        ],
+      }));
+      const tmux = new FakeTmuxClient();
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux, listen: "127.0.0.1:0" });
+      await assert.rejects(d.start(), (e: unknown) => {
+        assert.ok(e instanceof StartupError);
+        const all = e.problems.join("\n");
+        assert.match(all, /\.claude-main\/projects \[divergent\]/);
+        assert.match(all, /\.claude-backup\/session-env \[not-a-link\]/);
+        assert.match(all, /\.claude-ghost \[home-missing\]/);
+        return true;
+      });
+      assert.equal(d.status, "stopped");
+      assert.deepEqual(tmux.touched("new-session"), []);
+      // The divergent link and the real folder are left exactly as they were.
+      assert.equal((await stat(path.join(sb.home, ".claude-backup", "session-env"))).isDirectory(), true);
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test("refuses to start when tmux is missing", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const { CliTmuxClient } = await import("../tmux/cli-client.js");
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new CliTmuxClient({ binary: "/nonexistent/tmux", socket: "cf-x" }), listen: "127.0.0.1:0" });
+      await assert.rejects(d.start(), (e: unknown) => e instanceof StartupError && /tmux binary not found/.test(e.problems.join("\n")));
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test("stop() is idempotent and a stopped daemon reports 503-worthy health", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await d.start();
+      const a = d.stop();
+      assert.equal(a, d.stop());
+      await a;
+      assert.deepEqual(d.health(), { ok: false, reason: "daemon is stopped" });
+    } finally {
+      await sb.close();
+    }
+  });
+});

@@ -1,0 +1,207 @@
+import { readlink } from "node:fs/promises";
+import path from "node:path";
+import { ensureAllAccounts, formatLinkProblem } from "../accounts/shared-links.js";
+import type { Config } from "../config/schema.js";
+import { ensureDir } from "../lib/atomic-fs.js";
+import type { Clock } from "../lib/clock.js";
+import { systemClock } from "../lib/clock.js";
+import { AppError, describeError, IllegalStateError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { createMetrics } from "../http/metrics.js";
+import { createApiHandler, startHttpServer, type RunningServer } from "../http/server.js";
+import { PoolManager } from "../pool/pool.js";
+import { SessionRegistry } from "../pool/registry.js";
+import type { TmuxClient } from "../tmux/client.js";
+import { CliTmuxClient } from "../tmux/cli-client.js";
+import { TmuxError } from "../tmux/client.js";
+import { EventLog } from "../state/event-log.js";
+import type { StateStore } from "../state/store.js";
+import { openDaemonStateStore, type DaemonState } from "./state.js";
+
+export const VERSION = "0.1.0";
+
+/** The daemon refused to start; `problems` lists every reason. */
+export class StartupError extends AppError {
+  constructor(readonly problems: readonly string[], options?: { cause?: unknown }) {
+    super("STARTUP_REFUSED", `claude-failover cannot start:\n${problems.map((p) => `  - ${p}`).join("\n")}`, options);
+  }
+}
+
+export type DaemonLifecycle = "idle" | "starting" | "running" | "stopping" | "stopped";
+
+export interface DaemonOptions {
+  config: Config;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  tmux?: TmuxClient;
+  /** Overrides http.listen (tests use 127.0.0.1:0). */
+  listen?: string;
+}
+
+/**
+ * The only place where real dependencies are built and components started and stopped in order.
+ * Stopping leaves every tmux session running: tmux outlives the daemon.
+ */
+export class Daemon {
+  private lifecycle: DaemonLifecycle = "idle";
+  private readonly clock: Clock;
+  private readonly tmux: TmuxClient;
+  private readonly registry: SessionRegistry;
+  private readonly pool: PoolManager;
+  private state: StateStore<DaemonState> | undefined;
+  private events: EventLog | undefined;
+  private server: RunningServer | undefined;
+  private stopping: Promise<void> | undefined;
+  private startedAt = 0;
+
+  constructor(private readonly o: DaemonOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.tmux = o.tmux ?? new CliTmuxClient({ socket: o.config.tmux.socket });
+    this.registry = new SessionRegistry(() => this.clock.now());
+    this.pool = new PoolManager({
+      tmux: this.tmux, clock: this.clock, log: o.log.child({ component: "pool" }), registry: this.registry,
+      pool: o.config.pool.autonomous, dedicated: o.config.pool.dedicated,
+      size: { width: o.config.tmux.width, height: o.config.tmux.height },
+    });
+  }
+
+  get status(): DaemonLifecycle {
+    return this.lifecycle;
+  }
+
+  get url(): string | undefined {
+    return this.server?.url;
+  }
+
+  /** Starts every component; on any start-up problem, throws StartupError and leaves nothing running. */
+  async start(): Promise<void> {
+    if (this.lifecycle !== "idle") throw new IllegalStateError(`daemon cannot start from state ${this.lifecycle}`);
+    this.lifecycle = "starting";
+    const { config, log } = this.o;
+    try {
+      await this.preflight();
+      await ensureDir(config.state_dir, 0o700);
+      this.events = new EventLog({
+        dir: config.state_dir, clock: this.clock,
+        onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),
+      });
+      this.state = openDaemonStateStore(config.state_dir, this.clock);
+      const loaded = await this.state.load();
+      if (loaded.removedTempFiles.length > 0) log.info({ files: loaded.removedTempFiles }, "removed temp files left by a crash");
+      const active = await this.resolveActiveAccount();
+      this.state.update((s) => ({ ...s, active_account: active, started_at: new Date(this.clock.now()).toISOString() }));
+      await this.state.flush();
+      void this.events.append({ type: "daemon_started", version: VERSION, active_account: active });
+
+      const env = this.o.env ?? process.env;
+      const token = config.http.token_env ? env[config.http.token_env] : undefined;
+      if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
+      const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt }) });
+      const handler = createApiHandler(
+        {
+          health: () => this.health(),
+          status: () => this.statusView(),
+          watchdog: () => ({ stale: [], counters: {}, note: "task tracking arrives with the work loop" }),
+          metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+          hook: async (body) => {
+            const event = typeof (body as { event?: unknown }).event === "string" ? (body as { event: string }).event : "unknown";
+            metrics.hookEvents.inc({ event });
+            void this.events?.append({ type: "hook", event, session_id: (body as { payload?: { session_id?: unknown } }).payload?.session_id });
+          },
+        },
+        { log: log.child({ component: "http" }), ...(token ? { token } : {}) },
+      );
+      this.server = await startHttpServer(this.o.listen ?? config.http.listen, handler);
+
+      // One reconcile before reporting "running", so the pool is there when start() resolves.
+      await this.pool.reconcile();
+      this.pool.start();
+      this.startedAt = this.clock.now();
+      this.lifecycle = "running";
+      log.info({ url: this.server.url, active_account: active, pool: this.pool.heldSessions() }, "claude-failover running");
+    } catch (err) {
+      await this.teardown();
+      this.lifecycle = "stopped";
+      if (err instanceof StartupError) throw err;
+      throw new StartupError([describeError(err)], { cause: err });
+    }
+  }
+
+  /** Stops the loops, flushes state and closes the API; tmux sessions keep running. Idempotent. */
+  stop(): Promise<void> {
+    if (this.lifecycle === "idle") {
+      this.lifecycle = "stopped";
+      return Promise.resolve();
+    }
+    this.stopping ??= (async () => {
+      this.lifecycle = "stopping";
+      this.o.log.info("stopping: loops, then state, then the API; tmux sessions are left running");
+      void this.events?.append({ type: "daemon_stopping" });
+      await this.teardown();
+      this.lifecycle = "stopped";
+    })();
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    await this.pool.stop().catch(() => undefined);
+    await this.server?.close().catch(() => undefined);
+    await this.state?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "state flush failed"));
+    await this.events?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "event log flush failed"));
+  }
+
+  /** Everything that must hold before anything starts: tmux works, shared links are right. */
+  private async preflight(): Promise<void> {
+    const problems: string[] = [];
+    try {
+      await this.tmux.listSessions();
+    } catch (err) {
+      problems.push(err instanceof TmuxError && err.code === "TMUX_NOT_FOUND" ? `${err.message}` : `tmux: ${describeError(err)}`);
+    }
+    const { created, problems: links } = await ensureAllAccounts(this.o.config.accounts, this.o.config.claude.shared_root);
+    for (const c of created) this.o.log.info({ link: c }, "created shared link");
+    problems.push(...links.map(formatLinkProblem));
+    if (problems.length > 0) throw new StartupError(problems);
+  }
+
+  /** The account recorded in state, else the one the claude link points at, else the first. */
+  private async resolveActiveAccount(): Promise<string> {
+    const accounts = this.o.config.accounts;
+    const recorded = this.state?.get().active_account;
+    if (recorded && accounts.some((a) => a.name === recorded)) return recorded;
+    try {
+      const target = path.resolve(path.dirname(this.o.config.claude.link), await readlink(this.o.config.claude.link));
+      const match = accounts.find((a) => path.resolve(a.home) === target);
+      if (match) return match.name;
+    } catch {
+      // no link yet: the first account is active
+    }
+    return accounts[0]!.name;
+  }
+
+  health(): { ok: true } | { ok: false; reason: string } {
+    if (this.lifecycle !== "running") return { ok: false, reason: `daemon is ${this.lifecycle}` };
+    if (this.pool.loopStatus !== "running") return { ok: false, reason: "pool loop is not running" };
+    return { ok: true };
+  }
+
+  statusView(): Record<string, unknown> {
+    const s = this.lifecycle === "running" || this.lifecycle === "stopping" ? this.state?.get() : undefined;
+    return {
+      version: VERSION,
+      lifecycle: this.lifecycle,
+      started_at: this.startedAt ? new Date(this.startedAt).toISOString() : null,
+      active_account: s?.active_account ?? null,
+      accounts: this.o.config.accounts.map((a) => ({ name: a.name, home: a.home, state: a.name === s?.active_account ? "active" : "available" })),
+      sessions: this.registry.list().map((r) => ({
+        name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
+        since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),
+      })),
+      pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },
+      queue: {},
+      last_swap: s?.last_swap ?? null,
+      partial_swap: false,
+    };
+  }
+}
