@@ -137,15 +137,19 @@ export class EventLog {
         size = (await stat(this.file)).size;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-        throw err;
+        throw new StateError("EVENT_ROTATE_FAILED", this.file, `event log ${this.file}: cannot stat it: ${describeError(err)}`, { cause: err });
       }
       if (size <= maxBytes) return false;
-      await this.handle?.sync();
-      await this.dropHandle();
-      await unlink(`${this.file}.${this.keep}`).catch(ignoreMissing);
-      for (let i = this.keep - 1; i >= 1; i--) await rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(ignoreMissing);
-      await rename(this.file, `${this.file}.1`);
-      await fsyncDir(path.dirname(this.file));
+      try {
+        await this.handle?.sync();
+        await this.dropHandle();
+        await unlink(`${this.file}.${this.keep}`).catch(ignoreMissing);
+        for (let i = this.keep - 1; i >= 1; i--) await rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(ignoreMissing);
+        await rename(this.file, `${this.file}.1`);
+        await fsyncDir(path.dirname(this.file));
+      } catch (err) {
+        throw new StateError("EVENT_ROTATE_FAILED", this.file, `event log ${this.file}: rotation failed: ${describeError(err)}`, { cause: err });
+      }
       return true;
     });
   }
@@ -205,7 +209,7 @@ function ignoreMissing(err: unknown): void {
 
 /** Index of the last newline in `buf` before `end`, or -1 (a negative offset would search from the end). */
 function lastNewline(buf: Buffer, end: number): number {
-  return buf.lastIndexOf(0x0a, end - 1);
+  return end <= 0 ? -1 : buf.lastIndexOf(0x0a, end - 1);
 }
 
 /** Reads one file backwards, pushing events newest first into `out` until it holds `n`. */

@@ -7,7 +7,8 @@ import { AppError, IllegalStateError, describeError } from "../lib/errors.js";
 
 /**
  * The daemon's durable state. Codes: STATE_READ_FAILED, STATE_CORRUPT, STATE_VERSION_UNSUPPORTED,
- * STATE_INVALID, STATE_WRITE_FAILED, EVENT_NOT_SERIALISABLE, EVENT_WRITE_FAILED, EVENT_READ_FAILED.
+ * STATE_INVALID, STATE_WRITE_FAILED; for the event log EVENT_NOT_SERIALISABLE, EVENT_WRITE_FAILED,
+ * EVENT_READ_FAILED, EVENT_ROTATE_FAILED.
  */
 export class StateError extends AppError {
   /** The file concerned. */

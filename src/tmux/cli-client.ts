@@ -17,8 +17,10 @@ export interface CliTmuxOptions {
 
 interface RunResult { stdout: string; stderr: string; exitCode: number }
 
-const NO_SERVER = /no server running|error connecting to|No such file or directory/i;
-const NO_SESSION = /can't find (session|pane|window)|session not found/i;
+// A server whose last session just closed exits: commands racing that exit see these.
+const NO_SERVER = /no server running|error connecting to|No such file or directory|server exited unexpectedly|lost server/i;
+// "no current target": what kill-session says on a server left with no session at all.
+const NO_SESSION = /can't find (session|pane|window)|session not found|no current target|no sessions/i;
 
 /** The real adapter: runs the tmux binary with an argv array (never a shell). */
 export class CliTmuxClient implements TmuxClient {
