@@ -9,6 +9,8 @@ import { runDaemonCommand } from "./run-command.js";
 import { classifyText, formatVerdict } from "../claude/classify-command.js";
 import { readFile } from "node:fs/promises";
 import { readAll } from "./io.js";
+import { readStdinBounded, runHookCommand } from "../claude/hook-client.js";
+import { readHookToken } from "../daemon/hook-settings.js";
 import { formatStatus } from "./status-format.js";
 
 const MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
@@ -109,6 +111,23 @@ export function buildProgram(io: CliIo): Command {
         throw new Exit(EXIT_FAILURE, `classify: cannot read ${file ?? "stdin"}: ${describeError(err)}`);
       }
       io.stdout.write(formatVerdict(classifyText(bytes.toString("utf8"), now), { json: o.json === true }) + "\n");
+    });
+
+  program
+    .command("hook <event>")
+    .description("called by Claude Code hooks with the payload on stdin; forwards it to the daemon (spool file if the daemon is down)")
+    .option("--url <url>", "the daemon's API", "http://127.0.0.1:7420")
+    .option("--state-dir <dir>", "the daemon's state_dir (spool, token)", "/var/lib/claude-failover")
+    .action(async (event: string, o: { url: string; stateDir: string }) => {
+      // Never block or break Claude Code: bounded time, nothing on stdout (it would reach the model), exit 0.
+      try {
+        const stdinText = await readStdinBounded(io.stdin);
+        const token = await readHookToken(o.stateDir);
+        const r = await runHookCommand({ event, stdinText, env: io.env, stateDir: o.stateDir, daemonUrl: o.url, ...(token ? { token } : {}), timeoutMs: 2000 });
+        if (r.outcome !== "delivered") io.stderr.write(`claude-failover hook ${event}: ${r.outcome}${r.problem ? `: ${r.problem}` : ""}\n`);
+      } catch (err) {
+        io.stderr.write(`claude-failover hook ${event}: ${describeError(err)}\n`);
+      }
     });
 
   program.command("swap [account]").description("manual swap to ACCOUNT (or the next available)").action(notBuilt("swap", "comes with account failover"));

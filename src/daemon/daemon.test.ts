@@ -124,6 +124,32 @@ describe("Daemon", () => {
     }
   });
 
+  test("hooks: a spooled event is drained at start, a live one is taken by POST /api/hook, a bad one is refused", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const { spoolEnvelope, spoolDir } = await import("../claude/hook-client.js");
+      const id1 = "11111111-2222-4333-8444-555555555555";
+      const id2 = "66666666-7777-4888-9999-000000000000";
+      await spoolEnvelope(config.state_dir, "Stop", JSON.stringify({ event: "Stop", payload: { session_id: id1, hook_event_name: "Stop", last_assistant_message: "spooled" }, received_at: "2026-01-01T00:00:00Z" }));
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await d.start();
+      assert.equal(d.hooks.stopSince(id1, 0)?.message, "spooled");
+      const { readdir } = await import("node:fs/promises");
+      assert.deepEqual((await readdir(spoolDir(config.state_dir))).filter((f) => f.endsWith(".json")), []);
+      const post = (body: unknown) => fetch(`${d.url}/api/hook`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const ok = await post({ event: "StopFailure", payload: { session_id: id2, error: "rate_limit", last_assistant_message: "You've hit your session limit · resets 3pm" }, received_at: new Date().toISOString() });
+      assert.equal(ok.status, 202);
+      assert.equal(d.hooks.failureSince(id2, 0)?.error, "rate_limit");
+      assert.equal((await post({ event: "Stop", payload: {}, received_at: "not a date" })).status, 400);
+      const settings = JSON.parse(await readFile(path.join(config.state_dir, "claude-settings.json"), "utf8")) as { hooks: Record<string, { hooks: { command: string }[] }[]> };
+      assert.match(settings.hooks.Stop![0]!.hooks[0]!.command, new RegExp(`hook --url ${d.url!.replace(/\./g, "\\.")} --state-dir .* Stop$`));
+      await d.stop();
+    } finally {
+      await sb.close();
+    }
+  });
+
   test("stop() is idempotent and a stopped daemon reports 503-worthy health", async () => {
     const sb = await makeSandbox();
     try {

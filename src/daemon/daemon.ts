@@ -17,6 +17,10 @@ import { TmuxError } from "../tmux/client.js";
 import { EventLog } from "../state/event-log.js";
 import type { StateStore } from "../state/store.js";
 import { openDaemonStateStore, type DaemonState } from "./state.js";
+import { drainSpool, spoolDir } from "../claude/hook-client.js";
+import { parseHookEnvelope, type HookEvent } from "../claude/hooks.js";
+import { HookHub } from "../dispatch/hook-hub.js";
+import { writeDaemonHookSettings, writeHookToken } from "./hook-settings.js";
 
 export const VERSION = "0.1.0";
 
@@ -54,6 +58,8 @@ export class Daemon {
   private server: RunningServer | undefined;
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
+  private hookSettingsFile: string | undefined;
+  readonly hooks = new HookHub();
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -105,14 +111,23 @@ export class Daemon {
           watchdog: () => ({ stale: [], counters: {}, note: "task tracking arrives with the work loop" }),
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
           hook: async (body) => {
-            const event = typeof (body as { event?: unknown }).event === "string" ? (body as { event: string }).event : "unknown";
-            metrics.hookEvents.inc({ event });
-            void this.events?.append({ type: "hook", event, session_id: (body as { payload?: { session_id?: unknown } }).payload?.session_id });
+            const parsed = parseHookEnvelope(body);
+            if (!parsed.ok) return { ok: false, reason: parsed.reason };
+            metrics.hookEvents.inc({ event: parsed.event.kind });
+            this.ingestHook(parsed.event, this.clock.now(), parsed.envelope.event);
+            return { ok: true };
           },
         },
         { log: log.child({ component: "http" }), ...(token ? { token } : {}) },
       );
       this.server = await startHttpServer(this.o.listen ?? config.http.listen, handler);
+      this.hookSettingsFile = await writeDaemonHookSettings(config.state_dir, this.server.url);
+      await writeHookToken(config.state_dir, token);
+      // Hooks that fired while the daemon was down waited in the spool: they count, in order.
+      const drained = await drainSpool(spoolDir(config.state_dir), async (d) => this.ingestHook(d.event, d.receivedAt, d.envelope.event));
+      if (drained.delivered + drained.rejected.length + drained.kept.length > 0) {
+        log.info({ delivered: drained.delivered, rejected: drained.rejected, kept: drained.kept }, "hook spool drained");
+      }
 
       // One reconcile before reporting "running", so the pool is there when start() resolves.
       await this.pool.reconcile();
@@ -142,6 +157,12 @@ export class Daemon {
       this.lifecycle = "stopped";
     })();
     return this.stopping;
+  }
+
+  /** A hook event, live or from the spool: recorded for the work loop and in events.jsonl. */
+  private ingestHook(event: HookEvent, at: number, name: string): void {
+    this.hooks.record(event, at);
+    void this.events?.append({ type: "hook", event: name, kind: event.kind, claude_session_id: event.sessionId, ...("error" in event ? { error: event.error } : {}) });
   }
 
   private async teardown(): Promise<void> {

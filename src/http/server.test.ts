@@ -16,7 +16,11 @@ function stubApi(over: Partial<ApiHandlers> = {}): ApiHandlers & { hooks: unknow
     status: () => ({ active_account: "main" }),
     watchdog: () => ({ stale: [] }),
     metrics: async () => ({ contentType: prom.contentType, body: await prom.metrics() }),
-    hook: async (b) => void hooks.push(b),
+    hook: async (b) => {
+      if ((b as { event?: unknown }).event === undefined) return { ok: false, reason: "no event" };
+      hooks.push(b);
+      return { ok: true };
+    },
     ...over,
   };
 }
@@ -62,6 +66,9 @@ describe("HTTP API", () => {
     assert.deepEqual(api.hooks.at(-1), { event: "Stop" });
     const bad = await fetch(`${server.url}/api/hook`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
     assert.equal(bad.status, 400);
+    const refused = await fetch(`${server.url}/api/hook`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(await refused.json(), { ok: false, error: "no event" });
     const type = await fetch(`${server.url}/api/hook`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" });
     assert.equal(type.status, 415);
     const big = await fetch(`${server.url}/api/hook`, { method: "POST", headers: { "content-type": "application/json" }, body: `"${"x".repeat(1024 * 1024 + 10)}"` });

@@ -10,8 +10,8 @@ export interface ApiHandlers {
   status(): unknown;
   watchdog(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
-  /** Receives a hook delivery (already parsed JSON). */
-  hook(body: unknown): Promise<void>;
+  /** Receives a hook delivery (already parsed JSON); a refusal is answered 400 with the reason. */
+  hook(body: unknown): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Requests a swap; undefined when the capability is not built. */
   swap?: (to: string | undefined) => Promise<unknown>;
   /** Delegation status; undefined when delegation is off (404). */
@@ -87,8 +87,11 @@ export function createApiHandler(api: ApiHandlers, options: { log: Logger; token
         if (!api.delegated) throw new HttpError(404, "delegation is off");
         return send(res, 200, api.delegated());
       case "POST /api/hook":
-        await api.hook(await readJson(req));
+      {
+        const r = await api.hook(await readJson(req));
+        if (!r.ok) throw new HttpError(400, r.reason);
         return send(res, 202, { ok: true });
+      }
       case "POST /api/swap": {
         const body = (await readJson(req)) as { to?: unknown };
         if (body.to !== undefined && typeof body.to !== "string") throw new HttpError(400, "`to` must be an account name");

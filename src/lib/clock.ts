@@ -95,3 +95,22 @@ export class FakeClock implements Clock {
 export async function flushMicrotasks(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
 }
+
+/**
+ * A clock for polling code under test: every sleep moves time forward by its duration at once, so a
+ * wait of minutes runs in microseconds and deadlines still expire in the order they would.
+ */
+export class InstantClock implements Clock {
+  constructor(private current = Date.UTC(2026, 0, 1)) {}
+
+  now(): number {
+    return this.current;
+  }
+
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw abortReason(signal);
+    this.current += Math.max(0, ms);
+    await new Promise<void>((r) => setImmediate(r));
+    if (signal?.aborted) throw abortReason(signal);
+  }
+}

@@ -8,6 +8,8 @@ export interface FakeProgram {
   onText?(session: FakeSession, text: string): void;
   onKey?(session: FakeSession, key: Key): void;
   onPaste?(session: FakeSession, text: string): void;
+  /** Called before each capture: lets a program move on one step per look at its screen. */
+  onCapture?(session: FakeSession): void;
 }
 
 export interface FakeSession {
@@ -139,7 +141,9 @@ export class FakeTmuxClient implements TmuxClient {
   async capturePane(name: string): Promise<string> {
     assertSessionName(name);
     this.record({ op: "capture-pane", name });
-    return this.get(name, "capture-pane").screen.join("\n") + "\n";
+    const s = this.get(name, "capture-pane");
+    s.program.onCapture?.(s);
+    return s.screen.join("\n") + "\n";
   }
 
   async paneInfo(name: string): Promise<PaneInfo> {

@@ -1,0 +1,45 @@
+import { readFile, unlink } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeHookSettings } from "../claude/launch.js";
+import { writeFileAtomic } from "../lib/atomic-fs.js";
+
+const TOKEN_FILE = "hook-token";
+export const HOOK_SETTINGS_FILE = "claude-settings.json";
+
+/**
+ * The argv that runs this very installation's `claude-failover hook`: the compiled entry under
+ * node, or the TypeScript entry through tsx's loader (demo and tests). Absolute paths only: hooks run
+ * in the task's working directory, not ours.
+ */
+export function selfCommand(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  const ext = path.extname(here);
+  const main = path.resolve(path.dirname(here), "..", `main${ext}`);
+  return ext === ".ts" ? [process.execPath, "--import", import.meta.resolve("tsx"), main] : [process.execPath, main];
+}
+
+/** Writes `<state_dir>/claude-settings.json`, whose hooks run `claude-failover hook --url … --state-dir … EVENT`. */
+export async function writeDaemonHookSettings(stateDir: string, url: string): Promise<string> {
+  const file = path.join(stateDir, HOOK_SETTINGS_FILE);
+  await writeHookSettings(file, [...selfCommand(), "hook", "--url", url, "--state-dir", stateDir]);
+  return file;
+}
+
+/**
+ * The API token is handed to hook commands through a 0600 file in the state dir rather than the
+ * agent's environment, where the model could read it back with a tool call.
+ */
+export async function writeHookToken(stateDir: string, token: string | undefined): Promise<void> {
+  const file = path.join(stateDir, TOKEN_FILE);
+  if (token) await writeFileAtomic(file, token, 0o600);
+  else await unlink(file).catch(() => undefined);
+}
+
+export async function readHookToken(stateDir: string): Promise<string | undefined> {
+  try {
+    return (await readFile(path.join(stateDir, TOKEN_FILE), "utf8")).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,93 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { classifyScreen } from "../claude/screen.js";
+import type { HookEvent } from "../claude/hooks.js";
+import { InstantClock } from "../lib/clock.js";
+import { silentLogger } from "../lib/logger.js";
+import { FakeTmuxClient } from "../tmux/fake.js";
+import { AgentDriver, AgentError } from "./agent-driver.js";
+import { HookHub } from "./hook-hub.js";
+import { FakeClaude, type FakeClaudeOptions } from "./test-fake-claude.js";
+
+const ID = "0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e";
+const LAUNCH = { argv: ["claude", "--dangerously-skip-permissions", "--session-id", ID, "--settings", "/s/claude-settings.json"], env: { CLAUDE_CONFIG_DIR: "/h/.claude-main" } };
+
+async function setup(options: Partial<FakeClaudeOptions> = {}) {
+  const clock = new InstantClock();
+  const hub = new HookHub();
+  const fake = new FakeClaude({ emit: (e: HookEvent) => hub.record(e, clock.now()), ...options });
+  const tmux = new FakeTmuxClient(() => clock.now());
+  tmux.programFor = () => fake.program;
+  await tmux.newSession({ name: "p1", cwd: "/" });
+  const driver = new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub });
+  return { clock, hub, fake, tmux, driver };
+}
+
+describe("AgentDriver", () => {
+  test("the fake's screens read as the real classifier expects", async () => {
+    const { driver, tmux } = await setup();
+    assert.equal((await driver.screen("p1")).state, "shell");
+    await driver.launch("p1", "/work/x", LAUNCH);
+    assert.equal((await driver.screen("p1")).state, "idle");
+    await tmux.paste("p1", "a\nb\nc\nd");
+    const pasted = await driver.screen("p1");
+    assert.equal(pasted.state, "idle");
+    assert.ok(pasted.inputText);
+  });
+
+  test("launch types one quoted line at the shell and waits for the idle prompt", async () => {
+    const { driver, fake, tmux } = await setup();
+    await driver.launch("p1", "/work/it's here", LAUNCH);
+    assert.equal(fake.launches.length, 1);
+    assert.equal(fake.launches[0]!.line, "cd '/work/it'\\''s here' && CLAUDE_CONFIG_DIR=/h/.claude-main claude --dangerously-skip-permissions --session-id " + ID + " --settings /s/claude-settings.json");
+    assert.deepEqual(tmux.calls.filter((c) => c.op === "send-key").map((c) => c.key), ["C-u", "Enter"]);
+  });
+
+  test("submit pastes, then sends a separate Enter, and is confirmed by the hook", async () => {
+    const { driver, fake, tmux } = await setup();
+    await driver.launch("p1", "/w", LAUNCH);
+    tmux.calls.length = 0;
+    const prompt = "line one\nline two; $(rm -rf /) Enter C-c\nthree";
+    await driver.submit("p1", prompt, ID);
+    assert.deepEqual(fake.prompts.map((p) => p.prompt), [prompt]);
+    const ops = tmux.calls.filter((c) => c.op !== "capture-pane" && c.op !== "pane-info").map((c) => c.op + (c.key ? `:${c.key}` : ""));
+    assert.deepEqual(ops, ["paste", "send-key:Enter"]);
+    assert.equal(tmux.calls.find((c) => c.op === "paste")?.text, prompt);
+  });
+
+  test("a swallowed Enter is noticed on screen and Enter is sent again", async () => {
+    const { driver, fake, tmux } = await setup({ swallowEnters: 1 });
+    await driver.launch("p1", "/w", LAUNCH);
+    tmux.calls.length = 0;
+    await driver.submit("p1", "one\ntwo\nthree\nfour", ID);
+    assert.equal(fake.prompts.length, 1);
+    assert.equal(tmux.calls.filter((c) => c.op === "send-key" && c.key === "Enter").length, 2);
+  });
+
+  test("without hooks, a busy screen confirms the prompt", async () => {
+    const { driver, fake } = await setup({ hooks: false });
+    await driver.launch("p1", "/w", LAUNCH);
+    await driver.submit("p1", "hello", ID);
+    assert.equal(fake.prompts.length, 1);
+  });
+
+  test("a prompt never taken fails after 3 Enters", async () => {
+    const { driver } = await setup({ swallowEnters: 99 });
+    await driver.launch("p1", "/w", LAUNCH);
+    await assert.rejects(driver.submit("p1", "x\ny\nz", ID), (e: unknown) => e instanceof AgentError && e.code === "PROMPT_NOT_ACCEPTED");
+  });
+
+  test("a launch that never reaches the prompt times out", async () => {
+    const { driver, tmux } = await setup();
+    await assert.rejects(driver.launch("p1", "/w", { argv: ["claude", "--version"], env: {} }), (e: unknown) => e instanceof AgentError && e.code === "AGENT_START_TIMEOUT");
+    assert.ok(tmux.calls.length > 10);
+  });
+
+  test("exit sends /exit and waits for the shell", async () => {
+    const { driver, tmux } = await setup();
+    await driver.launch("p1", "/w", LAUNCH);
+    await driver.exit("p1");
+    assert.equal((await driver.screen("p1")).state, "shell");
+    assert.ok(tmux.calls.some((c) => c.op === "send-text" && c.text === "/exit"));
+  });
+});

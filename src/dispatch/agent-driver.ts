@@ -1,0 +1,174 @@
+import type { LaunchCommand } from "../claude/launch.js";
+import { toShellLine } from "../claude/launch.js";
+import type { ScreenVerdict } from "../claude/screen.js";
+import type { Clock } from "../lib/clock.js";
+import { AppError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { shellQuote } from "../lib/shell-quote.js";
+import type { Key, TmuxClient } from "../tmux/client.js";
+
+/** Driving Claude Code in one session failed. Codes: AGENT_START_TIMEOUT, AGENT_START_FAILED, PROMPT_NOT_ACCEPTED, AGENT_EXIT_TIMEOUT. */
+export class AgentError extends AppError {
+  constructor(code: string, message: string, readonly session: string, readonly screen?: ScreenVerdict) {
+    super(code, message);
+  }
+}
+
+/** Signals of acceptance the daemon hears from hooks, for one claude session id. */
+export interface PromptSignals {
+  /** True once UserPromptSubmit (or a later Stop/StopFailure) arrived after `since` for `claudeSessionId`. */
+  promptSeen(claudeSessionId: string, since: number): boolean;
+}
+
+export interface AgentDriverDeps {
+  tmux: TmuxClient;
+  clock: Clock;
+  log: Logger;
+  classify: (capture: string) => ScreenVerdict;
+  signals: PromptSignals;
+  /** Screen polling while waiting for a state; default 150 ms. */
+  pollMs?: number;
+  /** Longest wait for the agent to reach its prompt; default 60 s. */
+  startTimeoutMs?: number;
+  /** Longest wait for a submitted prompt to be accepted, per Enter; default 4 s. */
+  acceptTimeoutMs?: number;
+}
+
+const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
+
+/** The key that answers a dialog blocking an unattended start (CLAUDE-CODE.md §1), by the classifier's detail. */
+const DIALOG_ANSWERS: Record<string, Key> = {
+  theme: "Enter",
+  "security-notes": "Enter",
+  "trust-folder": "1",
+  "bypass-permissions": "2",
+  "api-key": "1",
+};
+
+/**
+ * Drives Claude Code inside one pool session: launch it at the shell, hand it a prompt and confirm it
+ * was taken, /exit it. Every wait polls the screen (and hooks) against a deadline — no fixed sleep
+ * stands in for a condition.
+ */
+export class AgentDriver {
+  private readonly pollMs: number;
+
+  constructor(private readonly d: AgentDriverDeps) {
+    this.pollMs = d.pollMs ?? 150;
+  }
+
+  /**
+   * The screen's verdict, corrected by what the pane runs: with a shell in the foreground Claude Code
+   * is gone whatever the screen still shows (operators' prompts are too varied to recognise them all).
+   */
+  async screen(session: string, signal?: AbortSignal): Promise<ScreenVerdict> {
+    const [capture, pane] = await Promise.all([this.d.tmux.capturePane(session, {}, signal), this.d.tmux.paneInfo(session, signal)]);
+    const v = this.d.classify(capture);
+    if (v.state !== "shell" && SHELLS.has(pane.currentCommand)) return { state: "shell", detail: "shell-foreground", limit: v.limit };
+    return v;
+  }
+
+  /**
+   * Types `cd <cwd> && <launch line>` at the session's shell and waits for the idle prompt, answering
+   * first-run dialogs should they appear anyway (the account home is prepared so they should not).
+   */
+  async launch(session: string, cwd: string, launch: LaunchCommand, signal?: AbortSignal): Promise<void> {
+    // Only our own values reach this line (paths, a uuid, config): never task text.
+    const line = `cd ${shellQuote(cwd)} && ${toShellLine(launch)}`;
+    await this.d.tmux.sendKey(session, "C-u", signal);
+    await this.d.tmux.sendText(session, line, signal);
+    await this.d.tmux.sendKey(session, "Enter", signal);
+    const deadline = this.d.clock.now() + (this.d.startTimeoutMs ?? 60_000);
+    let answered = 0;
+    let sawAgent = false;
+    for (;;) {
+      await this.d.clock.sleep(this.pollMs, signal);
+      const v = await this.screen(session, signal);
+      if (v.state === "idle" && !v.inputText) return;
+      if (v.state === "dialog") {
+        sawAgent = true;
+        const key = DIALOG_ANSWERS[v.detail];
+        if (key === undefined || answered >= 8) {
+          throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code stopped at a dialog the daemon does not answer (${v.detail})`, session, v);
+        }
+        answered++;
+        this.d.log.warn({ session, dialog: v.detail, key }, "answered a start-up dialog (prepare the account home to avoid it)");
+        await this.d.tmux.sendKey(session, key, signal);
+      } else if (v.state === "idle" || v.state === "busy") {
+        sawAgent = true;
+      } else if (v.state === "shell" && sawAgent) {
+        throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code exited during start-up (${v.detail})`, session, v);
+      } else if (v.state === "shell" && (v.detail === "root-refused" || v.detail === "connectivity-check-failed")) {
+        throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code refused to start (${v.detail})`, session, v);
+      }
+      if (this.d.clock.now() > deadline) {
+        throw new AgentError("AGENT_START_TIMEOUT", `${session}: Claude Code did not reach its prompt within ${this.d.startTimeoutMs ?? 60_000} ms (screen: ${v.state}/${v.detail})`, session, v);
+      }
+    }
+  }
+
+  /**
+   * Pastes the prompt through a buffer (bracketed: text is never read as keys), submits it with a
+   * separate Enter — an Enter in the same write as a paste is swallowed (prototype 0.3.2) — and
+   * confirms it was taken: the UserPromptSubmit hook, or a busy screen, or the input box emptied.
+   * If the text still sits in the box, Enter is sent again (up to 3 times).
+   */
+  async submit(session: string, prompt: string, claudeSessionId: string, signal?: AbortSignal): Promise<void> {
+    const since = this.d.clock.now();
+    await this.d.tmux.paste(session, prompt, signal);
+    // Wait until the paste shows in the input box before pressing Enter: a big paste is still being
+    // read by Claude Code for some milliseconds, and an Enter during that becomes a newline.
+    const shown = this.d.clock.now() + 2000;
+    let sawInput = false;
+    for (;;) {
+      const v = await this.screen(session, signal);
+      sawInput = Boolean(v.inputText);
+      if (sawInput || this.d.signals.promptSeen(claudeSessionId, since) || v.state === "busy") break;
+      if (this.d.clock.now() > shown) break;
+      await this.d.clock.sleep(this.pollMs / 3, signal);
+    }
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await this.d.tmux.sendKey(session, "Enter", signal);
+      const deadline = this.d.clock.now() + (this.d.acceptTimeoutMs ?? 4000);
+      let v: ScreenVerdict | undefined;
+      for (;;) {
+        if (this.d.signals.promptSeen(claudeSessionId, since)) return;
+        v = await this.screen(session, signal);
+        if (v.state === "busy" || v.state === "limit" || v.state === "error") return;
+        if (v.state === "idle" && !v.inputText && sawInput) {
+          // The text left the box and a reply came so quickly that no busy frame was captured.
+          return;
+        }
+        if (this.d.clock.now() > deadline) break;
+        await this.d.clock.sleep(this.pollMs, signal);
+      }
+      this.d.log.warn({ session, attempt, screen: v?.state, input: v?.inputText?.slice(0, 60) }, "prompt not accepted yet: sending Enter again");
+    }
+    throw new AgentError("PROMPT_NOT_ACCEPTED", `${session}: the prompt was not accepted after 3 Enters`, session);
+  }
+
+  /** Sends `/exit` and waits for the shell; escalates to Ctrl-C twice. Resolves once Claude Code is gone. */
+  async exit(session: string, signal?: AbortSignal): Promise<void> {
+    const v0 = await this.screen(session, signal);
+    if (v0.state === "shell") return;
+    // Escape clears a dialog or a half-typed input first; C-u empties the input box.
+    await this.d.tmux.sendKey(session, "Escape", signal);
+    await this.d.tmux.sendKey(session, "C-u", signal);
+    await this.d.tmux.sendText(session, "/exit", signal);
+    await this.d.tmux.sendKey(session, "Enter", signal);
+    if (await this.waitFor(session, "shell", 5000, signal)) return;
+    await this.d.tmux.sendKey(session, "C-c", signal);
+    await this.d.tmux.sendKey(session, "C-c", signal);
+    if (await this.waitFor(session, "shell", 5000, signal)) return;
+    throw new AgentError("AGENT_EXIT_TIMEOUT", `${session}: Claude Code did not exit after /exit and Ctrl-C twice`, session);
+  }
+
+  private async waitFor(session: string, state: ScreenVerdict["state"], ms: number, signal?: AbortSignal): Promise<boolean> {
+    const deadline = this.d.clock.now() + ms;
+    while (this.d.clock.now() <= deadline) {
+      await this.d.clock.sleep(this.pollMs, signal);
+      if ((await this.screen(session, signal)).state === state) return true;
+    }
+    return false;
+  }
+}

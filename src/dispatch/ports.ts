@@ -1,0 +1,54 @@
+/** What the work loop needs from the on-disk queue: a narrow port, adapted from TaskQueue in daemon/. */
+export interface ClaimedTask {
+  project: string;
+  id: string;
+  prompt: string;
+  /** Absolute working directory (inside the project). */
+  cwd: string;
+  /** The task's own timeout, when its frontmatter sets one. */
+  timeoutMs?: number;
+  title?: string;
+}
+
+export type ClaimResult =
+  | { ok: true; task: ClaimedTask }
+  /** Gone (another claimer won) or unparseable (already filed under failed/ with the reason). */
+  | { ok: false; reason: string };
+
+export interface FooterFields {
+  session?: string;
+  account?: string;
+  attempts: number;
+  started?: string;
+  finished: string;
+  claudeSessionId?: string;
+}
+
+export interface QueuePort {
+  projects(): readonly string[];
+  /** Waiting task ids of a project, in dispatch order. */
+  waiting(project: string): Promise<string[]>;
+  claim(project: string, id: string): Promise<ClaimResult>;
+  complete(project: string, id: string, result: string, footer: FooterFields): Promise<void>;
+  fail(project: string, id: string, reason: string, footer: FooterFields): Promise<void>;
+  requeue(project: string, id: string): Promise<void>;
+  /** Every task in active/, across projects. */
+  active(): Promise<{ project: string; id: string }[]>;
+  /** True when the signal file active/<id>.done exists. */
+  doneSignal(project: string, id: string): Promise<boolean>;
+}
+
+/** Where the pool's sessions come from and how their state is told. */
+export interface SessionPort {
+  /** Idle pool sessions, ready for a task (never dedicated ones: S3). */
+  freePoolSessions(): string[];
+  /** Asks the pool for one more session; true when one is being created. */
+  grow(): Promise<boolean>;
+  markBusy(session: string, task: string, account: string): void;
+  markIdle(session: string): void;
+}
+
+/** The account to launch with; undefined while every account is exhausted (dispatch pauses). */
+export interface AccountPort {
+  activeAccount(): { name: string; home: string; env: Record<string, string> } | undefined;
+}
