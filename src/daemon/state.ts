@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Clock } from "../lib/clock.js";
+import { taskRecordSchema, type TaskLedger, type TaskRecord } from "../dispatch/records.js";
 import { StateStore, type LoadResult } from "../state/store.js";
 
 /** What the daemon keeps across restarts. Internals: free to grow with a version bump and a migration. */
@@ -7,6 +8,10 @@ export const daemonStateSchema = z.object({
   active_account: z.string().nullable(),
   started_at: z.string().nullable(),
   last_swap: z.object({ from: z.string(), to: z.string(), at: z.string(), reason: z.string() }).nullable(),
+  /** Tasks in flight, by "project/id". */
+  tasks: z.record(z.string(), taskRecordSchema).default({}),
+  /** Attempts made by tasks waiting for a retry, by "project/id". */
+  attempts: z.record(z.string(), z.number().int().min(0)).default({}),
 });
 export type DaemonState = z.infer<typeof daemonStateSchema>;
 
@@ -15,8 +20,25 @@ export const DAEMON_STATE_VERSION = 1;
 export function openDaemonStateStore(dir: string, clock: Clock): StateStore<DaemonState> {
   return new StateStore<DaemonState>({
     dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION,
-    defaults: () => ({ active_account: null, started_at: null, last_swap: null }),
+    defaults: () => ({ active_account: null, started_at: null, last_swap: null, tasks: {}, attempts: {} }),
   });
 }
 
 export type { LoadResult };
+
+/** The work loop's ledger over the daemon's state store. */
+export function ledgerOf(store: StateStore<DaemonState>): TaskLedger {
+  return {
+    records: () => Object.values(store.get().tasks),
+    get: (key) => store.get().tasks[key],
+    put: (record: TaskRecord) => void store.update((s) => void (s.tasks[`${record.project}/${record.id}`] = record)),
+    remove: (key) => void store.update((s) => void delete s.tasks[key]),
+    attempts: (key) => store.get().attempts[key] ?? 0,
+    setAttempts: (key, n) =>
+      void store.update((s) => {
+        if (n === undefined) delete s.attempts[key];
+        else s.attempts[key] = n;
+      }),
+    flush: () => store.flush(),
+  };
+}

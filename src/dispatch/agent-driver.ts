@@ -62,10 +62,15 @@ export class AgentDriver {
    * is gone whatever the screen still shows (operators' prompts are too varied to recognise them all).
    */
   async screen(session: string, signal?: AbortSignal): Promise<ScreenVerdict> {
+    return (await this.look(session, signal)).verdict;
+  }
+
+  /** The capture and its verdict. */
+  async look(session: string, signal?: AbortSignal): Promise<{ capture: string; verdict: ScreenVerdict }> {
     const [capture, pane] = await Promise.all([this.d.tmux.capturePane(session, {}, signal), this.d.tmux.paneInfo(session, signal)]);
     const v = this.d.classify(capture);
-    if (v.state !== "shell" && SHELLS.has(pane.currentCommand)) return { state: "shell", detail: "shell-foreground", limit: v.limit };
-    return v;
+    if (v.state !== "shell" && SHELLS.has(pane.currentCommand)) return { capture, verdict: { state: "shell", detail: "shell-foreground", limit: v.limit } };
+    return { capture, verdict: v };
   }
 
   /**

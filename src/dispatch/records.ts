@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+/**
+ * A task in flight, as state.json keeps it so a restart knows what each session was doing (Q4).
+ * `phase` says how far the hand-over got: a crash before `working` means the prompt may not have
+ * reached the agent.
+ */
+export const taskRecordSchema = z.object({
+  project: z.string(),
+  id: z.string(),
+  session: z.string(),
+  account: z.string(),
+  claude_session_id: z.string(),
+  attempt: z.number().int().min(1),
+  phase: z.enum(["claimed", "launching", "submitting", "working"]),
+  cwd: z.string(),
+  started_at: z.number(),
+  submitted_at: z.number().nullable(),
+  timeout_ms: z.number(),
+  /** Last time the screen changed (stall detection). */
+  screen_changed_at: z.number(),
+  screen_hash: z.string(),
+  idle_polls: z.number().int(),
+});
+export type TaskRecord = z.infer<typeof taskRecordSchema>;
+
+export const taskKey = (project: string, id: string): string => `${project}/${id}`;
+
+/** Where the work loop keeps its records: the daemon's state store, behind a narrow port. */
+export interface TaskLedger {
+  records(): TaskRecord[];
+  get(key: string): TaskRecord | undefined;
+  put(record: TaskRecord): void;
+  remove(key: string): void;
+  /** Attempts already made for a task that went back to the inbox. */
+  attempts(key: string): number;
+  setAttempts(key: string, n: number | undefined): void;
+  /** Resolves once everything above is durable. */
+  flush(): Promise<void>;
+}

@@ -1,0 +1,253 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { classifyScreen } from "../claude/screen.js";
+import { InstantClock } from "../lib/clock.js";
+import { silentLogger } from "../lib/logger.js";
+import { FakeTmuxClient } from "../tmux/fake.js";
+import { AgentDriver } from "./agent-driver.js";
+import { HookHub } from "./hook-hub.js";
+import type { SessionPort } from "./ports.js";
+import type { TaskLedger, TaskRecord } from "./records.js";
+import { FakeClaude, type FakeBehaviour } from "./test-fake-claude.js";
+import { FakeQueue } from "./test-fake-queue.js";
+import { WorkLoop, type WorkLoopSettings } from "./work-loop.js";
+
+function memoryLedger(): TaskLedger & { tasks: Map<string, TaskRecord>; tries: Map<string, number> } {
+  const tasks = new Map<string, TaskRecord>();
+  const tries = new Map<string, number>();
+  return {
+    tasks, tries,
+    records: () => [...tasks.values()].map((r) => ({ ...r })),
+    get: (k) => (tasks.has(k) ? { ...tasks.get(k)! } : undefined),
+    put: (r) => void tasks.set(`${r.project}/${r.id}`, { ...r }),
+    remove: (k) => void tasks.delete(k),
+    attempts: (k) => tries.get(k) ?? 0,
+    setAttempts: (k, n) => void (n === undefined ? tries.delete(k) : tries.set(k, n)),
+    flush: async () => undefined,
+  };
+}
+
+interface HarnessOptions {
+  sessions?: string[];
+  projects?: string[];
+  behaviour?: (prompt: string) => FakeBehaviour;
+  hooks?: boolean;
+  settings?: Partial<WorkLoopSettings>;
+}
+
+async function harness(o: HarnessOptions = {}) {
+  const clock = new InstantClock();
+  const hub = new HookHub();
+  const fake = new FakeClaude({ emit: (e) => hub.record(e, clock.now()), behaviour: o.behaviour, hooks: o.hooks });
+  const tmux = new FakeTmuxClient(() => clock.now());
+  tmux.programFor = () => fake.program;
+  const names = o.sessions ?? ["pool-1", "pool-2"];
+  for (const n of names) await tmux.newSession({ name: n, cwd: "/" });
+  const busy = new Map<string, string>();
+  let grown = 0;
+  const sessions: SessionPort = {
+    freePoolSessions: () => names.filter((n) => !busy.has(n) && tmux.sessions.has(n)),
+    grow: async () => {
+      grown++;
+      return false;
+    },
+    markBusy: (s, task) => void busy.set(s, task),
+    markIdle: (s) => void busy.delete(s),
+  };
+  const queue = new FakeQueue(o.projects ?? ["p"]);
+  const ledger = memoryLedger();
+  const events: { type: string; [k: string]: unknown }[] = [];
+  const driver = new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub });
+  const loop = new WorkLoop({
+    queue, sessions, driver, hooks: hub, ledger, clock, log: process.env.DEBUG_WL ? (await import("../lib/logger.js")).createLogger({ level: "debug" }) : silentLogger(),
+    accounts: { activeAccount: () => ({ name: "main", home: "/h/main", env: {} }) },
+    settings: { pollIntervalMs: 5000, idleConfirm: 2, stallTimeoutMs: 20 * 60_000, taskTimeoutMs: 2 * 3_600_000, maxAttempts: 2, ...o.settings },
+    launchFor: async (_a, id) => ({ argv: ["claude", "--session-id", id, "--settings", "/s.json"], env: { CLAUDE_CONFIG_DIR: "/h/main" } }),
+    lastMessage: async () => "from the transcript",
+    promptDelivered: async () => false,
+    record: (e) => void events.push(e),
+  });
+  const signal = new AbortController().signal;
+  const tick = async (n = 1): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      await loop.tick(signal);
+      await loop.settled();
+      await clock.sleep(5000);
+    }
+  };
+  return { clock, hub, fake, tmux, queue, ledger, events, loop, tick, busy, grown: () => grown };
+}
+
+describe("WorkLoop", () => {
+  test("a task goes to a free pool session, completes on the Stop hook, lands in done/ with the result, and the session is recycled", async () => {
+    const h = await harness();
+    h.queue.add("p", "t1", "first line\nsecond line");
+    await h.tick(4);
+    assert.equal(h.queue.where("p", "t1"), "done");
+    const done = h.queue.get("p", "t1")!;
+    assert.equal(done.result, "Done: first line");
+    assert.equal(done.footer?.attempts, 1);
+    assert.equal(done.footer?.account, "main");
+    assert.match(done.footer?.claudeSessionId ?? "", /^[0-9a-f-]{36}$/);
+    assert.deepEqual(h.fake.prompts.map((p) => p.prompt), ["first line\nsecond line"]);
+    assert.ok(h.tmux.calls.some((c) => c.op === "send-text" && c.text === "/exit"), "agent recycled with /exit");
+    assert.equal(h.busy.size, 0);
+    assert.equal(h.ledger.tasks.size, 0);
+    assert.deepEqual(h.events.map((e) => e.type), ["task_dispatched", "task_done"]);
+  });
+
+  test("without hooks, an idle screen for idle_confirm polls completes the task with the transcript's last message", async () => {
+    const h = await harness({ hooks: false });
+    h.queue.add("p", "t1", "hello");
+    await h.tick(6);
+    assert.equal(h.queue.where("p", "t1"), "done");
+    assert.equal(h.queue.get("p", "t1")!.result, "from the transcript");
+  });
+
+  test("a signal file completes the task", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }) });
+    h.queue.add("p", "t1", "x");
+    await h.tick(2);
+    assert.equal(h.queue.where("p", "t1"), "active");
+    h.queue.get("p", "t1")!.doneSignal = true;
+    await h.tick(1);
+    assert.equal(h.queue.where("p", "t1"), "done");
+  });
+
+  test("an agent that dies is noticed: re-queued with attempts+1, then failed at max_attempts", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "die" }) });
+    h.queue.add("p", "t1", "x");
+    await h.tick(3);
+    assert.ok(h.queue.moves.includes("p/t1:active->inbox"));
+    await h.tick(4);
+    assert.equal(h.queue.where("p", "t1"), "failed");
+    const failed = h.queue.get("p", "t1")!;
+    assert.equal(failed.footer?.attempts, 2);
+    assert.match(failed.reason ?? "", /exited/);
+    assert.equal(h.fake.prompts.length, 2, "delivered once per attempt, never more");
+  });
+
+  test("a task past its timeout is retried, then failed", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 } });
+    h.queue.add("p", "t1", "x");
+    await h.tick(20);
+    assert.equal(h.queue.where("p", "t1"), "failed");
+    assert.match(h.queue.get("p", "t1")!.reason ?? "", /timed out/);
+    assert.ok(h.events.some((e) => e.type === "task_timed_out"));
+  });
+
+  test("a per-task timeout from the frontmatter wins over the default", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }), settings: { maxAttempts: 1 } });
+    h.queue.add("p", "t1", "x", { timeoutMs: 30_000 });
+    await h.tick(10);
+    assert.equal(h.queue.where("p", "t1"), "failed");
+  });
+
+  test("a stalled session (no screen change) is reported and retried", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }), settings: { stallTimeoutMs: 30_000, maxAttempts: 1 } });
+    h.queue.add("p", "t1", "x");
+    await h.tick(12);
+    assert.equal(h.queue.where("p", "t1"), "failed");
+    assert.ok(h.events.some((e) => e.type === "session_stalled"));
+  });
+
+  test("a usage limit leaves the task where it is for the quota monitor", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "limit" }) });
+    h.queue.add("p", "t1", "x");
+    await h.tick(8);
+    assert.equal(h.queue.where("p", "t1"), "active");
+    assert.equal(h.fake.prompts.length, 1);
+  });
+
+  test("more tasks than sessions: each session takes one, the rest wait, projects take turns", async () => {
+    const h = await harness({ projects: ["a", "b"], behaviour: () => ({ kind: "hang" }) });
+    for (const id of ["a1", "a2", "a3"]) h.queue.add("a", id, id);
+    h.queue.add("b", "b1", "b1");
+    await h.tick(1);
+    assert.deepEqual(h.fake.prompts.map((p) => p.prompt).sort(), ["a1", "b1"]);
+    assert.equal(h.grown() > 0, true, "asked the pool to grow for the waiting tasks");
+  });
+
+  test("tasks complete one after another through the same session", async () => {
+    const h = await harness({ sessions: ["pool-1"] });
+    for (const id of ["t1", "t2", "t3"]) h.queue.add("p", id, id);
+    await h.tick(12);
+    assert.deepEqual(["t1", "t2", "t3"].map((id) => h.queue.where("p", id)), ["done", "done", "done"]);
+    assert.equal(h.fake.launches.length, 3, "a fresh agent for every task");
+  });
+
+  test("nothing is dispatched while no account is available", async () => {
+    const h = await harness();
+    h.queue.add("p", "t1", "x");
+    (h.loop as unknown as { d: { accounts: { activeAccount: () => undefined } } }).d.accounts = { activeAccount: () => undefined };
+    await h.tick(3);
+    assert.equal(h.queue.where("p", "t1"), "inbox");
+  });
+});
+
+describe("WorkLoop.adopt (restart)", () => {
+  const base = (over: Partial<TaskRecord>): TaskRecord => ({
+    project: "p", id: "t1", session: "pool-1", account: "main", claude_session_id: "0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e",
+    attempt: 1, phase: "working", cwd: "/work/p", started_at: 0, submitted_at: 0, timeout_ms: 3_600_000,
+    screen_changed_at: 0, screen_hash: "", idle_polls: 0, ...over,
+  });
+
+  test("a working task whose session is alive with its agent is re-adopted and finishes normally", async () => {
+    const h = await harness();
+    h.queue.add("p", "t1", "x");
+    await h.queue.claim("p", "t1");
+    // The agent was launched by the previous daemon and is busy.
+    await h.tmux.sendText("pool-1", "claude --session-id 0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e");
+    await h.tmux.sendKey("pool-1", "Enter");
+    await h.tmux.paste("pool-1", "x");
+    await h.tmux.sendKey("pool-1", "Enter");
+    h.ledger.put(base({ started_at: h.clock.now(), submitted_at: h.clock.now() }));
+    const r = await h.loop.adopt();
+    assert.deepEqual(r.adopted, ["p/t1"]);
+    assert.equal(h.busy.get("pool-1"), "p/t1");
+    await h.tick(3);
+    assert.equal(h.queue.where("p", "t1"), "done");
+    assert.equal(h.fake.prompts.length, 1, "not delivered again");
+  });
+
+  test("a working task whose session is gone is re-queued with attempts+1, or failed at max", async () => {
+    const h = await harness();
+    h.queue.add("p", "t1", "x");
+    await h.queue.claim("p", "t1");
+    await h.tmux.killSession("pool-1");
+    h.ledger.put(base({}));
+    const r = await h.loop.adopt();
+    assert.deepEqual(r.requeued, ["p/t1"]);
+    assert.equal(h.queue.where("p", "t1"), "inbox");
+    assert.equal(h.ledger.attempts("p/t1"), 1);
+
+    h.queue.add("p", "t2", "y");
+    await h.queue.claim("p", "t2");
+    h.ledger.put(base({ id: "t2", attempt: 2 }));
+    const r2 = await h.loop.adopt();
+    assert.deepEqual(r2.failed, ["p/t2"]);
+    assert.equal(h.queue.where("p", "t2"), "failed");
+  });
+
+  test("a hand-over cut short before the prompt went through is re-queued without counting an attempt", async () => {
+    const h = await harness();
+    h.queue.add("p", "t1", "x");
+    await h.queue.claim("p", "t1");
+    h.ledger.put(base({ phase: "submitting", attempt: 1 }));
+    const r = await h.loop.adopt();
+    assert.deepEqual(r.requeued, ["p/t1"]);
+    assert.equal(h.ledger.attempts("p/t1"), 0);
+    assert.equal(h.ledger.tasks.size, 0);
+  });
+
+  test("a task claimed on disk but never recorded goes back to the inbox; a record without its file is dropped", async () => {
+    const h = await harness();
+    h.queue.add("p", "t1", "x");
+    await h.queue.claim("p", "t1");
+    h.ledger.put(base({ id: "ghost" }));
+    const r = await h.loop.adopt();
+    assert.deepEqual(r.requeued, ["p/t1"]);
+    assert.equal(h.queue.where("p", "t1"), "inbox");
+    assert.equal(h.ledger.get("p/ghost"), undefined);
+  });
+});

@@ -1,0 +1,360 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { LaunchCommand } from "../claude/launch.js";
+import type { ScreenVerdict } from "../claude/screen.js";
+import type { Clock } from "../lib/clock.js";
+import { isAbortError } from "../lib/clock.js";
+import { describeError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { PeriodicLoop } from "../lib/loop.js";
+import { TmuxError } from "../tmux/client.js";
+import type { AgentDriver } from "./agent-driver.js";
+import type { HookHub } from "./hook-hub.js";
+import type { AccountPort, ClaimedTask, FooterFields, QueuePort, SessionPort } from "./ports.js";
+import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
+
+export interface WorkLoopSettings {
+  pollIntervalMs: number;
+  idleConfirm: number;
+  stallTimeoutMs: number;
+  taskTimeoutMs: number;
+  maxAttempts: number;
+}
+
+export interface WorkLoopDeps {
+  queue: QueuePort;
+  sessions: SessionPort;
+  accounts: AccountPort;
+  driver: AgentDriver;
+  hooks: HookHub;
+  ledger: TaskLedger;
+  clock: Clock;
+  log: Logger;
+  settings: WorkLoopSettings;
+  /** Builds the agent's launch line for an account, a claude session id and a working dir. */
+  launchFor(account: { name: string; home: string; env: Record<string, string> }, claudeSessionId: string, cwd: string): Promise<LaunchCommand>;
+  /** The agent's last message from its transcript, when no Stop hook carried it. */
+  lastMessage(account: string, cwd: string, claudeSessionId: string): Promise<string | undefined>;
+  /** Whether the agent's transcript holds a prompt: evidence that a hand-over cut short by a crash got through. */
+  promptDelivered(account: string, cwd: string, claudeSessionId: string): Promise<boolean>;
+  /** Told about every task outcome (events.jsonl, notifications). */
+  record(event: { type: string; [k: string]: unknown }): void;
+}
+
+/**
+ * The heart of the daemon: hands waiting tasks to free pool sessions and watches them to the end.
+ * Every poll (and whenever poked by the watcher or a hook) it first supervises what runs — Stop hook,
+ * idle screen, signal file, dead agent, timeout, stall — then dispatches. A task is claimed (moved to
+ * active/ and recorded) before a single key is typed (S5), so a crash never runs it twice unseen.
+ */
+export class WorkLoop {
+  private readonly loop: PeriodicLoop;
+  /** Sessions being handed a task right now (their dispatch runs beside the loop). */
+  private readonly handing = new Map<string, Promise<void>>();
+  private stopping = false;
+
+  constructor(private readonly d: WorkLoopDeps) {
+    this.loop = new PeriodicLoop({
+      name: "work", intervalMs: d.settings.pollIntervalMs, clock: d.clock, log: d.log,
+      tick: (signal) => this.tick(signal),
+    });
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Runs a pass now: a new task arrived, or a hook said something. */
+  poke(): void {
+    this.loop.poke();
+  }
+
+  get lastTickAt(): number | undefined {
+    return this.loop.lastTickAt;
+  }
+
+  get status(): PeriodicLoop["status"] {
+    return this.loop.status;
+  }
+
+  /** Resolves once the hand-overs in progress have ended (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.handing.size > 0) await Promise.allSettled([...this.handing.values()]);
+  }
+
+  /** Stops the loop and waits for hand-overs in progress; agents keep running in tmux. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop.stop();
+    await Promise.allSettled([...this.handing.values()]);
+  }
+
+  /** One pass: supervise every task in flight, then dispatch to free sessions. */
+  async tick(signal: AbortSignal): Promise<void> {
+    for (const r of this.d.ledger.records()) {
+      if (r.phase !== "working" || this.handing.has(r.session)) continue;
+      try {
+        await this.supervise(r, signal);
+      } catch (err) {
+        if (isAbortError(err)) throw err;
+        this.d.log.error({ task: taskKey(r.project, r.id), session: r.session, err: describeError(err) }, "supervising a task failed");
+      }
+    }
+    await this.dispatch(signal);
+  }
+
+  /**
+   * Q4, at start-up, before the loop runs: every task in active/ is re-adopted when its session is
+   * alive with its agent, else re-queued (attempts+1) or failed at max_attempts. A hand-over cut short
+   * before the prompt got through is re-queued without counting an attempt: nothing was delivered.
+   */
+  async adopt(signal?: AbortSignal): Promise<{ adopted: string[]; requeued: string[]; failed: string[] }> {
+    const out = { adopted: [] as string[], requeued: [] as string[], failed: [] as string[] };
+    const active = await this.d.queue.active();
+    const onDisk = new Set(active.map((t) => taskKey(t.project, t.id)));
+    for (const r of this.d.ledger.records()) {
+      // Filed under done/ or failed/ just before the crash: only the record was left behind.
+      if (!onDisk.has(taskKey(r.project, r.id))) this.d.ledger.remove(taskKey(r.project, r.id));
+    }
+    for (const t of active) {
+      const key = taskKey(t.project, t.id);
+      const r = this.d.ledger.get(key);
+      if (!r) {
+        // Renamed into active/ but never recorded: the crash came before any hand-over began.
+        await this.d.queue.requeue(t.project, t.id);
+        out.requeued.push(key);
+        continue;
+      }
+      let screen: ScreenVerdict | undefined;
+      try {
+        screen = await this.d.driver.screen(r.session, signal);
+      } catch (err) {
+        if (!(err instanceof TmuxError && err.code === "TMUX_NO_SESSION")) throw err;
+      }
+      const agentAlive = screen !== undefined && screen.state !== "shell" && screen.state !== "unknown";
+      let delivered = r.phase === "working";
+      if (r.phase === "submitting") {
+        delivered = this.d.hooks.promptSeen(r.claude_session_id, r.started_at) || screen?.state === "busy" ||
+          (await this.d.promptDelivered(r.account, r.cwd, r.claude_session_id));
+      }
+      if (delivered && agentAlive) {
+        this.update(r, { phase: "working", submitted_at: r.submitted_at ?? r.started_at, idle_polls: 0 });
+        this.d.sessions.markBusy(r.session, key, r.account);
+        out.adopted.push(key);
+        this.d.log.info({ task: key, session: r.session }, "re-adopted a task after restart");
+        continue;
+      }
+      if (!delivered) {
+        if (screen !== undefined) await this.recycle(r.session, signal);
+        await this.d.queue.requeue(r.project, r.id);
+        this.d.ledger.setAttempts(key, r.attempt - 1);
+        this.d.ledger.remove(key);
+        out.requeued.push(key);
+        this.d.log.info({ task: key, phase: r.phase }, "hand-over cut short by a restart: re-queued, no attempt counted");
+        continue;
+      }
+      await this.retry(r, `session ${r.session} lost its agent while the daemon was down`, signal);
+      (r.attempt >= this.d.settings.maxAttempts ? out.failed : out.requeued).push(key);
+    }
+    await this.d.ledger.flush();
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Dispatch
+
+  private async dispatch(signal: AbortSignal): Promise<void> {
+    if (this.stopping) return;
+    const account = this.d.accounts.activeAccount();
+    if (!account) return;
+    const free = this.d.sessions.freePoolSessions().filter((s) => !this.handing.has(s));
+    const claimed = new Set(this.d.ledger.records().map((r) => taskKey(r.project, r.id)));
+    // Round-robin across projects so one busy inbox does not starve the others.
+    const queues = new Map<string, string[]>();
+    for (const p of this.d.queue.projects()) {
+      const ids = (await this.d.queue.waiting(p)).filter((id) => !claimed.has(taskKey(p, id)));
+      if (ids.length > 0) queues.set(p, ids);
+    }
+    let waiting = [...queues.values()].reduce((n, ids) => n + ids.length, 0);
+    while (waiting > 0 && free.length > 0) {
+      for (const [project, ids] of queues) {
+        const id = ids.shift();
+        if (id === undefined) continue;
+        waiting--;
+        const session = free.shift();
+        if (session === undefined) break;
+        const claim = await this.d.queue.claim(project, id);
+        if (!claim.ok) {
+          free.unshift(session);
+          this.d.log.info({ project, task: id, reason: claim.reason }, "task not claimed");
+          continue;
+        }
+        this.startHandover(session, claim.task, account, signal);
+        if (free.length === 0) break;
+      }
+    }
+    // Work left and no free session: ask the pool for one more (it appears at the next reconcile).
+    if (waiting > 0 && (await this.d.sessions.grow())) this.d.log.info({ waiting }, "pool grows for waiting tasks");
+  }
+
+  private startHandover(session: string, task: ClaimedTask, account: { name: string; home: string; env: Record<string, string> }, signal: AbortSignal): void {
+    const key = taskKey(task.project, task.id);
+    const now = this.d.clock.now();
+    const record: TaskRecord = {
+      project: task.project, id: task.id, session, account: account.name, claude_session_id: randomUUID(),
+      attempt: this.d.ledger.attempts(key) + 1, phase: "claimed", cwd: task.cwd,
+      started_at: now, submitted_at: null, timeout_ms: task.timeoutMs ?? this.d.settings.taskTimeoutMs,
+      screen_changed_at: now, screen_hash: "", idle_polls: 0,
+    };
+    this.d.ledger.put(record);
+    this.d.sessions.markBusy(session, key, account.name);
+    const run = this.handover(record, task, account, signal)
+      .catch(async (err: unknown) => {
+        if (isAbortError(err)) return;
+        this.d.log.error({ task: key, session, err: describeError(err) }, "hand-over failed");
+        await this.retry(record, `hand-over failed: ${describeError(err)}`).catch((e: unknown) =>
+          this.d.log.error({ task: key, err: describeError(e) }, "could not re-queue after a failed hand-over"));
+      })
+      .finally(() => this.handing.delete(session));
+    this.handing.set(session, run);
+  }
+
+  private async handover(record: TaskRecord, task: ClaimedTask, account: { name: string; home: string; env: Record<string, string> }, signal: AbortSignal): Promise<void> {
+    const key = taskKey(record.project, record.id);
+    // The claim is on disk and recorded before anything reaches the session.
+    await this.d.ledger.flush();
+    const launch = await this.d.launchFor(account, record.claude_session_id, task.cwd);
+    this.update(record, { phase: "launching" });
+    await this.d.ledger.flush();
+    await this.d.driver.launch(record.session, task.cwd, launch, signal);
+    this.update(record, { phase: "submitting" });
+    await this.d.ledger.flush();
+    const since = this.d.clock.now();
+    await this.d.driver.submit(record.session, task.prompt, record.claude_session_id, signal);
+    this.update(record, { phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now() });
+    await this.d.ledger.flush();
+    this.d.record({ type: "task_dispatched", project: record.project, task: record.id, session: record.session, account: record.account, attempt: record.attempt, claude_session_id: record.claude_session_id });
+    this.d.log.info({ task: key, session: record.session, account: record.account, attempt: record.attempt }, "task dispatched");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Supervision
+
+  private async supervise(r: TaskRecord, signal: AbortSignal): Promise<void> {
+    const key = taskKey(r.project, r.id);
+    const since = r.submitted_at ?? r.started_at;
+    const now = this.d.clock.now();
+    const stop = this.d.hooks.stopSince(r.claude_session_id, since);
+    if (stop) {
+      await this.finish(r, stop.message ?? (await this.d.lastMessage(r.account, r.cwd, r.claude_session_id)), "stop-hook", signal);
+      return;
+    }
+    if (await this.d.queue.doneSignal(r.project, r.id)) {
+      await this.finish(r, await this.d.lastMessage(r.account, r.cwd, r.claude_session_id), "signal-file", signal);
+      return;
+    }
+    let screen: ScreenVerdict;
+    let capture: string;
+    try {
+      ({ capture, verdict: screen } = await this.d.driver.look(r.session, signal));
+    } catch (err) {
+      if (err instanceof TmuxError && err.code === "TMUX_NO_SESSION") {
+        await this.retry(r, `session ${r.session} disappeared`);
+        return;
+      }
+      throw err;
+    }
+    const failure = this.d.hooks.failureSince(r.claude_session_id, since);
+    if (screen.state === "shell") {
+      await this.retry(r, `the agent in ${r.session} exited (${screen.detail})`);
+      return;
+    }
+    if (screen.state === "limit" || (failure && failure.error === "rate_limit")) {
+      // Usage limits belong to the quota monitor (failover); the task waits where it is.
+      this.update(r, { idle_polls: 0 });
+      return;
+    }
+    if (failure || screen.state === "error") {
+      this.update(r, { idle_polls: r.idle_polls + 1 });
+      if (r.idle_polls >= this.d.settings.idleConfirm) {
+        await this.retry(r, `the turn ended on an error: ${failure ? `${failure.error}: ${failure.message ?? ""}` : screen.detail}`.slice(0, 300), signal);
+      }
+      return;
+    }
+    const hash = createHash("sha1").update(capture).digest("hex");
+    if (hash !== r.screen_hash) this.update(r, { screen_hash: hash, screen_changed_at: now });
+    if (screen.state === "idle" && !screen.inputText) {
+      this.update(r, { idle_polls: r.idle_polls + 1 });
+      if (r.idle_polls >= this.d.settings.idleConfirm) {
+        await this.finish(r, await this.d.lastMessage(r.account, r.cwd, r.claude_session_id), "idle-screen", signal);
+      }
+      return;
+    }
+    if (r.idle_polls !== 0) this.update(r, { idle_polls: 0 });
+    if (now - r.started_at > r.timeout_ms) {
+      this.d.record({ type: "task_timed_out", project: r.project, task: r.id, session: r.session, after_ms: now - r.started_at });
+      await this.retry(r, `timed out after ${Math.round((now - r.started_at) / 1000)} s (timeout ${Math.round(r.timeout_ms / 1000)} s)`, signal);
+      return;
+    }
+    if (now - r.screen_changed_at > this.d.settings.stallTimeoutMs) {
+      this.d.record({ type: "session_stalled", project: r.project, task: r.id, session: r.session, still_ms: now - r.screen_changed_at });
+      await this.retry(r, `stalled: no screen change for ${Math.round((now - r.screen_changed_at) / 1000)} s in ${r.session}`, signal);
+      return;
+    }
+    this.d.log.debug({ task: key, screen: screen.state, detail: screen.detail }, "task working");
+  }
+
+  private update(r: TaskRecord, patch: Partial<TaskRecord>): void {
+    Object.assign(r, patch);
+    this.d.ledger.put({ ...r });
+  }
+
+  private footer(r: TaskRecord): FooterFields {
+    return {
+      session: r.session, account: r.account, attempts: r.attempt,
+      started: new Date(r.started_at).toISOString(), finished: new Date(this.d.clock.now()).toISOString(),
+      claudeSessionId: r.claude_session_id,
+    };
+  }
+
+  /** The task is done: file it under done/ with the result, then recycle the session (S7). */
+  private async finish(r: TaskRecord, result: string | undefined, how: string, signal?: AbortSignal): Promise<void> {
+    const key = taskKey(r.project, r.id);
+    await this.d.queue.complete(r.project, r.id, result ?? "(the agent left no final message)", this.footer(r));
+    this.d.ledger.remove(key);
+    this.d.ledger.setAttempts(key, undefined);
+    await this.d.ledger.flush();
+    this.d.record({ type: "task_done", project: r.project, task: r.id, session: r.session, account: r.account, attempts: r.attempt, how });
+    this.d.log.info({ task: key, session: r.session, how, attempts: r.attempt }, "task done");
+    await this.recycle(r.session, signal);
+  }
+
+  /** Q4: back to the inbox with attempts+1, or into failed/ once max_attempts is reached. */
+  async retry(r: TaskRecord, reason: string, signal?: AbortSignal): Promise<void> {
+    const key = taskKey(r.project, r.id);
+    await this.recycle(r.session, signal);
+    if (r.attempt >= this.d.settings.maxAttempts) {
+      await this.d.queue.fail(r.project, r.id, reason, this.footer(r));
+      this.d.ledger.setAttempts(key, undefined);
+      this.d.record({ type: "task_failed", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
+      this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task failed");
+    } else {
+      await this.d.queue.requeue(r.project, r.id);
+      this.d.ledger.setAttempts(key, r.attempt);
+      this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
+      this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");
+    }
+    this.d.ledger.remove(key);
+    await this.d.ledger.flush();
+  }
+
+  /** Ends the agent so the next task gets a fresh one; the session itself stays (or the pool recreates it). */
+  private async recycle(session: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.d.driver.exit(session, signal);
+    } catch (err) {
+      if (isAbortError(err)) throw err;
+      this.d.log.warn({ session, err: describeError(err) }, "could not exit the agent; the session is left for the pool to recreate");
+    }
+    this.d.sessions.markIdle(session);
+  }
+}
