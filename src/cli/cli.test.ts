@@ -102,6 +102,36 @@ describe("CLI", () => {
     assert.match(r.err, /cannot read \/nonexistent\/capture\.txt/);
   });
 
+  test("submit drops a task into the inbox (file or stdin); queue lists it; bad input is refused", async () => {
+    const sb = await makeSandbox();
+    try {
+      const file = await sb.writeConfig({ queue: { root: path.join(sb.dir, "queue"), projects: { web: sb.dir } } });
+      const task = path.join(sb.dir, "install-d2.md");
+      await writeFile(task, "---\ntitle: Install d2\npriority: high\n---\nInstall the d2 CLI.\n");
+      const a = await cli(["submit", "web", task, "--config", file]);
+      assert.equal(a.code, 0, a.err);
+      assert.equal(a.out.trim(), "install-d2");
+      const b = await cli(["submit", "web", "-", "--config", file], {}, "from stdin\n");
+      assert.equal(b.code, 0, b.err);
+      const { readdir } = await import("node:fs/promises");
+      const inbox = (await readdir(path.join(sb.dir, "queue", "web", "inbox"))).sort();
+      assert.deepEqual(inbox, [`${b.out.trim()}.md`, "install-d2.md"].sort());
+      const q = await cli(["queue", "web", "--config", file]);
+      assert.equal(q.code, 0, q.err);
+      assert.match(q.out, /web +install-d2 +inbox +high +\S+ +Install d2/);
+      assert.equal((await cli(["submit", "nope", task, "--config", file])).code, 2);
+      const latin1 = path.join(sb.dir, "latin1.md");
+      await writeFile(latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      const bad = await cli(["submit", "web", latin1, "--config", file]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /UTF-8/);
+      const big = await cli(["submit", "web", "-", "--config", file], {}, "x".repeat(1024 * 1024 + 10));
+      assert.equal(big.code, 1);
+    } finally {
+      await sb.close();
+    }
+  });
+
   test("status says plainly when no daemon answers, exit 1", async () => {
     const r = await cli(["status", "--url", "http://127.0.0.1:9"]);
     assert.equal(r.code, 1);

@@ -9,15 +9,20 @@ import { runDaemonCommand } from "./run-command.js";
 import { classifyText, formatVerdict } from "../claude/classify-command.js";
 import { readFile } from "node:fs/promises";
 import { readAll } from "./io.js";
+import path from "node:path";
+import { submitTask } from "../queue/submit.js";
+import { MAX_TASK_BYTES } from "../queue/task.js";
+import { listProjectTasks, type TaskListing } from "../queue/status.js";
+import { formatDuration } from "../lib/duration.js";
 import { readStdinBounded, runHookCommand } from "../claude/hook-client.js";
 import { readHookToken } from "../daemon/hook-settings.js";
-import { formatStatus } from "./status-format.js";
+import { formatStatus, table } from "./status-format.js";
 
 const MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
 
-async function readCapped(file: string): Promise<Buffer> {
+async function readCapped(file: string, max = MAX_CAPTURE_BYTES): Promise<Buffer> {
   const bytes = await readFile(file);
-  if (bytes.length > MAX_CAPTURE_BYTES) throw new Error(`larger than ${MAX_CAPTURE_BYTES} bytes`);
+  if (bytes.length > max) throw new Error(`larger than ${max} bytes`);
   return bytes;
 }
 
@@ -131,8 +136,43 @@ export function buildProgram(io: CliIo): Command {
     });
 
   program.command("swap [account]").description("manual swap to ACCOUNT (or the next available)").action(notBuilt("swap", "comes with account failover"));
-  program.command("submit <project> <file>").description("drop a task into a project's inbox (FILE or - for stdin)").action(notBuilt("submit", "comes with the work loop"));
-  program.command("queue [project]").description("tasks by state").action(notBuilt("queue", "comes with the work loop"));
+  withConfig(program.command("submit <project> <file>").description("drop a task into a project's inbox safely (FILE, or - for stdin)"))
+    .action(async (project: string, file: string, o: { config?: string }) => {
+      const config = await configOrExit(o.config, io);
+      if (!(project in config.queue.projects)) {
+        throw new Exit(EXIT_USAGE, `unknown project ${JSON.stringify(project)}: configured projects are ${Object.keys(config.queue.projects).join(", ") || "(none)"}`);
+      }
+      let bytes: Buffer;
+      try {
+        bytes = file === "-" ? await readAll(io.stdin, MAX_TASK_BYTES + 1) : await readCapped(file, MAX_TASK_BYTES + 1);
+      } catch (err) {
+        throw new Exit(EXIT_FAILURE, `submit: cannot read ${file === "-" ? "stdin" : file}: ${describeError(err)}`);
+      }
+      try {
+        const id = await submitTask(config.queue.root, project, bytes, file === "-" ? {} : { sourceName: path.basename(file) });
+        io.stdout.write(`${id}\n`);
+      } catch (err) {
+        throw new Exit(EXIT_FAILURE, `submit: ${describeError(err)}`);
+      }
+    });
+
+  withConfig(program.command("queue [project]").description("tasks by state"))
+    .option("--json", "print the listing as JSON")
+    .option("--finished <n>", "done/failed tasks shown per project", "20")
+    .action(async (project: string | undefined, o: { config?: string; json?: boolean; finished: string }) => {
+      const config = await configOrExit(o.config, io);
+      const projects = project === undefined ? Object.keys(config.queue.projects) : [project];
+      if (project !== undefined && !(project in config.queue.projects)) throw new Exit(EXIT_USAGE, `unknown project ${JSON.stringify(project)}`);
+      const finished = Number(o.finished);
+      if (!Number.isInteger(finished) || finished < 0) throw new Exit(EXIT_USAGE, "--finished: expected a whole number");
+      const rows: TaskListing[] = [];
+      for (const p of projects) rows.push(...(await listProjectTasks(config.queue.root, p, Date.now(), finished)));
+      if (o.json) {
+        io.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+        return;
+      }
+      io.stdout.write(table(["PROJECT", "TASK", "STATE", "PRIORITY", "AGE", "TITLE"], rows.map((r) => [r.project, r.id, r.state, r.priority, formatDuration(r.ageMs), r.title ?? ""])) + "\n");
+    });
   return program;
 }
 

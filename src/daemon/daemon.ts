@@ -21,6 +21,12 @@ import { drainSpool, spoolDir } from "../claude/hook-client.js";
 import { parseHookEnvelope, type HookEvent } from "../claude/hooks.js";
 import { HookHub } from "../dispatch/hook-hub.js";
 import { writeDaemonHookSettings, writeHookToken } from "./hook-settings.js";
+import type { WorkLoop } from "../dispatch/work-loop.js";
+import type { TaskQueue } from "../queue/queue.js";
+import { InboxWatcher } from "../queue/watcher.js";
+import { StatusPublisher } from "./status-publisher.js";
+import { buildWorkLoop } from "./work-wiring.js";
+import { ledgerOf } from "./state.js";
 
 export const VERSION = "0.1.0";
 
@@ -60,6 +66,7 @@ export class Daemon {
   private startedAt = 0;
   private hookSettingsFile: string | undefined;
   readonly hooks = new HookHub();
+  private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -103,7 +110,7 @@ export class Daemon {
       const env = this.o.env ?? process.env;
       const token = config.http.token_env ? env[config.http.token_env] : undefined;
       if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
-      const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt }) });
+      const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt, work: this.work?.loop.lastTickAt }) });
       const handler = createApiHandler(
         {
           health: () => this.health(),
@@ -131,7 +138,10 @@ export class Daemon {
 
       // One reconcile before reporting "running", so the pool is there when start() resolves.
       await this.pool.reconcile();
+      await this.startWork();
       this.pool.start();
+      this.work?.loop.start();
+      this.work?.watcher.start();
       this.startedAt = this.clock.now();
       this.lifecycle = "running";
       log.info({ url: this.server.url, active_account: active, pool: this.pool.heldSessions() }, "claude-failover running");
@@ -165,7 +175,50 @@ export class Daemon {
     void this.events?.append({ type: "hook", event: name, kind: event.kind, claude_session_id: event.sessionId, ...("error" in event ? { error: event.error } : {}) });
   }
 
+  /** The queue, the work loop (re-adopting what a previous run left in active/), the watcher, status.json. */
+  private async startWork(): Promise<void> {
+    const { config, log } = this.o;
+    const state = this.state!;
+    const ledger = ledgerOf(state);
+    const { loop, queue } = buildWorkLoop({
+      config, env: this.o.env ?? process.env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
+      hooks: this.hooks, ledger,
+      activeAccount: () => state.get().active_account ?? undefined,
+      settingsFile: () => this.hookSettingsFile!,
+      record: (event) => {
+        void this.events?.append(event);
+        if ((event.type === "task_done" || event.type === "task_failed") && typeof event.project === "string" && typeof event.task === "string") {
+          this.work?.status.noteFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
+            attempts: typeof event.attempts === "number" ? event.attempts : 0, since: this.clock.now(),
+            ...(typeof event.session === "string" ? { session: event.session } : {}), ...(typeof event.account === "string" ? { account: event.account } : {}),
+          });
+        }
+        this.work?.status.poke();
+      },
+    });
+    await queue.ensureLayout();
+    const recovered = await queue.recover();
+    if (recovered.finished.length + recovered.tempFilesRemoved + recovered.sharedIds.length > 0) log.info({ recovered }, "queue recovered after a crash");
+    const adopted = await loop.adopt();
+    if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length > 0) log.info(adopted, "tasks in active/ after restart");
+    const projects = Object.keys(config.queue.projects);
+    const watcher = new InboxWatcher({
+      root: config.queue.root, projects, rescanIntervalMs: config.queue.rescan_interval, clock: this.clock, log,
+      onWork: () => loop.poke(),
+    });
+    const status = new StatusPublisher({ queue, root: config.queue.root, projects, ledger, clock: this.clock, log: log.child({ component: "status" }) });
+    this.work = { loop, queue, watcher, status };
+    // A turn that ended (or failed) is worth a look now rather than at the next poll.
+    this.hooks.subscribe((e) => {
+      if (e.kind === "Stop" || e.kind === "StopFailure" || e.kind === "SessionEnd") loop.poke();
+    });
+    await status.start();
+  }
+
   private async teardown(): Promise<void> {
+    await this.work?.watcher.stop().catch(() => undefined);
+    await this.work?.loop.stop().catch(() => undefined);
+    await this.work?.status.stop().catch(() => undefined);
     await this.pool.stop().catch(() => undefined);
     await this.server?.close().catch(() => undefined);
     await this.state?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "state flush failed"));
@@ -204,6 +257,7 @@ export class Daemon {
   health(): { ok: true } | { ok: false; reason: string } {
     if (this.lifecycle !== "running") return { ok: false, reason: `daemon is ${this.lifecycle}` };
     if (this.pool.loopStatus !== "running") return { ok: false, reason: "pool loop is not running" };
+    if (this.work && this.work.loop.status !== "running") return { ok: false, reason: "work loop is not running" };
     return { ok: true };
   }
 
@@ -220,7 +274,7 @@ export class Daemon {
         since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),
       })),
       pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },
-      queue: {},
+      queue: this.work?.status.countsByProject() ?? {},
       last_swap: s?.last_swap ?? null,
       partial_swap: false,
     };

@@ -15,14 +15,8 @@ export type ClaimResult =
   /** Gone (another claimer won) or unparseable (already filed under failed/ with the reason). */
   | { ok: false; reason: string };
 
-export interface FooterFields {
-  session?: string;
-  account?: string;
-  attempts: number;
-  started?: string;
-  finished: string;
-  claudeSessionId?: string;
-}
+export type { FooterFields } from "../queue/footer.js";
+import type { FooterFields } from "../queue/footer.js";
 
 export interface QueuePort {
   projects(): readonly string[];
@@ -31,7 +25,8 @@ export interface QueuePort {
   claim(project: string, id: string): Promise<ClaimResult>;
   complete(project: string, id: string, result: string, footer: FooterFields): Promise<void>;
   fail(project: string, id: string, reason: string, footer: FooterFields): Promise<void>;
-  requeue(project: string, id: string): Promise<void>;
+  /** Back to the inbox; resolves the id it now waits under (suffixed if a new task took the name meanwhile). */
+  requeue(project: string, id: string): Promise<string>;
   /** Every task in active/, across projects. */
   active(): Promise<{ project: string; id: string }[]>;
   /** True when the signal file active/<id>.done exists. */
@@ -42,6 +37,8 @@ export interface QueuePort {
 export interface SessionPort {
   /** Idle pool sessions, ready for a task (never dedicated ones: S3). */
   freePoolSessions(): string[];
+  /** True while the pool holds fewer sessions than its range allows. */
+  canGrow(): boolean;
   /** Asks the pool for one more session; true when one is being created. */
   grow(): Promise<boolean>;
   markBusy(session: string, task: string, account: string): void;

@@ -61,8 +61,9 @@ export class FakeQueue implements QueuePort {
     Object.assign(this.move(project, id, "active", "failed"), { reason, footer });
   }
 
-  async requeue(project: string, id: string): Promise<void> {
+  async requeue(project: string, id: string): Promise<string> {
     this.move(project, id, "active", "inbox");
+    return id;
   }
 
   async active(): Promise<{ project: string; id: string }[]> {

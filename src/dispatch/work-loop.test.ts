@@ -47,6 +47,7 @@ async function harness(o: HarnessOptions = {}) {
   let grown = 0;
   const sessions: SessionPort = {
     freePoolSessions: () => names.filter((n) => !busy.has(n) && tmux.sessions.has(n)),
+    canGrow: () => true,
     grow: async () => {
       grown++;
       return false;

@@ -145,8 +145,8 @@ export class WorkLoop {
       }
       if (!delivered) {
         if (screen !== undefined) await this.recycle(r.session, signal);
-        await this.d.queue.requeue(r.project, r.id);
-        this.d.ledger.setAttempts(key, r.attempt - 1);
+        const waitsAs = await this.d.queue.requeue(r.project, r.id);
+        this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
         this.d.ledger.remove(key);
         out.requeued.push(key);
         this.d.log.info({ task: key, phase: r.phase }, "hand-over cut short by a restart: re-queued, no attempt counted");
@@ -166,7 +166,10 @@ export class WorkLoop {
     if (this.stopping) return;
     const account = this.d.accounts.activeAccount();
     if (!account) return;
-    const free = this.d.sessions.freePoolSessions().filter((s) => !this.handing.has(s));
+    const taken = new Set(this.d.ledger.records().map((r) => r.session));
+    const free = this.d.sessions.freePoolSessions().filter((s) => !this.handing.has(s) && !taken.has(s));
+    // Nothing could take a task: do not read the inboxes (10,000 waiting tasks cost a scan).
+    if (free.length === 0 && !this.d.sessions.canGrow()) return;
     const claimed = new Set(this.d.ledger.records().map((r) => taskKey(r.project, r.id)));
     // Round-robin across projects so one busy inbox does not starve the others.
     const queues = new Map<string, string[]>();
@@ -311,8 +314,7 @@ export class WorkLoop {
   private footer(r: TaskRecord): FooterFields {
     return {
       session: r.session, account: r.account, attempts: r.attempt,
-      started: new Date(r.started_at).toISOString(), finished: new Date(this.d.clock.now()).toISOString(),
-      claudeSessionId: r.claude_session_id,
+      startedAt: r.started_at, finishedAt: this.d.clock.now(), provider: "claude-code", claudeSessionId: r.claude_session_id,
     };
   }
 
@@ -338,8 +340,8 @@ export class WorkLoop {
       this.d.record({ type: "task_failed", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task failed");
     } else {
-      await this.d.queue.requeue(r.project, r.id);
-      this.d.ledger.setAttempts(key, r.attempt);
+      const waitsAs = await this.d.queue.requeue(r.project, r.id);
+      this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
       this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");
     }

@@ -42,6 +42,21 @@ export class SessionRegistry {
     return record;
   }
 
+  /** A session takes a task: busy, with the task and the account it runs under. */
+  assign(name: string, task: string, account: string): void {
+    const r = this.records.get(name);
+    if (!r) return;
+    this.records.set(name, { ...r, state: "busy", since: r.state === "busy" ? r.since : this.now(), task, account });
+  }
+
+  /** The session's task is over: idle again (if it is still alive). */
+  release(name: string): void {
+    const r = this.records.get(name);
+    if (!r) return;
+    const { task: _t, account: _a, ...rest } = r;
+    this.records.set(name, { ...rest, state: r.state === "busy" ? "idle" : r.state, since: this.now() });
+  }
+
   countByState(): Record<SessionState, number> {
     const out: Record<SessionState, number> = { idle: 0, busy: 0, missing: 0, error: 0 };
     for (const r of this.records.values()) out[r.state]++;

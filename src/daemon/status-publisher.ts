@@ -1,0 +1,88 @@
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import type { TaskLedger } from "../dispatch/records.js";
+import type { Clock } from "../lib/clock.js";
+import { describeError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { PeriodicLoop } from "../lib/loop.js";
+import type { TaskQueue } from "../queue/queue.js";
+import { FINISHED_LISTED_MS, type QueueCounts, type TaskStatusInput } from "../queue/status.js";
+
+export const STATUS_INTERVAL_MS = 10_000;
+
+/**
+ * Rewrites every project's status.json (SPEC §4) and keeps the counts /status shows, so an HTTP request
+ * never walks the queue folders. Finished tasks are remembered for 24 h: from the work loop's events,
+ * and at start from the mtimes in done/ and failed/.
+ */
+export class StatusPublisher {
+  private readonly loop: PeriodicLoop;
+  private readonly finished = new Map<string, Map<string, TaskStatusInput>>();
+  private counts: Record<string, QueueCounts> = {};
+
+  constructor(
+    private readonly d: { queue: TaskQueue; root: string; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger },
+  ) {
+    this.loop = new PeriodicLoop({ name: "status", intervalMs: STATUS_INTERVAL_MS, clock: d.clock, log: d.log, tick: () => this.publish() });
+  }
+
+  /** Seeds the finished tasks of the last 24 h from the folders, then starts the loop. */
+  async start(): Promise<void> {
+    const since = this.d.clock.now() - FINISHED_LISTED_MS;
+    for (const project of this.d.projects) {
+      for (const folder of ["done", "failed"] as const) {
+        const dir = path.join(this.d.root, project, folder);
+        const names = await readdir(dir).catch(() => [] as string[]);
+        for (const name of names.filter((n) => n.endsWith(".md") && !n.startsWith("."))) {
+          const st = await stat(path.join(dir, name)).catch(() => undefined);
+          if (st && st.mtimeMs >= since) this.noteFinished(project, name.slice(0, -3), folder, { attempts: 0, since: st.mtimeMs });
+        }
+      }
+    }
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** Runs a publish soon (a task moved). */
+  poke(): void {
+    this.loop.poke();
+  }
+
+  noteFinished(project: string, id: string, state: "done" | "failed", extra: Omit<TaskStatusInput, "state">): void {
+    let m = this.finished.get(project);
+    if (!m) this.finished.set(project, (m = new Map<string, TaskStatusInput>()));
+    m.set(id, { state, ...extra });
+  }
+
+  countsByProject(): Record<string, QueueCounts> {
+    return this.counts;
+  }
+
+  async publish(): Promise<void> {
+    const now = this.d.clock.now();
+    const next: Record<string, QueueCounts> = {};
+    for (const project of this.d.projects) {
+      try {
+        const tasks: Record<string, TaskStatusInput> = {};
+        const finished = this.finished.get(project);
+        for (const [id, t] of finished ?? []) {
+          if (now - t.since > FINISHED_LISTED_MS) finished!.delete(id);
+          else tasks[id] = t;
+        }
+        const scan = await this.d.queue.scanInbox(project);
+        for (const t of scan.tasks) tasks[t.id] = { state: "queued", attempts: this.d.ledger.attempts(`${project}/${t.id}`), since: t.mtimeMs };
+        for (const r of this.d.ledger.records().filter((r) => r.project === project)) {
+          tasks[r.id] = { state: "dispatched", session: r.session, account: r.account, attempts: r.attempt, since: r.started_at };
+        }
+        next[project] = await this.d.queue.counts(project);
+        await this.d.queue.writeStatusJson(project, tasks);
+      } catch (err) {
+        this.d.log.warn({ project, err: describeError(err) }, "status.json not written");
+      }
+    }
+    this.counts = next;
+  }
+}

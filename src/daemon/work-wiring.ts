@@ -1,0 +1,98 @@
+import { buildLaunchCommand, prepareAccountHome, type LaunchCommand } from "../claude/launch.js";
+import { classifyScreen } from "../claude/screen.js";
+import { readTranscript, transcriptPath, type TranscriptSummary } from "../claude/transcripts.js";
+import type { AccountConfig, Config } from "../config/schema.js";
+import { AgentDriver } from "../dispatch/agent-driver.js";
+import type { HookHub } from "../dispatch/hook-hub.js";
+import type { AccountPort, SessionPort } from "../dispatch/ports.js";
+import type { TaskLedger } from "../dispatch/records.js";
+import { WorkLoop } from "../dispatch/work-loop.js";
+import type { Clock } from "../lib/clock.js";
+import type { Logger } from "../lib/logger.js";
+import type { PoolManager } from "../pool/pool.js";
+import type { SessionRegistry } from "../pool/registry.js";
+import { TaskQueue } from "../queue/queue.js";
+import type { TmuxClient } from "../tmux/client.js";
+import { queuePort } from "./queue-port.js";
+
+export interface WorkWiring {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  log: Logger;
+  tmux: TmuxClient;
+  registry: SessionRegistry;
+  pool: PoolManager;
+  hooks: HookHub;
+  ledger: TaskLedger;
+  /** The active account's name (the swap logic owns it); undefined pauses dispatch. */
+  activeAccount: () => string | undefined;
+  settingsFile: () => string;
+  record: (event: { type: string; [k: string]: unknown }) => void;
+}
+
+/** The environment an account's agents get: claude.env, then the account's env, then env_from resolved. */
+export function agentEnv(config: Config, account: AccountConfig, env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = { ...config.claude.env, ...account.env };
+  for (const [name, source] of Object.entries(account.env_from)) {
+    const value = env[source];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/** Builds the queue and the work loop over the daemon's components. */
+export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop; driver: AgentDriver } {
+  const { config } = w;
+  const queue = new TaskQueue({ root: config.queue.root, projects: config.queue.projects, clock: w.clock, log: w.log.child({ component: "queue" }) });
+  const driver = new AgentDriver({
+    tmux: w.tmux, clock: w.clock, log: w.log.child({ component: "agent" }),
+    classify: (capture) => classifyScreen(capture, { now: w.clock.now() }), signals: w.hooks,
+  });
+  const accountByName = (name: string): AccountConfig | undefined => config.accounts.find((a) => a.name === name);
+  const sessions: SessionPort = {
+    freePoolSessions: () => {
+      const held = new Set(w.pool.heldSessions());
+      return w.registry.list("pool").filter((r) => r.state === "idle" && held.has(r.name)).map((r) => r.name);
+    },
+    canGrow: () => w.pool.heldSessions().length < config.pool.autonomous.max,
+    grow: async () => {
+      if (w.pool.grow() === undefined) return false;
+      w.pool.poke();
+      return true;
+    },
+    markBusy: (s, task, account) => w.registry.assign(s, task, account),
+    markIdle: (s) => w.registry.release(s),
+  };
+  const accounts: AccountPort = {
+    activeAccount: () => {
+      const a = accountByName(w.activeAccount() ?? "");
+      return a ? { name: a.name, home: a.home, env: agentEnv(config, a, w.env) } : undefined;
+    },
+  };
+  const transcript = async (accountName: string, cwd: string, id: string): Promise<TranscriptSummary | undefined> => {
+    const a = accountByName(accountName) ?? config.accounts[0]!;
+    return readTranscript(transcriptPath(a.home, cwd, id)).catch(() => undefined);
+  };
+  const launchFor = async (account: { name: string; home: string; env: Record<string, string> }, sessionId: string, cwd: string): Promise<LaunchCommand> => {
+    const apiKey = account.env.ANTHROPIC_API_KEY;
+    await prepareAccountHome({ home: account.home, cwd, ...(apiKey ? { apiKey } : {}) });
+    return buildLaunchCommand({
+      command: config.claude.command, args: config.claude.args, home: account.home, sessionId,
+      settingsFile: w.settingsFile(), env: account.env, runningAsRoot: process.getuid?.() === 0,
+    });
+  };
+  const loop = new WorkLoop({
+    queue: queuePort(queue, config.queue.root, Object.keys(config.queue.projects), w.log.child({ component: "queue" })),
+    sessions, accounts, driver, hooks: w.hooks, ledger: w.ledger, clock: w.clock, log: w.log.child({ component: "work" }),
+    settings: {
+      pollIntervalMs: config.watcher.poll_interval, idleConfirm: config.watcher.idle_confirm, stallTimeoutMs: config.watcher.stall_timeout,
+      taskTimeoutMs: config.queue.task_timeout, maxAttempts: config.queue.max_attempts,
+    },
+    launchFor,
+    lastMessage: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastAssistant?.text,
+    promptDelivered: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastPrompt !== undefined,
+    record: w.record,
+  });
+  return { queue, loop, driver };
+}

@@ -1,0 +1,151 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { copyFile, lstat, open, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
+import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
+import { errnoOf, pathExists, readTaskFile } from "./layout.js";
+
+/*
+ * Finishing a task is three steps, each leaving the task in exactly one place (Q1):
+ *   1. stage:   active/<id>.md + appendix → active/<id>.md.to-done|.to-failed (temp, fsync, rename, fsync);
+ *   2. drop:    unlink active/<id>.md (and the <id>.done signal), fsync active/;
+ *   3. publish: rename the staged file into done/ or failed/ under a name nothing else holds, fsync both.
+ * After a crash, a staged file is unambiguous evidence of a finished task, so recovery completes steps 2–3.
+ * Writing done/<id>.md first and deleting active/ second would leave an id in two folders, and a stale
+ * done/<id>.md from an earlier run of the same id could then not be told apart from the crashed one.
+ */
+
+export const STAGED_SUFFIX: Record<Outcome, string> = { done: ".md.to-done", failed: ".md.to-failed" };
+
+export interface FinishContent {
+  outcome: Outcome;
+  /** Result text (done) or the full failure reason (failed). */
+  body: string;
+  /** One-line reason for the footer (failed only). */
+  reason?: string;
+  fields: FooterFields & { finishedAt: number };
+}
+
+/** Step 1. Returns false when active/<id>.md is gone. */
+export async function stageFinished(activeDir: string, id: string, content: FinishContent): Promise<boolean> {
+  const source = path.join(activeDir, `${id}.md`);
+  const staged = path.join(activeDir, `${id}${STAGED_SUFFIX[content.outcome]}`);
+  const tmp = path.join(activeDir, `.${id}.md.${randomBytes(4).toString("hex")}.tmp`);
+  const read = await readTaskFile(source);
+  if (read.kind === "missing") return false;
+  try {
+    let endsWithNewline = true;
+    // A link's or a special file's "content" is not a task's: record what it was instead of reading through it.
+    const note = read.kind === "symlink"
+      ? `(This entry was a symbolic link to \`${read.target}\`. It was not followed; its target was left alone.)`
+      : read.kind === "special" ? `(This entry was a ${read.type}, not a regular file; it was not read.)` : undefined;
+    if (note !== undefined) {
+      const h = await open(tmp, "wx", 0o600);
+      try {
+        await h.writeFile(`${note}\n`);
+      } finally {
+        await h.close();
+      }
+    } else {
+      // A copy, not a read into memory: an oversized file keeps every byte without being loaded.
+      await copyFile(source, tmp, constants.COPYFILE_EXCL);
+      endsWithNewline = await endsWithLineBreak(tmp);
+    }
+    const appendix = formatAppendix(content.outcome, content.body, content.fields, endsWithNewline, content.reason);
+    const h = await open(tmp, "a");
+    try {
+      await h.writeFile(appendix);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await rename(tmp, staged);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(activeDir);
+  // The other outcome's staged file can only be a leftover of an interrupted finish; this one supersedes it.
+  await unlinkIfPresent(path.join(activeDir, `${id}${STAGED_SUFFIX[content.outcome === "done" ? "failed" : "done"]}`));
+  return true;
+}
+
+/** Step 2: the claimed file and its optional `<id>.done` signal leave active/. */
+export async function dropClaimed(activeDir: string, id: string): Promise<void> {
+  await unlinkIfPresent(path.join(activeDir, `${id}.md`));
+  await unlinkIfPresent(path.join(activeDir, `${id}.done`));
+  await fsyncDir(activeDir);
+}
+
+/** Step 3. Returns the file name the task got in done/ or failed/. */
+export async function publishStaged(activeDir: string, destDir: string, id: string, outcome: Outcome, now: number): Promise<string> {
+  const name = await freeName(destDir, id, now);
+  await moveDurably(path.join(activeDir, `${id}${STAGED_SUFFIX[outcome]}`), path.join(destDir, name));
+  return name;
+}
+
+/**
+ * `<id>.md`, or `<id>-<UTC stamp>[-n].md` when that name is taken: finished work is never overwritten
+ * (rename would replace it silently). Only the daemon writes these folders, under its per-project lock.
+ */
+export async function freeName(dir: string, id: string, now: number): Promise<string> {
+  return `${await freeId(id, now, (candidate) => pathExists(path.join(dir, `${candidate}.md`)))}.md`;
+}
+
+/** `base` if not taken, else the first free `base-<UTC stamp>[-n]`. */
+export async function freeId(base: string, now: number, isTaken: (id: string) => Promise<boolean>): Promise<string> {
+  if (!(await isTaken(base))) return base;
+  const stamp = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  for (let n = 1; ; n++) {
+    const id = n === 1 ? `${base}-${stamp}` : `${base}-${stamp}-${n}`;
+    if (!(await isTaken(id))) return id;
+  }
+}
+
+/** Which outcome's staged file exists for `id` (the newer one if, after a crash, both do). */
+export async function findStaged(activeDir: string, id: string): Promise<Outcome | undefined> {
+  const times: { outcome: Outcome; mtime: number }[] = [];
+  for (const outcome of ["done", "failed"] as const) {
+    try {
+      const st = await lstat(path.join(activeDir, `${id}${STAGED_SUFFIX[outcome]}`));
+      times.push({ outcome, mtime: st.mtimeMs });
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw err;
+    }
+  }
+  times.sort((a, b) => b.mtime - a.mtime);
+  return times[0]?.outcome;
+}
+
+/** Parses a staged file name back into its id and outcome. */
+export function parseStagedName(name: string): { id: string; outcome: Outcome } | undefined {
+  for (const outcome of ["done", "failed"] as const) {
+    const suffix = STAGED_SUFFIX[outcome];
+    if (name.endsWith(suffix) && !name.startsWith(".")) return { id: name.slice(0, -suffix.length), outcome };
+  }
+  return undefined;
+}
+
+export async function unlinkIfPresent(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
+async function endsWithLineBreak(file: string): Promise<boolean> {
+  const h = await open(file, "r");
+  try {
+    const { size } = await h.stat();
+    if (size === 0) return true;
+    const buf = Buffer.alloc(1);
+    await h.read(buf, 0, 1, size - 1);
+    return buf[0] === 0x0a;
+  } finally {
+    await h.close();
+  }
+}

@@ -1,0 +1,108 @@
+import { constants } from "node:fs";
+import { lstat, open, readdir, readlink } from "node:fs/promises";
+import path from "node:path";
+import { MAX_TASK_BYTES } from "./task.js";
+
+export const FOLDERS = ["inbox", "active", "done", "failed"] as const;
+export type Folder = (typeof FOLDERS)[number];
+
+/** `<root>/<project>/<folder>`; callers validate the project name first. */
+export function folderPath(root: string, project: string, folder: Folder): string {
+  return path.join(root, project, folder);
+}
+
+/** The names in a folder; a missing folder is empty (a project whose layout is not made yet). */
+export async function listNames(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return [];
+    throw err;
+  }
+}
+
+/** True when something (a file, a link, even a dangling one) sits at `p`. */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
+export type TaskFileRead =
+  | { kind: "file"; bytes: Uint8Array; mtimeMs: number }
+  | { kind: "too-large"; size: number }
+  | { kind: "symlink"; target: string }
+  | { kind: "special"; type: string }
+  | { kind: "missing" };
+
+/**
+ * Reads a task file without ever following a symlink (O_NOFOLLOW) or blocking on a FIFO (O_NONBLOCK),
+ * and without reading more than MAX_TASK_BYTES: the file's type is what the open descriptor says, so a
+ * link swapped in after a stat cannot redirect the read.
+ */
+export async function readTaskFile(file: string): Promise<TaskFileRead> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "ENOENT") return { kind: "missing" };
+    if (code === "ELOOP" || code === "EMLINK") return { kind: "symlink", target: await readlink(file).catch(() => "?") };
+    if (code === "ENXIO") return { kind: "special", type: "socket" };
+    throw err;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) return { kind: "special", type: describeType(st) };
+    if (st.size > MAX_TASK_BYTES) return { kind: "too-large", size: st.size };
+    // One byte more than the limit: a file that grew since the stat is still caught.
+    const buf = Buffer.alloc(MAX_TASK_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n === buf.length) return { kind: "too-large", size: n };
+    }
+    return { kind: "file", bytes: buf.subarray(0, n), mtimeMs: st.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads at most `max` bytes from the start of a regular file (never following links); undefined otherwise. */
+export async function readHead(file: string, max: number): Promise<Buffer | undefined> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(max, st.size));
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+function describeType(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (st.isDirectory()) return "directory";
+  if (st.isFIFO()) return "named pipe";
+  if (st.isSocket()) return "socket";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "device";
+  return "special file";
+}
+
+/** The errno code of a Node fs error, if any. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
