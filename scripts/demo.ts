@@ -1,46 +1,79 @@
 // The README's main job: a self-contained demo on a private tmux socket, no Claude account needed.
-//   npm run demo                 runs until Ctrl-C
-//   npm run demo -- --seconds 20 stops by itself (used by the smoke test)
+// Three pool sessions run the real Claude Code CLI against the bundled mock model API, under two
+// fake accounts; sample tasks in two projects (one of them a bad file) go through the work loop.
+//   npm run demo                      runs, shows progress, then waits for Ctrl-C (attach meanwhile)
+//   npm run demo -- --exit-when-done  cleans up as soon as every task is filed (smoke tests)
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { loadConfig } from "../src/config/loader.js";
 import { Daemon } from "../src/daemon/daemon.js";
 import { createLogger } from "../src/lib/logger.js";
 import { CliTmuxClient } from "../src/tmux/cli-client.js";
 import { table } from "../src/cli/status-format.js";
+import { startMockModelApi } from "../test/support/mock-model-api.js";
 
-const secondsArg = process.argv.indexOf("--seconds");
-const runFor = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : Infinity;
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+const exitWhenDone = process.argv.includes("--exit-when-done");
 const say = (line = ""): void => void process.stdout.write(line + "\n");
 
 try {
   say(execFileSync("tmux", ["-V"], { encoding: "utf8" }).trim() + " found");
-} catch {
-  say("tmux is not installed: apt-get install tmux (3.2 or later), then run this again.");
+  execFileSync(CLAUDE_BIN, ["--version"], { stdio: "ignore", env: { ...process.env, DISABLE_AUTOUPDATER: "1" } });
+} catch (err) {
+  say(`missing a prerequisite: ${String(err).split("\n")[0]}`);
+  say("needs tmux ≥ 3.2 (apt-get install tmux) and `npm ci` (it installs the pinned Claude Code CLI).");
   process.exit(1);
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), "claude-failover-demo-"));
-const socket = `cf-demo-${process.pid}`;
-const tmux = new CliTmuxClient({ socket });
 const home = path.join(dir, "home");
+const socket = `cf-demo-${process.pid}`;
+// Everything the agents do stays in the sandbox: the tmux server, and so every agent, gets this HOME,
+// and no credential of the machine's leaks in.
+process.env.HOME = home;
+for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
+const tmux = new CliTmuxClient({ socket });
+const api = await startMockModelApi();
+
+const projects = { alpha: path.join(dir, "work", "alpha"), beta: path.join(dir, "work", "beta") };
+for (const p of Object.values(projects)) await mkdir(p, { recursive: true });
 for (const a of ["main", "backup"]) await mkdir(path.join(home, `.claude-${a}`), { recursive: true });
-await mkdir(path.join(dir, "work"), { recursive: true });
 const configPath = path.join(dir, "config.yaml");
 await writeFile(configPath, stringify({
   state_dir: path.join(dir, "state"),
   http: { listen: "127.0.0.1:0" },
-  tmux: { socket, width: 160, height: 40 },
-  claude: { link: path.join(home, ".claude"), shared_root: home },
-  accounts: [{ name: "main", home: path.join(home, ".claude-main") }, { name: "backup", home: path.join(home, ".claude-backup") }],
-  pool: { autonomous: { prefix: "demo-pool-", start_index: 1, min: 3, max: 5, cwd: path.join(dir, "work") }, dedicated: [{ name: "demo-operator", cwd: path.join(dir, "work") }] },
-  queue: { root: path.join(dir, "queue") },
+  tmux: { socket, width: 160, height: 45 },
+  claude: {
+    command: CLAUDE_BIN,
+    args: ["--dangerously-skip-permissions"],
+    link: path.join(home, ".claude"),
+    shared_root: home,
+    env: { ANTHROPIC_BASE_URL: api.url, DISABLE_TELEMETRY: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1", DISABLE_AUTOUPDATER: "1" },
+  },
+  accounts: [
+    // Subscription-login mode, told apart by the mock through their tokens.
+    { name: "main", home: path.join(home, ".claude-main"), env: { CLAUDE_CODE_OAUTH_TOKEN: "demo-token-main" } },
+    { name: "backup", home: path.join(home, ".claude-backup"), env: { CLAUDE_CODE_OAUTH_TOKEN: "demo-token-backup" } },
+  ],
+  pool: { autonomous: { prefix: "demo-pool-", start_index: 1, min: 3, max: 3, cwd: dir } },
+  queue: { root: path.join(dir, "queue"), projects, rescan_interval: "5s" },
+  watcher: { poll_interval: "1s", idle_confirm: 2 },
 }));
 
-// Daemon logs go to a file in the sandbox so the live table stays readable.
+const samples: [string, string, string][] = [
+  ["alpha", "hello.md", "---\ntitle: Say hello\n---\nSay hello to the operator in one sentence.\n"],
+  ["alpha", "make-file.md", "---\ntitle: Create a file with a tool\npriority: high\n---\nCreate the marker file. MOCK_TOOL: touch created-by-agent.txt\n"],
+  ["alpha", "multi-line.md", "---\ntitle: A multi-line prompt\n---\nRead these lines:\n1. the first\n2. the second\n3. the third\nThen answer with a summary.\n"],
+  ["beta", "slow.md", "---\ntitle: A slower answer\n---\nThink for a moment before answering. MOCK_DELAY=3000\n"],
+  ["beta", "summary.md", "Summarise the state of the beta project in two lines.\n"],
+  ["beta", "broken.md", "---\ntitle: [unclosed\npriority: urgent\n---\nThis file cannot be a task: its frontmatter is malformed.\n"],
+];
+
 const logFile = path.join(dir, "daemon.log");
 const { default: pino } = await import("pino");
 const log = createLogger({ destination: pino.destination({ dest: logFile, sync: true }) });
@@ -51,37 +84,67 @@ const cleanup = (): Promise<void> =>
   (cleaning ??= (async () => {
     await daemon.stop().catch(() => undefined);
     await tmux.killServer().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await api.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     say("\ndemo stopped: daemon stopped, private tmux server killed, sandbox removed.");
   })());
 process.on("SIGINT", () => void cleanup().then(() => process.exit(0)));
 process.on("SIGTERM", () => void cleanup().then(() => process.exit(0)));
 
 await daemon.start();
-const url = daemon.url!;
-say(`sandbox:     ${dir}`);
-say(`config:      ${configPath}`);
-say(`daemon log:  ${logFile}`);
-say(`API:         curl ${url}/status   (also /health, /metrics)`);
-say(`watch:       tmux -L ${socket} attach -t demo-pool-1   (detach: Ctrl-b d)`);
+say(`sandbox:    ${dir}`);
+say(`daemon log: ${logFile}`);
+say(`API:        curl ${daemon.url}/status`);
+say(`watch:      tmux -L ${socket} attach -t demo-pool-1     (detach: Ctrl-b d)`);
 say("");
+// Writers drop tasks Maildir-style: write aside, then rename into the inbox.
+for (const [project, name, text] of samples) {
+  const tmp = path.join(dir, "queue", project, `.${name}.tmp`);
+  await writeFile(tmp, text);
+  const { rename } = await import("node:fs/promises");
+  await rename(tmp, path.join(dir, "queue", project, "inbox", name));
+}
+say(`dropped ${samples.length} tasks into alpha/inbox and beta/inbox (one of them malformed on purpose)`);
 
 const started = Date.now();
-let killed = false;
+const count = async (p: string, f: string): Promise<number> => (await readdir(path.join(dir, "queue", p, f)).catch(() => [])).filter((n) => n.endsWith(".md")).length;
+let lastLine = "";
 for (;;) {
-  const elapsed = (Date.now() - started) / 1000;
-  if (elapsed >= runFor) break;
-  if (!killed && elapsed >= 4) {
-    killed = true;
-    await tmux.killSession("demo-pool-2");
-    say("killed demo-pool-2 behind the daemon's back: the next reconcile (every 15 s) recreates it.");
+  const rows: string[][] = [];
+  let filed = 0;
+  for (const p of Object.keys(projects)) {
+    const c = await Promise.all(["inbox", "active", "done", "failed"].map((f) => count(p, f)));
+    filed += c[2]! + c[3]!;
+    rows.push([p, ...c.map(String)]);
   }
-  const status = (await (await fetch(`${url}/status`)).json()) as { active_account: string; sessions: { name: string; kind: string; state: string; since: string }[] };
-  const health = (await fetch(`${url}/health`)).status;
-  const on = new Set((await tmux.listSessions()).map((s) => s.name));
-  say(`[${elapsed.toFixed(0).padStart(3)}s] /health ${health} · active account ${status.active_account}`);
-  say(table(["SESSION", "KIND", "STATE", "ON TMUX"], status.sessions.filter((s) => s.state !== "missing").map((s) => [s.name, s.kind, s.state, on.has(s.name) ? "yes" : "no"])));
-  say("");
-  await new Promise((r) => setTimeout(r, 3000));
+  const status = (await (await fetch(`${daemon.url}/status`)).json()) as { sessions: { name: string; state: string; task: string | null; account: string | null }[] };
+  const sessions = status.sessions.map((s) => `${s.name}:${s.state}${s.task ? `(${s.task})` : ""}`).join("  ");
+  const line = `${table(["PROJECT", "INBOX", "ACTIVE", "DONE", "FAILED"], rows)}\n${sessions}`;
+  if (line !== lastLine) {
+    say(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s]`);
+    say(line);
+    say("");
+    lastLine = line;
+  }
+  if (filed >= samples.length) break;
+  if (Date.now() - started > 240_000) {
+    say("the demo did not finish within 4 minutes: see the daemon log above");
+    await cleanup();
+    process.exit(1);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
 }
-await cleanup();
+
+say(`all ${samples.length} tasks filed in ${((Date.now() - started) / 1000).toFixed(1)} s. Results:`);
+for (const p of Object.keys(projects)) {
+  for (const f of ["done", "failed"]) {
+    for (const n of (await readdir(path.join(dir, "queue", p, f))).filter((x) => x.endsWith(".md"))) say(`  ${path.join(dir, "queue", p, f, n)}`);
+  }
+}
+const example = await readFile(path.join(dir, "queue", "alpha", "done", "hello.md"), "utf8").catch(() => "");
+if (example) say(`\n--- alpha/done/hello.md ---\n${example}---`);
+if (exitWhenDone) {
+  await cleanup();
+  process.exit(0);
+}
+say(`\nthe pool is still up: tmux -L ${socket} attach -t demo-pool-1   ·   Ctrl-C here stops and cleans up.`);

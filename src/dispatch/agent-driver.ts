@@ -3,6 +3,7 @@ import { toShellLine } from "../claude/launch.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
+import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { shellQuote } from "../lib/shell-quote.js";
 import type { Key, TmuxClient } from "../tmux/client.js";
@@ -67,10 +68,29 @@ export class AgentDriver {
 
   /** The capture and its verdict. */
   async look(session: string, signal?: AbortSignal): Promise<{ capture: string; verdict: ScreenVerdict }> {
+    const { capture, verdict } = await this.lookWithForeground(session, signal);
+    return { capture, verdict };
+  }
+
+  private async lookWithForeground(session: string, signal?: AbortSignal): Promise<{ capture: string; verdict: ScreenVerdict; foreground: string }> {
     const [capture, pane] = await Promise.all([this.d.tmux.capturePane(session, {}, signal), this.d.tmux.paneInfo(session, signal)]);
     const v = this.d.classify(capture);
-    if (v.state !== "shell" && SHELLS.has(pane.currentCommand)) return { capture, verdict: { state: "shell", detail: "shell-foreground", limit: v.limit } };
-    return { capture, verdict: v };
+    const foreground = pane.currentCommand;
+    if (v.state !== "shell" && SHELLS.has(foreground)) return { capture, verdict: { state: "shell", detail: "shell-foreground", limit: v.limit }, foreground };
+    // The exit message of an earlier agent can still be on screen while the new one runs.
+    if (v.state === "shell" && !SHELLS.has(foreground) && foreground !== "") return { capture, verdict: { state: "unknown", detail: "agent-starting", limit: null }, foreground };
+    return { capture, verdict: v, foreground };
+  }
+
+  /** Waits until a shell is the pane's foreground process (the agent has really gone). */
+  private async waitForShell(session: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+    const deadline = this.d.clock.now() + ms;
+    for (;;) {
+      const pane = await this.d.tmux.paneInfo(session, signal);
+      if (SHELLS.has(pane.currentCommand)) return true;
+      if (this.d.clock.now() > deadline) return false;
+      await this.d.clock.sleep(this.pollMs, signal);
+    }
   }
 
   /**
@@ -80,15 +100,33 @@ export class AgentDriver {
   async launch(session: string, cwd: string, launch: LaunchCommand, signal?: AbortSignal): Promise<void> {
     // Only our own values reach this line (paths, a uuid, config): never task text.
     const line = `cd ${shellQuote(cwd)} && ${toShellLine(launch)}`;
-    await this.d.tmux.sendKey(session, "C-u", signal);
-    await this.d.tmux.sendText(session, line, signal);
-    await this.d.tmux.sendKey(session, "Enter", signal);
-    const deadline = this.d.clock.now() + (this.d.startTimeoutMs ?? 60_000);
+    // Keys typed while a previous agent is still exiting are read (and lost) by that agent: wait
+    // until the shell holds the terminal.
+    if (!(await this.waitForShell(session, 10_000, signal))) {
+      throw new AgentError("AGENT_START_FAILED", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
+    }
+    const type = async (): Promise<void> => {
+      await this.d.tmux.sendKey(session, "C-u", signal);
+      await this.d.tmux.sendText(session, line, signal);
+      await this.d.tmux.sendKey(session, "Enter", signal);
+    };
+    await type();
+    const started = this.d.clock.now();
+    const deadline = started + (this.d.startTimeoutMs ?? 60_000);
     let answered = 0;
     let sawAgent = false;
+    let retyped = false;
     for (;;) {
       await this.d.clock.sleep(this.pollMs, signal);
-      const v = await this.screen(session, signal);
+      const { verdict: v, foreground } = await this.lookWithForeground(session, signal);
+      if (!sawAgent && !retyped && SHELLS.has(foreground) && this.d.clock.now() - started > 10_000) {
+        // The shell never ran the line (typed while it was not reading): type it once more.
+        retyped = true;
+        this.d.log.warn({ session }, "launch line not taken by the shell: typing it again");
+        await type();
+        continue;
+      }
+      if (!SHELLS.has(foreground)) sawAgent = true;
       if (v.state === "idle" && !v.inputText) return;
       if (v.state === "dialog") {
         sawAgent = true;
@@ -121,6 +159,7 @@ export class AgentDriver {
   async submit(session: string, prompt: string, claudeSessionId: string, signal?: AbortSignal): Promise<void> {
     const since = this.d.clock.now();
     await this.d.tmux.paste(session, prompt, signal);
+    crashPoint("after-paste");
     // Wait until the paste shows in the input box before pressing Enter: a big paste is still being
     // read by Claude Code for some milliseconds, and an Enter during that becomes a newline.
     const shown = this.d.clock.now() + 2000;
@@ -154,26 +193,18 @@ export class AgentDriver {
 
   /** Sends `/exit` and waits for the shell; escalates to Ctrl-C twice. Resolves once Claude Code is gone. */
   async exit(session: string, signal?: AbortSignal): Promise<void> {
-    const v0 = await this.screen(session, signal);
-    if (v0.state === "shell") return;
+    if (SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
     // Escape clears a dialog or a half-typed input first; C-u empties the input box.
     await this.d.tmux.sendKey(session, "Escape", signal);
     await this.d.tmux.sendKey(session, "C-u", signal);
     await this.d.tmux.sendText(session, "/exit", signal);
     await this.d.tmux.sendKey(session, "Enter", signal);
-    if (await this.waitFor(session, "shell", 5000, signal)) return;
+    // "Resume this session with …" shows before the process is gone: the foreground shell is the proof.
+    if (await this.waitForShell(session, 8000, signal)) return;
     await this.d.tmux.sendKey(session, "C-c", signal);
     await this.d.tmux.sendKey(session, "C-c", signal);
-    if (await this.waitFor(session, "shell", 5000, signal)) return;
+    if (await this.waitForShell(session, 5000, signal)) return;
     throw new AgentError("AGENT_EXIT_TIMEOUT", `${session}: Claude Code did not exit after /exit and Ctrl-C twice`, session);
   }
 
-  private async waitFor(session: string, state: ScreenVerdict["state"], ms: number, signal?: AbortSignal): Promise<boolean> {
-    const deadline = this.d.clock.now() + ms;
-    while (this.d.clock.now() <= deadline) {
-      await this.d.clock.sleep(this.pollMs, signal);
-      if ((await this.screen(session, signal)).state === state) return true;
-    }
-    return false;
-  }
 }

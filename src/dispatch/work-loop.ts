@@ -4,6 +4,7 @@ import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { isAbortError } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
+import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import { TmuxError } from "../tmux/client.js";
@@ -186,6 +187,7 @@ export class WorkLoop {
         const session = free.shift();
         if (session === undefined) break;
         const claim = await this.d.queue.claim(project, id);
+        crashPoint("after-claim");
         if (!claim.ok) {
           free.unshift(session);
           this.d.log.info({ project, task: id, reason: claim.reason }, "task not claimed");
@@ -225,14 +227,17 @@ export class WorkLoop {
     const key = taskKey(record.project, record.id);
     // The claim is on disk and recorded before anything reaches the session.
     await this.d.ledger.flush();
+    crashPoint("after-record");
     const launch = await this.d.launchFor(account, record.claude_session_id, task.cwd);
     this.update(record, { phase: "launching" });
     await this.d.ledger.flush();
     await this.d.driver.launch(record.session, task.cwd, launch, signal);
+    crashPoint("after-launch");
     this.update(record, { phase: "submitting" });
     await this.d.ledger.flush();
     const since = this.d.clock.now();
     await this.d.driver.submit(record.session, task.prompt, record.claude_session_id, signal);
+    crashPoint("after-submit");
     this.update(record, { phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now() });
     await this.d.ledger.flush();
     this.d.record({ type: "task_dispatched", project: record.project, task: record.id, session: record.session, account: record.account, attempt: record.attempt, claude_session_id: record.claude_session_id });
@@ -322,6 +327,7 @@ export class WorkLoop {
   private async finish(r: TaskRecord, result: string | undefined, how: string, signal?: AbortSignal): Promise<void> {
     const key = taskKey(r.project, r.id);
     await this.d.queue.complete(r.project, r.id, result ?? "(the agent left no final message)", this.footer(r));
+    crashPoint("after-complete");
     this.d.ledger.remove(key);
     this.d.ledger.setAttempts(key, undefined);
     await this.d.ledger.flush();
@@ -341,6 +347,7 @@ export class WorkLoop {
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task failed");
     } else {
       const waitsAs = await this.d.queue.requeue(r.project, r.id);
+      crashPoint("after-requeue");
       this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
       this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");

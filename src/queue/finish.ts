@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import { copyFile, lstat, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
+import { crashPoint } from "../lib/crash-points.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
 import { errnoOf, pathExists, readTaskFile } from "./layout.js";
 
@@ -66,6 +67,7 @@ export async function stageFinished(activeDir: string, id: string, content: Fini
     throw err;
   }
   await fsyncDir(activeDir);
+  crashPoint("finish-staged");
   // The other outcome's staged file can only be a leftover of an interrupted finish; this one supersedes it.
   await unlinkIfPresent(path.join(activeDir, `${id}${STAGED_SUFFIX[content.outcome === "done" ? "failed" : "done"]}`));
   return true;
@@ -76,6 +78,7 @@ export async function dropClaimed(activeDir: string, id: string): Promise<void> 
   await unlinkIfPresent(path.join(activeDir, `${id}.md`));
   await unlinkIfPresent(path.join(activeDir, `${id}.done`));
   await fsyncDir(activeDir);
+  crashPoint("finish-unlinked");
 }
 
 /** Step 3. Returns the file name the task got in done/ or failed/. */
