@@ -4,20 +4,13 @@
 //   npm run demo                      runs, shows progress, then waits for Ctrl-C (attach meanwhile)
 //   npm run demo -- --exit-when-done  cleans up as soon as every task is filed (smoke tests)
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
 import { loadConfig } from "../src/config/loader.js";
 import { Daemon } from "../src/daemon/daemon.js";
 import { createLogger } from "../src/lib/logger.js";
-import { CliTmuxClient } from "../src/tmux/cli-client.js";
 import { table } from "../src/cli/status-format.js";
-import { startMockModelApi } from "../test/support/mock-model-api.js";
+import { CLAUDE_BIN, makeClaudeSandbox } from "../test/support/claude-sandbox.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
 const exitWhenDone = process.argv.includes("--exit-when-done");
 const say = (line = ""): void => void process.stdout.write(line + "\n");
 
@@ -30,40 +23,13 @@ try {
   process.exit(1);
 }
 
-const dir = await mkdtemp(path.join(os.tmpdir(), "claude-failover-demo-"));
-const home = path.join(dir, "home");
-const socket = `cf-demo-${process.pid}`;
-// Everything the agents do stays in the sandbox: the tmux server, and so every agent, gets this HOME,
-// and no credential of the machine's leaks in.
-process.env.HOME = home;
+const sb = await makeClaudeSandbox({ label: "demo", projects: ["alpha", "beta"], pool: { min: 3, max: 3 } });
+const { dir, socket, configPath } = sb;
+// Everything the agents do stays in the sandbox: the tmux server, and so every agent, gets its HOME,
+// and no credential of the machine leaks in.
+Object.assign(process.env, { HOME: sb.env.HOME });
 for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
-const tmux = new CliTmuxClient({ socket });
-const api = await startMockModelApi();
-
-const projects = { alpha: path.join(dir, "work", "alpha"), beta: path.join(dir, "work", "beta") };
-for (const p of Object.values(projects)) await mkdir(p, { recursive: true });
-for (const a of ["main", "backup"]) await mkdir(path.join(home, `.claude-${a}`), { recursive: true });
-const configPath = path.join(dir, "config.yaml");
-await writeFile(configPath, stringify({
-  state_dir: path.join(dir, "state"),
-  http: { listen: "127.0.0.1:0" },
-  tmux: { socket, width: 160, height: 45 },
-  claude: {
-    command: CLAUDE_BIN,
-    args: ["--dangerously-skip-permissions"],
-    link: path.join(home, ".claude"),
-    shared_root: home,
-    env: { ANTHROPIC_BASE_URL: api.url, DISABLE_TELEMETRY: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1", DISABLE_AUTOUPDATER: "1" },
-  },
-  accounts: [
-    // Subscription-login mode, told apart by the mock through their tokens.
-    { name: "main", home: path.join(home, ".claude-main"), env: { CLAUDE_CODE_OAUTH_TOKEN: "demo-token-main" } },
-    { name: "backup", home: path.join(home, ".claude-backup"), env: { CLAUDE_CODE_OAUTH_TOKEN: "demo-token-backup" } },
-  ],
-  pool: { autonomous: { prefix: "demo-pool-", start_index: 1, min: 3, max: 3, cwd: dir } },
-  queue: { root: path.join(dir, "queue"), projects, rescan_interval: "5s" },
-  watcher: { poll_interval: "1s", idle_confirm: 2 },
-}));
+const projects = ["alpha", "beta"];
 
 const samples: [string, string, string][] = [
   ["alpha", "hello.md", "---\ntitle: Say hello\n---\nSay hello to the operator in one sentence.\n"],
@@ -83,9 +49,7 @@ let cleaning: Promise<void> | undefined;
 const cleanup = (): Promise<void> =>
   (cleaning ??= (async () => {
     await daemon.stop().catch(() => undefined);
-    await tmux.killServer().catch(() => undefined);
-    await api.close().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    await sb.close();
     say("\ndemo stopped: daemon stopped, private tmux server killed, sandbox removed.");
   })());
 process.on("SIGINT", () => void cleanup().then(() => process.exit(0)));
@@ -95,25 +59,20 @@ await daemon.start();
 say(`sandbox:    ${dir}`);
 say(`daemon log: ${logFile}`);
 say(`API:        curl ${daemon.url}/status`);
-say(`watch:      tmux -L ${socket} attach -t demo-pool-1     (detach: Ctrl-b d)`);
+say(`watch:      tmux -L ${socket} attach -t demo-1     (detach: Ctrl-b d)`);
 say("");
 // Writers drop tasks Maildir-style: write aside, then rename into the inbox.
-for (const [project, name, text] of samples) {
-  const tmp = path.join(dir, "queue", project, `.${name}.tmp`);
-  await writeFile(tmp, text);
-  const { rename } = await import("node:fs/promises");
-  await rename(tmp, path.join(dir, "queue", project, "inbox", name));
-}
+for (const [project, name, text] of samples) await sb.drop(project, name, text);
 say(`dropped ${samples.length} tasks into alpha/inbox and beta/inbox (one of them malformed on purpose)`);
 
 const started = Date.now();
-const count = async (p: string, f: string): Promise<number> => (await readdir(path.join(dir, "queue", p, f)).catch(() => [])).filter((n) => n.endsWith(".md")).length;
+const count = async (p: string, f: "inbox" | "active" | "done" | "failed"): Promise<number> => (await sb.files(p, f)).length;
 let lastLine = "";
 for (;;) {
   const rows: string[][] = [];
   let filed = 0;
-  for (const p of Object.keys(projects)) {
-    const c = await Promise.all(["inbox", "active", "done", "failed"].map((f) => count(p, f)));
+  for (const p of projects) {
+    const c = await Promise.all((["inbox", "active", "done", "failed"] as const).map((f) => count(p, f)));
     filed += c[2]! + c[3]!;
     rows.push([p, ...c.map(String)]);
   }
@@ -136,15 +95,15 @@ for (;;) {
 }
 
 say(`all ${samples.length} tasks filed in ${((Date.now() - started) / 1000).toFixed(1)} s. Results:`);
-for (const p of Object.keys(projects)) {
-  for (const f of ["done", "failed"]) {
-    for (const n of (await readdir(path.join(dir, "queue", p, f))).filter((x) => x.endsWith(".md"))) say(`  ${path.join(dir, "queue", p, f, n)}`);
+for (const p of projects) {
+  for (const f of ["done", "failed"] as const) {
+    for (const n of await sb.files(p, f)) say(`  ${path.join(sb.queueRoot, p, f, n)}`);
   }
 }
-const example = await readFile(path.join(dir, "queue", "alpha", "done", "hello.md"), "utf8").catch(() => "");
+const example = await sb.read("alpha", "done", "hello.md").catch(() => "");
 if (example) say(`\n--- alpha/done/hello.md ---\n${example}---`);
 if (exitWhenDone) {
   await cleanup();
   process.exit(0);
 }
-say(`\nthe pool is still up: tmux -L ${socket} attach -t demo-pool-1   ·   Ctrl-C here stops and cleans up.`);
+say(`\nthe pool is still up: tmux -L ${socket} attach -t demo-1   ·   Ctrl-C here stops and cleans up.`);

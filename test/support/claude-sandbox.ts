@@ -1,0 +1,114 @@
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { CliTmuxClient } from "../../src/tmux/cli-client.js";
+import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The pinned real Claude Code CLI (devDependency). */
+export const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX", "TMUX_PANE"];
+
+export interface ClaudeSandboxOptions {
+  label: string;
+  projects: string[];
+  pool?: { min: number; max: number };
+  /** Extra config keys merged over the sandbox's (queue, watcher …). */
+  config?: Record<string, unknown>;
+}
+
+export interface ClaudeSandbox {
+  dir: string;
+  home: string;
+  socket: string;
+  api: MockModelApi;
+  tmux: CliTmuxClient;
+  configPath: string;
+  queueRoot: string;
+  /** Environment for a daemon process: HOME in the sandbox, no credential of the machine. */
+  env: NodeJS.ProcessEnv;
+  /** Drops a task Maildir-style (written aside, renamed into the inbox). */
+  drop(project: string, name: string, text: string): Promise<void>;
+  /** Task file names per folder of a project. */
+  files(project: string, folder: "inbox" | "active" | "done" | "failed"): Promise<string[]>;
+  read(project: string, folder: "done" | "failed", name: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A machine in miniature for the daemon with the real Claude Code CLI: a temp dir, a private tmux
+ * socket, the mock model API on loopback, two accounts in subscription-login mode told apart by
+ * their tokens, and a config tying them together. close() kills only what it started.
+ */
+export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<ClaudeSandbox> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `cf-${o.label}-`));
+  const home = path.join(dir, "home");
+  const socket = `cf-${o.label}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+  for (const v of AUTH_VARS) delete env[v];
+  const tmux = new CliTmuxClient({ socket, timeoutMs: 10_000 });
+  const api = await startMockModelApi();
+  const projects: Record<string, string> = {};
+  for (const p of o.projects) {
+    projects[p] = path.join(dir, "work", p);
+    await mkdir(projects[p], { recursive: true });
+  }
+  for (const a of ["main", "backup"]) await mkdir(path.join(home, `.claude-${a}`), { recursive: true });
+  const queueRoot = path.join(dir, "queue");
+  const configPath = path.join(dir, "config.yaml");
+  const config = {
+    state_dir: path.join(dir, "state"),
+    http: { listen: "127.0.0.1:0" },
+    tmux: { socket, width: 160, height: 45 },
+    claude: {
+      command: CLAUDE_BIN,
+      args: ["--dangerously-skip-permissions"],
+      link: path.join(home, ".claude"),
+      shared_root: home,
+      env: { ANTHROPIC_BASE_URL: api.url, DISABLE_TELEMETRY: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1", DISABLE_AUTOUPDATER: "1" },
+    },
+    accounts: [
+      { name: "main", home: path.join(home, ".claude-main"), env: { CLAUDE_CODE_OAUTH_TOKEN: "token-main" } },
+      { name: "backup", home: path.join(home, ".claude-backup"), env: { CLAUDE_CODE_OAUTH_TOKEN: "token-backup" } },
+    ],
+    pool: { autonomous: { prefix: `${o.label}-`, start_index: 1, min: o.pool?.min ?? 2, max: o.pool?.max ?? 2, cwd: dir } },
+    queue: { root: queueRoot, projects, rescan_interval: "5s" },
+    watcher: { poll_interval: "1s", idle_confirm: 2 },
+    ...o.config,
+  };
+  await writeFile(configPath, stringify(config));
+  return {
+    dir, home, socket, api, tmux, configPath, queueRoot, env,
+    async drop(project, name, text) {
+      const tmp = path.join(queueRoot, project, `.${name}.tmp`);
+      await mkdir(path.join(queueRoot, project, "inbox"), { recursive: true });
+      await writeFile(tmp, text);
+      await rename(tmp, path.join(queueRoot, project, "inbox", name));
+    },
+    files: async (project, folder) => (await readdir(path.join(queueRoot, project, folder)).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort(),
+    read: (project, folder, name) => readFile(path.join(queueRoot, project, folder, name), "utf8"),
+    async close() {
+      await tmux.killServer().catch(() => undefined);
+      await waitForProcessesGone(dir, 15_000);
+      await api.close().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    },
+  };
+}
+
+/** Waits until no process has `marker` in its command line or environment (Claude Code hides its argv). */
+export async function waitForProcessesGone(marker: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let alive = 0;
+    for (const pid of (await readdir("/proc").catch(() => [] as string[])).filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+      if (cmdline.includes(marker) || environ.includes(marker)) alive++;
+    }
+    if (alive === 0 || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
