@@ -114,10 +114,13 @@ export class JobClient implements JobService {
       throw new DelegationError("DELEGATION_CONFIG", `job service URL is not a URL: ${JSON.stringify(o.url.slice(0, 200))}`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new DelegationError("DELEGATION_CONFIG", `job service URL must be http(s), got ${parsed.protocol}`);
+    if (parsed.username !== "" || parsed.password !== "") {
+      throw new DelegationError("DELEGATION_CONFIG", `job service URL ${parsed.host} must not carry credentials (user:password@); the key goes in CCL_SECUTOOLS_API_KEY or SECUTOOLS_API_KEY`);
+    }
     // A key with a newline or a space would be refused by fetch with an error that quotes the header, key included.
     if (!/^[\x21-\x7e]+$/.test(o.apiKey)) throw new DelegationError("DELEGATION_CONFIG", "the job service API key is empty or holds characters an HTTP header cannot carry (spaces, newlines, non-ASCII)");
     this.base = parsed.href.replace(/\/+$/, "");
-    // Credentials in the URL (user:pass@) and the query never reach a message.
+    // The query (which could hold a token of its own) never reaches a message.
     this.shown = `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
     this.clock = o.clock ?? systemClock;
     this.doFetch = o.fetch ?? fetch;
@@ -287,6 +290,8 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   if (value === null) return undefined;
   const v = value.trim();
   if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
+  // Only an IMF date ("Fri, 17 Apr 2026 02:00:10 GMT"): Date.parse would also read "-5" as a year.
+  if (!/^[A-Za-z]{3}, /.test(v)) return undefined;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -92,7 +92,7 @@ export interface MockJobService {
   waitForRequest(predicate: (r: RecordedJobRequest) => boolean, timeoutMs?: number): Promise<RecordedJobRequest>;
   /** Submits (POST /jobs) recorded so far. */
   submits(): RecordedJobRequest[];
-  /** Drops jobs, plans, faults and recorded requests; job ids start again at job-1. */
+  /** Drops jobs, plans, faults and recorded requests; job ids and `seq` start again at 1. */
   reset(): void;
   /** Stops the server, cutting hanging requests. Safe to call twice. */
   close(): Promise<void>;
@@ -248,6 +248,7 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
       plans = [];
       faults = [];
       nextId = 1;
+      seq = 0;
       defaultPlan = { result: "mock result", cost_usd: 0.01 };
     },
     close() {
