@@ -25,6 +25,7 @@ import type { WorkLoop } from "../dispatch/work-loop.js";
 import type { TaskQueue } from "../queue/queue.js";
 import { InboxWatcher } from "../queue/watcher.js";
 import { StatusPublisher } from "./status-publisher.js";
+import { logChannel, Notifier } from "../notify/notifier.js";
 import { buildWorkLoop } from "./work-wiring.js";
 import { ledgerOf } from "./state.js";
 
@@ -66,12 +67,16 @@ export class Daemon {
   private startedAt = 0;
   private hookSettingsFile: string | undefined;
   readonly hooks = new HookHub();
+  private readonly notifier: Notifier;
   private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
     this.tmux = o.tmux ?? new CliTmuxClient({ socket: o.config.tmux.socket });
     this.registry = new SessionRegistry(() => this.clock.now());
+    this.notifier = new Notifier({
+      channels: [logChannel(o.log.child({ component: "notify" }))], clock: this.clock, log: o.log, minIntervalMs: o.config.notifications.min_interval,
+    });
     this.pool = new PoolManager({
       tmux: this.tmux, clock: this.clock, log: o.log.child({ component: "pool" }), registry: this.registry,
       pool: o.config.pool.autonomous, dedicated: o.config.pool.dedicated,
@@ -169,6 +174,16 @@ export class Daemon {
     return this.stopping;
   }
 
+  /** Task outcomes worth a person's attention (SPEC §7): failed tasks and stalled sessions. */
+  private notifyAbout(event: { type: string; [k: string]: unknown }): void {
+    const task = `${String(event.project)}/${String(event.task)}`;
+    if (event.type === "task_failed") {
+      void this.notifier.notify({ kind: "task-failed", key: task, text: `task ${task} failed after ${String(event.attempts)} attempt(s): ${String(event.reason)}` });
+    } else if (event.type === "session_stalled") {
+      void this.notifier.notify({ kind: "session-stalled", key: String(event.session), text: `session ${String(event.session)} stalled on ${task}; the task is retried` });
+    }
+  }
+
   /** A hook event, live or from the spool: recorded for the work loop and in events.jsonl. */
   private ingestHook(event: HookEvent, at: number, name: string): void {
     this.hooks.record(event, at);
@@ -187,6 +202,7 @@ export class Daemon {
       settingsFile: () => this.hookSettingsFile!,
       record: (event) => {
         void this.events?.append(event);
+        this.notifyAbout(event);
         if ((event.type === "task_done" || event.type === "task_failed") && typeof event.project === "string" && typeof event.task === "string") {
           this.work?.status.noteFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
             attempts: typeof event.attempts === "number" ? event.attempts : 0, since: this.clock.now(),
