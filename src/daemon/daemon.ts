@@ -120,7 +120,7 @@ export class Daemon {
         {
           health: () => this.health(),
           status: () => this.statusView(),
-          watchdog: () => ({ stale: [], counters: {}, note: "task tracking arrives with the work loop" }),
+          watchdog: () => this.work?.status.watchdog() ?? { stale: [], counters: {} },
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
           hook: async (body) => {
             const parsed = parseHookEnvelope(body);
@@ -204,7 +204,7 @@ export class Daemon {
         void this.events?.append(event);
         this.notifyAbout(event);
         if ((event.type === "task_done" || event.type === "task_failed") && typeof event.project === "string" && typeof event.task === "string") {
-          this.work?.status.noteFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
+          this.work?.status.countFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
             attempts: typeof event.attempts === "number" ? event.attempts : 0, since: this.clock.now(),
             ...(typeof event.session === "string" ? { session: event.session } : {}), ...(typeof event.account === "string" ? { account: event.account } : {}),
           });

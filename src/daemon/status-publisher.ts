@@ -9,6 +9,17 @@ import type { TaskQueue } from "../queue/queue.js";
 import { FINISHED_LISTED_MS, type QueueCounts, type TaskStatusInput } from "../queue/status.js";
 
 export const STATUS_INTERVAL_MS = 10_000;
+/** A task waiting in an inbox longer than this is reported stale. */
+export const STALE_INBOX_MS = 3_600_000;
+
+export interface StaleTask {
+  project: string;
+  id: string;
+  state: "inbox" | "active";
+  since: string;
+  age_s: number;
+  session?: string;
+}
 
 /**
  * Rewrites every project's status.json (SPEC §4) and keeps the counts /status shows, so an HTTP request
@@ -19,6 +30,8 @@ export class StatusPublisher {
   private readonly loop: PeriodicLoop;
   private readonly finished = new Map<string, Map<string, TaskStatusInput>>();
   private counts: Record<string, QueueCounts> = {};
+  private stale: StaleTask[] = [];
+  private readonly counters = { done: 0, failed: 0 };
 
   constructor(
     private readonly d: { queue: TaskQueue; root: string; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger },
@@ -51,6 +64,17 @@ export class StatusPublisher {
     this.loop.poke();
   }
 
+  /** Tasks waiting or running too long (SPEC §7 /watchdog/status); delegated ones never are. */
+  watchdog(): { stale: StaleTask[]; counters: { done_since_start: number; failed_since_start: number }; stale_inbox_after_s: number } {
+    return { stale: this.stale, counters: { done_since_start: this.counters.done, failed_since_start: this.counters.failed }, stale_inbox_after_s: STALE_INBOX_MS / 1000 };
+  }
+
+  /** A task finished through the work loop (counted, and listed in status.json for 24 h). */
+  countFinished(project: string, id: string, state: "done" | "failed", extra: Omit<TaskStatusInput, "state">): void {
+    this.counters[state]++;
+    this.noteFinished(project, id, state, extra);
+  }
+
   noteFinished(project: string, id: string, state: "done" | "failed", extra: Omit<TaskStatusInput, "state">): void {
     let m = this.finished.get(project);
     if (!m) this.finished.set(project, (m = new Map<string, TaskStatusInput>()));
@@ -64,6 +88,7 @@ export class StatusPublisher {
   async publish(): Promise<void> {
     const now = this.d.clock.now();
     const next: Record<string, QueueCounts> = {};
+    const stale: StaleTask[] = [];
     for (const project of this.d.projects) {
       try {
         const tasks: Record<string, TaskStatusInput> = {};
@@ -73,9 +98,13 @@ export class StatusPublisher {
           else tasks[id] = t;
         }
         const scan = await this.d.queue.scanInbox(project);
-        for (const t of scan.tasks) tasks[t.id] = { state: "queued", attempts: this.d.ledger.attempts(`${project}/${t.id}`), since: t.mtimeMs };
+        for (const t of scan.tasks) {
+          tasks[t.id] = { state: "queued", attempts: this.d.ledger.attempts(`${project}/${t.id}`), since: t.mtimeMs };
+          if (now - t.mtimeMs > STALE_INBOX_MS) stale.push({ project, id: t.id, state: "inbox", since: new Date(t.mtimeMs).toISOString(), age_s: Math.round((now - t.mtimeMs) / 1000) });
+        }
         for (const r of this.d.ledger.records().filter((r) => r.project === project)) {
           tasks[r.id] = { state: "dispatched", session: r.session, account: r.account, attempts: r.attempt, since: r.started_at };
+          if (now - r.started_at > r.timeout_ms) stale.push({ project, id: r.id, state: "active", since: new Date(r.started_at).toISOString(), age_s: Math.round((now - r.started_at) / 1000), session: r.session });
         }
         next[project] = await this.d.queue.counts(project);
         await this.d.queue.writeStatusJson(project, tasks);
@@ -84,5 +113,6 @@ export class StatusPublisher {
       }
     }
     this.counts = next;
+    this.stale = stale;
   }
 }

@@ -1,0 +1,52 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
+import { FakeClock } from "../lib/clock.js";
+import { silentLogger } from "../lib/logger.js";
+import { TaskQueue } from "../queue/queue.js";
+import { StatusPublisher } from "./status-publisher.js";
+
+test("status.json in the SPEC shape, /status counts, and stale tasks for the watchdog", async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), "cf-status-"));
+  const now = Date.UTC(2026, 3, 17, 12);
+  const clock = new FakeClock(now);
+  const queue = new TaskQueue({ root, projects: { web: root }, clock, log: silentLogger() });
+  await queue.ensureLayout();
+  await writeFile(path.join(root, "web", "inbox", "old.md"), "waiting for ages");
+  await utimes(path.join(root, "web", "inbox", "old.md"), (now - 2 * 3_600_000) / 1000, (now - 2 * 3_600_000) / 1000);
+  await writeFile(path.join(root, "web", "inbox", "fresh.md"), "just arrived");
+  await utimes(path.join(root, "web", "inbox", "fresh.md"), now / 1000, now / 1000);
+  await writeFile(path.join(root, "web", "active", "run.md"), "running");
+  const record: TaskRecord = {
+    project: "web", id: "run", session: "ccl-auto-11", account: "main", claude_session_id: "0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e",
+    attempt: 1, phase: "working", cwd: root, started_at: now - 3 * 3_600_000, submitted_at: now - 3 * 3_600_000, timeout_ms: 7_200_000,
+    screen_changed_at: now, screen_hash: "", idle_polls: 0,
+  };
+  const ledger: TaskLedger = {
+    records: () => [record], get: () => record, put: () => undefined, remove: () => undefined,
+    attempts: (k) => (k === "web/old" ? 1 : 0), setAttempts: () => undefined, flush: async () => undefined,
+  };
+  const pub = new StatusPublisher({ queue, root, projects: ["web"], ledger, clock, log: silentLogger() });
+  pub.countFinished("web", "shipped", "done", { attempts: 1, since: now - 1000, session: "ccl-auto-12", account: "main" });
+  await pub.publish();
+
+  const doc = JSON.parse(await readFile(path.join(root, "web", "status.json"), "utf8")) as Record<string, unknown>;
+  assert.deepEqual(doc, {
+    project: "web",
+    updated_at: "2026-04-17T12:00:00Z",
+    counts: { inbox: 2, active: 1, delegated: 0, done: 0, failed: 0 },
+    tasks: {
+      fresh: { state: "queued", attempts: 0, since: "2026-04-17T12:00:00Z" },
+      old: { state: "queued", attempts: 1, since: "2026-04-17T10:00:00Z" },
+      run: { state: "dispatched", session: "ccl-auto-11", account: "main", attempts: 1, since: "2026-04-17T09:00:00Z" },
+      shipped: { state: "done", session: "ccl-auto-12", account: "main", attempts: 1, since: "2026-04-17T11:59:59Z" },
+    },
+  });
+  assert.deepEqual(pub.countsByProject(), { web: { inbox: 2, active: 1, delegated: 0, done: 0, failed: 0 } });
+  const w = pub.watchdog();
+  assert.deepEqual(w.stale.map((s) => `${s.state}:${s.id}`).sort(), ["active:run", "inbox:old"]);
+  assert.deepEqual(w.counters, { done_since_start: 1, failed_since_start: 0 });
+});
