@@ -1,0 +1,409 @@
+/**
+ * The delegation manager (SPEC §8): offers waiting tasks to the remote job service, keeps the
+ * `inbox/<id>.md.delegated` markers, and reaps finished jobs into done/ or failed/.
+ *
+ * Crash safety — never two jobs for one task, never a lost task. The marker is the write-ahead record:
+ *   1. write the marker in state `submitting` (temp, fsync, rename, fsync), then unlink `<id>.md`, fsync;
+ *   2. submit the job;
+ *   3. rewrite the marker in state `submitted` with the job id (atomic replace).
+ * A failed submit puts `<id>.md` back (no-clobber) and removes the marker: the task runs locally.
+ * On restart: a `submitted` marker is re-adopted; a `submitting` marker beside its `<id>.md` is a crash
+ * before step 2 (nothing was sent): the marker goes and the task waits; a `submitting` marker alone is a crash
+ * during step 2, when the job may or may not exist: it is failed with that reason and never resubmitted.
+ * stop() waits for submissions in flight (each bounded by the client's timeouts) so a clean restart never
+ * leaves that last case behind.
+ */
+import { lstat, unlink } from "node:fs/promises";
+import path from "node:path";
+import { fsyncDir, writeFileAtomic } from "../lib/atomic-fs.js";
+import { formatDuration } from "../lib/duration.js";
+import { describeError, IllegalStateError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { PeriodicLoop } from "../lib/loop.js";
+import { unlinkIfPresent } from "../queue/finish.js";
+import { formatIso } from "../queue/footer.js";
+import { listNames, pathExists, readTaskFile } from "../queue/layout.js";
+import { isDelegatedName, isValidProjectName, isValidTaskId } from "../queue/names.js";
+import { MAX_TASK_BYTES, parseTask } from "../queue/task.js";
+import { DailyBudget } from "./budget.js";
+import type { Job, JobStatus } from "./client.js";
+import { DelegationError } from "./errors.js";
+import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDirs } from "./marker-finish.js";
+import { inspectMarker, restoreTask } from "./marker-files.js";
+import { markTask, MARKER_SUFFIX } from "./marker.js";
+import { explainRoute, type DelegatedProvider } from "./router.js";
+import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus } from "./manager-types.js";
+
+export type {
+  DelegatedJobView, DelegationCounters, DelegationEvent, DelegationManagerDeps, DelegationNotice, DelegationQueueLayout, DelegationState, DelegationStatus,
+} from "./manager-types.js";
+
+interface ActiveJob {
+  project: string;
+  id: string;
+  jobId: string;
+  provider: DelegatedProvider;
+  submittedAt: number;
+  lastPolledAt?: number;
+  lastStatus?: JobStatus;
+  lastError?: string;
+}
+
+// Remembered local routing decisions; past this many the memory starts over (a re-read costs one parse).
+const ROUTED_LOCAL_MAX = 50_000;
+
+export class DelegationManager {
+  private lifecycle: DelegationState = "idle";
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly jobs = new Map<string, ActiveJob>();
+  private readonly offering = new Map<string, Promise<unknown>>();
+  private readonly loop: PeriodicLoop;
+  private readonly budget: DailyBudget;
+  private readonly log: Logger;
+  private reaping: Promise<void> = Promise.resolve();
+  /** `project/id` → file identity (inode, size, mtime) of tasks whose frontmatter routes local. */
+  private readonly routedLocal = new Map<string, string>();
+  private completedTotal = 0;
+  private failedTotal = 0;
+
+  constructor(private readonly d: DelegationManagerDeps) {
+    this.log = d.log.child({ component: "delegation" });
+    this.budget = new DailyBudget({ stateDir: d.stateDir, limitUsd: d.settings.dailyBudgetUsd, clock: d.clock, log: this.log });
+    this.loop = new PeriodicLoop({ name: "delegation-reaper", intervalMs: d.settings.reapIntervalMs, clock: d.clock, log: this.log, tick: (s) => this.reapOnce(s) });
+  }
+
+  get state(): DelegationState {
+    return this.lifecycle;
+  }
+
+  /** Re-adopts every marker across projects, loads the day's spend, starts the reaper. Same promise when called again. */
+  start(): Promise<void> {
+    if (this.lifecycle === "stopping" || this.lifecycle === "stopped") {
+      return Promise.reject(new IllegalStateError(`delegation manager cannot start from state ${this.lifecycle}`));
+    }
+    this.starting ??= (async () => {
+      this.lifecycle = "starting";
+      await this.budget.load();
+      for (const project of Object.keys(this.d.queue.projects).sort()) await this.adoptProject(project);
+      this.lifecycle = "running";
+      this.loop.start();
+      this.log.info({ active: this.jobs.size }, "delegation started");
+    })();
+    return this.starting;
+  }
+
+  /** Waits for submissions in flight, stops the reaper. Same promise when called again. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.lifecycle === "idle") {
+        this.lifecycle = "stopped";
+        return;
+      }
+      await this.starting?.catch(() => undefined);
+      this.lifecycle = "stopping";
+      await Promise.allSettled([...this.offering.values()]);
+      await this.loop.stop();
+      this.lifecycle = "stopped";
+    })();
+    return this.stopping;
+  }
+
+  /** Runs a reaper pass now rather than at the end of the current wait. */
+  poke(): void {
+    this.loop.poke();
+  }
+
+  /**
+   * Called by the work loop before it claims inbox/<id>.md. "delegated": the task is now the remote service's
+   * (its marker replaced it in the inbox). "local": claim it as usual — it routes local, the budget is spent,
+   * the submit failed, it cannot be parsed (the claim fails it with the reason), or delegation is not running.
+   */
+  async offer(project: string, id: string): Promise<"delegated" | "local"> {
+    const key = `${project}/${id}`;
+    if (this.lifecycle !== "running" || !isValidProjectName(project) || !Object.hasOwn(this.d.queue.projects, project) || !isValidTaskId(id)) return "local";
+    if (this.offering.has(key) || this.jobs.has(key)) return "local";
+    const run = this.offerTask(project, id).catch((err: unknown) => {
+      this.log.error({ project, task: id, err: describeError(err) }, "delegation offer failed; the task runs locally");
+      return "local" as const;
+    });
+    this.offering.set(key, run);
+    try {
+      return await run;
+    } finally {
+      this.offering.delete(key);
+    }
+  }
+
+  /** True while the task is delegated: such tasks are never stale (SPEC §7). */
+  isDelegated(project: string, id: string): boolean {
+    return this.jobs.has(`${project}/${id}`);
+  }
+
+  counters(): DelegationCounters {
+    return { active: this.jobs.size, completed_total: this.completedTotal, failed_total: this.failedTotal };
+  }
+
+  /** For `GET /api/delegated/status`. */
+  status(): DelegationStatus {
+    const active = [...this.jobs.values()].sort((a, b) => a.submittedAt - b.submittedAt).map((j): DelegatedJobView => ({
+      project: j.project, id: j.id, job_id: j.jobId, provider: j.provider, submitted_at: formatIso(j.submittedAt),
+      ...(j.lastStatus ? { last_status: j.lastStatus } : {}), ...(j.lastError ? { last_error: j.lastError } : {}),
+    }));
+    return { active, counters: this.counters(), budget: this.budget.snapshot() };
+  }
+
+  /**
+   * One reaper pass: polls every active job due for a poll and files the finished ones. Never throws on a job's
+   * account. Passes run one after another, never side by side (the loop's and a caller's).
+   */
+  reapOnce(signal?: AbortSignal): Promise<void> {
+    const run = this.reaping.then(() => this.reapPass(signal));
+    this.reaping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reapPass(signal: AbortSignal | undefined): Promise<void> {
+    for (const job of [...this.jobs.values()]) {
+      if (signal?.aborted) return;
+      const now = this.d.clock.now();
+      if (job.lastPolledAt !== undefined && now - job.lastPolledAt < this.d.settings.pollIntervalMs) continue;
+      try {
+        await this.reapJob(job, signal);
+      } catch (err) {
+        if (signal?.aborted) return;
+        this.log.error({ project: job.project, task: job.id, job_id: job.jobId, err: describeError(err) }, "cannot file a delegated task; retrying at the next pass");
+      }
+    }
+  }
+
+  private async offerTask(project: string, id: string): Promise<"delegated" | "local"> {
+    const inbox = this.dirs(project).inbox;
+    const file = path.join(inbox, `${id}.md`);
+    const marker = path.join(inbox, `${id}${MARKER_SUFFIX}`);
+    const before = await lstat(file).catch(() => undefined);
+    if (!before) return "local";
+    const key = `${project}/${id}`;
+    const identity = `${before.ino}:${before.size}:${before.mtimeMs}`;
+    // The work loop may offer every waiting task on every pass: a file already read as local is not read again.
+    if (this.routedLocal.get(key) === identity) return "local";
+    const read = await readTaskFile(file);
+    if (read.kind !== "file") return "local";
+    const parsed = await parseTask({ bytes: read.bytes, project, projectDir: this.d.queue.projects[project]!, fileName: `${id}.md` });
+    if (!parsed.ok) return "local";
+    const task = parsed.task;
+    const route = explainRoute(task.frontmatter);
+    if (route.route === "local") {
+      if (this.routedLocal.size >= ROUTED_LOCAL_MAX) this.routedLocal.clear();
+      this.routedLocal.set(key, identity);
+      return "local";
+    }
+    const provider = route.route;
+    if (this.budget.reached()) {
+      this.log.info({ project, task: id, provider, ...this.budget.snapshot() }, "daily delegation budget reached; the task runs locally");
+      await this.noticeBudget();
+      return "local";
+    }
+    if (await pathExists(marker)) {
+      this.log.warn({ project, task: id }, "a delegated task with this id is still in the inbox; this one runs locally");
+      return "local";
+    }
+    const intent = markTask(task.raw, { state: "submitting", provider, requestedAt: this.d.clock.now() });
+    if (!intent.ok || Buffer.byteLength(intent.text) > MAX_TASK_BYTES) {
+      this.log.warn({ project, task: id, reason: intent.ok ? "the marker would pass the 1 MiB task limit" : intent.reason }, "cannot mark the task as delegated; it runs locally");
+      return "local";
+    }
+    // Step 1: the write-ahead marker, then the task file leaves (only if it is still the file we read).
+    try {
+      await writeFileAtomic(marker, intent.text);
+    } catch (err) {
+      await unlinkIfPresent(marker).catch(() => undefined);
+      throw err;
+    }
+    const now = await lstat(file).catch(() => undefined);
+    if (!now || now.ino !== before.ino || now.size !== before.size || now.mtimeMs !== before.mtimeMs) {
+      await unlinkIfPresent(marker);
+      await fsyncDir(inbox);
+      return "local";
+    }
+    try {
+      await unlink(file);
+      await fsyncDir(inbox);
+    } catch (err) {
+      // A marker must not outlive a task file still waiting: a local run and a restart would both file it.
+      if (await pathExists(file).catch(() => false)) await unlinkIfPresent(marker).catch(() => undefined);
+      throw err;
+    }
+    // Step 2. No abort signal: a submit cut short could not tell whether the job exists (stop() waits instead).
+    let answer;
+    try {
+      answer = await this.d.client.submit({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
+    } catch (err) {
+      const as = await restoreTask(inbox, id, read.bytes, before.mtime, this.d.clock.now());
+      if (as !== id) this.log.warn({ project, task: id, as }, "a new task took the name meanwhile; the task waits under another id");
+      const code = err instanceof DelegationError ? err.code : "UNKNOWN";
+      this.log.warn({ project, task: id, provider, code, err: describeError(err) }, "job submit failed; the task runs locally");
+      this.emit({ type: "delegation_submit_failed", project, task: id, provider, code, error: describeError(err) });
+      return "local";
+    }
+    // Step 3: the job id, durably. Should this write fail, the job is still followed from memory until a restart.
+    const submittedAt = this.d.clock.now();
+    const done = markTask(task.raw, { state: "submitted", jobId: answer.id, provider, submittedAt });
+    try {
+      if (!done.ok) throw new Error(done.reason);
+      await writeFileAtomic(marker, done.text);
+    } catch (err) {
+      this.log.error({ project, task: id, job_id: answer.id, err: describeError(err) }, "cannot record the job id in the marker; a restart will fail this task rather than submit it again");
+    }
+    this.jobs.set(`${project}/${id}`, { project, id, jobId: answer.id, provider, submittedAt });
+    this.log.info({ project, task: id, job_id: answer.id, provider, rule: route.reason }, "task delegated");
+    this.emit({ type: "delegation_submitted", project, task: id, job_id: answer.id, provider });
+    return "delegated";
+  }
+
+  private async reapJob(job: ActiveJob, signal: AbortSignal | undefined): Promise<void> {
+    let seen: Job | undefined;
+    let error: DelegationError | undefined;
+    try {
+      seen = await this.d.client.get(job.jobId, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      error = err instanceof DelegationError ? err : new DelegationError("DELEGATION_NETWORK", describeError(err));
+    }
+    const now = this.d.clock.now();
+    job.lastPolledAt = now;
+    if (seen?.status === "completed") return this.fileJob(job, { outcome: "done", body: seen.result ?? "", cost: seen.cost_usd });
+    if (seen?.status === "failed") {
+      const reason = `the job service reports job ${job.jobId} (${job.provider}) failed: ${seen.error ?? "no reason given"}`;
+      return this.fileJob(job, { outcome: "failed", body: reason, reason, cost: seen.cost_usd });
+    }
+    if (error?.code === "DELEGATION_HTTP" && error.status === 404) {
+      const reason = `the job service no longer knows job ${job.jobId} (HTTP 404)`;
+      return this.fileJob(job, { outcome: "failed", body: reason, reason });
+    }
+    if (seen) job.lastStatus = seen.status;
+    job.lastError = error?.message;
+    if (now - job.submittedAt >= this.d.settings.jobTimeoutMs) {
+      const last = [job.lastStatus ? `last status: ${job.lastStatus}` : "status never seen", job.lastError ? `last error: ${job.lastError}` : ""].filter(Boolean).join("; ");
+      const reason = `job ${job.jobId} (${job.provider}) did not finish within ${formatDuration(this.d.settings.jobTimeoutMs)} (${last})`;
+      return this.fileJob(job, { outcome: "failed", body: reason, reason });
+    }
+    if (error) this.log.warn({ project: job.project, task: job.id, job_id: job.jobId, code: error.code, err: error.message }, "cannot poll a delegated job; trying again at the next pass");
+  }
+
+  private async fileJob(job: ActiveJob, o: { outcome: "done" | "failed"; body: string; reason?: string; cost?: number | undefined }): Promise<void> {
+    // The spend is counted (once per job id) before the file moves: a crash in between re-reaps without double counting.
+    if (o.cost !== undefined) await this.budget.add(job.jobId, o.cost);
+    const finishedAt = this.d.clock.now();
+    const content: MarkerFinish = {
+      outcome: o.outcome, body: o.body, ...(o.reason === undefined ? {} : { reason: o.reason }),
+      fields: { attempts: 1, startedAt: job.submittedAt, finishedAt, provider: job.provider, ...(o.cost === undefined ? {} : { costUsd: o.cost }) },
+    };
+    const filed = await finishMarker(this.dirs(job.project), job.id, content, finishedAt);
+    this.jobs.delete(`${job.project}/${job.id}`);
+    if (!filed) {
+      this.log.warn({ project: job.project, task: job.id, job_id: job.jobId }, "the delegated task's marker is gone (removed by hand?); its result is dropped");
+      this.emit({ type: "delegation_marker_missing", project: job.project, task: job.id, job_id: job.jobId });
+      return;
+    }
+    const event = { project: job.project, task: job.id, job_id: job.jobId, provider: job.provider, file: filed.file, ...(o.cost === undefined ? {} : { cost_usd: o.cost }) };
+    if (filed.outcome === "done") {
+      this.completedTotal++;
+      this.log.info(event, "delegated task done");
+      this.emit({ type: "delegation_completed", ...event });
+    } else {
+      this.failedTotal++;
+      this.log.warn({ ...event, reason: o.reason }, "delegated task failed");
+      this.emit({ type: "delegation_failed", ...event, reason: o.reason });
+      this.notifyFailed(job.project, job.id, o.reason ?? o.body, job.jobId, job.provider);
+    }
+    if (this.budget.reached()) await this.noticeBudget();
+  }
+
+  // Start-up, per project: finishes a crash interrupted, then every marker is adopted, discarded or failed.
+  private async adoptProject(project: string): Promise<void> {
+    const dirs = this.dirs(project);
+    for (const r of await recoverMarkerFinishes(dirs, this.d.clock.now())) {
+      this.log.warn({ project, task: r.id, outcome: r.outcome, file: r.file }, "completed a delegated task's filing interrupted by a crash");
+      this.emit({ type: "delegation_finish_recovered", project, task: r.id, outcome: r.outcome, file: r.file });
+    }
+    for (const name of (await listNames(dirs.inbox)).sort()) {
+      if (!isDelegatedName(name)) continue;
+      const id = name.slice(0, -MARKER_SUFFIX.length);
+      if (!isValidTaskId(id)) {
+        this.log.warn({ project, file: name }, "ignoring a delegation marker whose name is not a task id");
+        continue;
+      }
+      try {
+        await this.adoptMarker(project, dirs, id);
+      } catch (err) {
+        this.log.error({ project, task: id, err: describeError(err) }, "cannot adopt a delegation marker; it is left in place");
+      }
+    }
+  }
+
+  private async adoptMarker(project: string, dirs: ProjectDirs, id: string): Promise<void> {
+    const found = await inspectMarker(dirs.inbox, id);
+    if (found.kind === "gone") return;
+    if (found.kind === "adopt") {
+      const b = found.block;
+      this.jobs.set(`${project}/${id}`, { project, id, jobId: b.jobId, provider: b.provider, submittedAt: b.submittedAt });
+      this.log.info({ project, task: id, job_id: b.jobId, provider: b.provider }, "delegated task re-adopted");
+      this.emit({ type: "delegation_readopted", project, task: id, job_id: b.jobId, provider: b.provider });
+      return;
+    }
+    if (found.kind === "discard") {
+      await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+      await fsyncDir(dirs.inbox);
+      this.log.info({ project, task: id }, "dropped a delegation marker written just before a crash; the task waits in the inbox");
+      this.emit({ type: "delegation_marker_discarded", project, task: id });
+      return;
+    }
+    const now = this.d.clock.now();
+    const filed = await finishMarker(dirs, id, { outcome: "failed", body: found.reason, reason: found.reason, fields: { attempts: 1, finishedAt: now } }, now);
+    if (!filed) return;
+    this.failedTotal++;
+    this.log.warn({ project, task: id, file: filed.file, reason: found.reason }, "delegated task failed at start-up");
+    this.emit({ type: "delegation_failed", project, task: id, file: filed.file, reason: found.reason });
+    this.notifyFailed(project, id, found.reason);
+  }
+
+  private notifyFailed(project: string, task: string, reason: string, jobId?: string, provider?: string): void {
+    this.tell({
+      kind: "delegation_failed", project, task, reason, ...(jobId ? { job_id: jobId } : {}), ...(provider ? { provider } : {}),
+      message: `Delegated task ${project}/${task} failed: ${reason}`,
+    });
+  }
+
+  private async noticeBudget(): Promise<void> {
+    if (!(await this.budget.claimNotice())) return;
+    const b = this.budget.snapshot();
+    this.emit({ type: "delegation_budget_reached", day: b.day, spent_usd: b.spent_usd, daily_budget_usd: b.daily_budget_usd });
+    this.tell({
+      kind: "budget_reached", day: b.day, spent_usd: b.spent_usd, daily_budget_usd: b.daily_budget_usd,
+      message: `Delegation budget reached for ${b.day}: $${b.spent_usd} of $${b.daily_budget_usd}; new delegated tasks run locally until 00:00 UTC`,
+    });
+  }
+
+  // The callbacks are the daemon's; one that throws must not undo a filing or turn "delegated" into "local".
+  private emit(event: Parameters<DelegationManagerDeps["record"]>[0]): void {
+    try {
+      this.d.record(event);
+    } catch (err) {
+      this.log.error({ event: event.type, err: describeError(err) }, "recording a delegation event failed");
+    }
+  }
+
+  private tell(notice: Parameters<DelegationManagerDeps["notify"]>[0]): void {
+    try {
+      this.d.notify(notice);
+    } catch (err) {
+      this.log.error({ notice: notice.kind, err: describeError(err) }, "a delegation notification failed");
+    }
+  }
+
+  private dirs(project: string): ProjectDirs {
+    const base = path.join(this.d.queue.root, project);
+    return { inbox: path.join(base, "inbox"), done: path.join(base, "done"), failed: path.join(base, "failed") };
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Filing a delegated task from its marker into done/ or failed/, with the queue's three-step discipline
+ * (src/queue/finish.ts), the marker standing where active/<id>.md stands for a local task:
+ *   1. stage:   inbox/<id>.md.delegated + appendix → inbox/<id>.md.delegated.to-done|.to-failed (temp, fsync, rename, fsync);
+ *   2. drop:    unlink the marker, fsync the inbox;
+ *   3. publish: hard-link the staged file into done/ or failed/ under a free name, fsync, unlink the staged file, fsync.
+ * The queue's helpers read active/<id>.md by name, hence this twin. Publishing uses link(2), not rename(2): the
+ * queue's own finishes publish into the same folders under its lock, which this code does not hold, and a
+ * rename would silently replace a file that appeared under the same name meanwhile.
+ */
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { copyFile, link, lstat, open, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+import { fsyncDir } from "../lib/atomic-fs.js";
+import { freeName, unlinkIfPresent } from "../queue/finish.js";
+import { formatAppendix, type FooterFields, type Outcome } from "../queue/footer.js";
+import { errnoOf, listNames, pathExists, readTaskFile } from "../queue/layout.js";
+import { MARKER_SUFFIX } from "./marker.js";
+
+export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
+
+export interface MarkerFinish {
+  outcome: Outcome;
+  /** The result (done) or the full failure reason (failed). */
+  body: string;
+  /** One-line reason for the footer (failed only). */
+  reason?: string;
+  fields: FooterFields & { finishedAt: number };
+}
+
+/** `<root>/<project>/{inbox,done,failed}` of one project. */
+export interface ProjectDirs {
+  inbox: string;
+  done: string;
+  failed: string;
+}
+
+/**
+ * Files the marker of `id` under done/ or failed/. Resolves the file name it got, or undefined when there is
+ * neither a marker nor a staged finish (someone removed it). A staged finish left by an earlier attempt is
+ * completed instead of staging again, so a retry after an I/O error never files the task twice.
+ */
+export async function finishMarker(dirs: ProjectDirs, id: string, content: MarkerFinish, now: number): Promise<{ outcome: Outcome; file: string } | undefined> {
+  let outcome = content.outcome;
+  if (!(await stageMarker(dirs.inbox, id, content))) {
+    const earlier = await stagedOutcome(dirs.inbox, id);
+    if (earlier === undefined) return undefined;
+    outcome = earlier;
+  }
+  await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+  await fsyncDir(dirs.inbox);
+  const file = await publishStagedMarker(dirs, id, outcome, now);
+  return { outcome, file };
+}
+
+/** Step 1. Returns false when the marker is gone. */
+export async function stageMarker(inbox: string, id: string, content: MarkerFinish): Promise<boolean> {
+  const source = path.join(inbox, `${id}${MARKER_SUFFIX}`);
+  const staged = path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[content.outcome]}`);
+  const tmp = path.join(inbox, `.${id}${MARKER_SUFFIX}.${randomBytes(4).toString("hex")}.tmp`);
+  const read = await readTaskFile(source);
+  if (read.kind === "missing") return false;
+  try {
+    // A link's or a special file's "content" is not a task's: record what it was instead of reading through it.
+    const note = read.kind === "symlink"
+      ? `(This marker was a symbolic link to \`${read.target}\`. It was not followed; its target was left alone.)\n`
+      : read.kind === "special" ? `(This marker was a ${read.type}, not a regular file; it was not read.)\n` : undefined;
+    if (note !== undefined) await writeNew(tmp, note);
+    else if (read.kind === "file") await writeNew(tmp, read.bytes);
+    // Over the size cap (an edited marker): copied, not loaded, so every byte is kept.
+    else await copyFile(source, tmp, constants.COPYFILE_EXCL);
+    const endsWithNewline = note !== undefined || (await lastByteIsNewline(tmp));
+    const h = await open(tmp, "a");
+    try {
+      await h.writeFile(formatAppendix(content.outcome, content.body, content.fields, endsWithNewline, content.reason));
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await rename(tmp, staged);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(inbox);
+  // The other outcome's staged file can only be a leftover of an interrupted finish; this one supersedes it.
+  await unlinkIfPresent(path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[content.outcome === "done" ? "failed" : "done"]}`));
+  return true;
+}
+
+/** Step 3: into done/ or failed/ without ever replacing a file there; resolves the name it got. */
+export async function publishStagedMarker(dirs: ProjectDirs, id: string, outcome: Outcome, now: number): Promise<string> {
+  const staged = path.join(dirs.inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`);
+  const dest = dirs[outcome];
+  // A crash between link and unlink leaves the staged file linked into dest already: finish that, do not copy it.
+  const already = await linkedCopyIn(staged, dest, id);
+  if (already !== undefined) {
+    await unlinkIfPresent(staged);
+    await fsyncDir(dirs.inbox);
+    return already;
+  }
+  for (let tries = 0; tries < 100; tries++) {
+    const name = await freeName(dest, id, now);
+    try {
+      await link(staged, path.join(dest, name));
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === "EEXIST") continue;
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+      // No hard links on this filesystem: check-then-rename, the queue's own way.
+      if (await pathExists(path.join(dest, name))) continue;
+      await rename(staged, path.join(dest, name));
+      await fsyncDir(dest);
+      await fsyncDir(dirs.inbox);
+      return name;
+    }
+    await fsyncDir(dest);
+    await unlink(staged);
+    await fsyncDir(dirs.inbox);
+    return name;
+  }
+  throw new Error(`no free name for ${id} in ${dest}`);
+}
+
+/** Which outcome's staged file exists for `id` (the newer one if both do). */
+export async function stagedOutcome(inbox: string, id: string): Promise<Outcome | undefined> {
+  let best: { outcome: Outcome; mtime: number } | undefined;
+  for (const outcome of ["done", "failed"] as const) {
+    try {
+      const st = await lstat(path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`));
+      if (!best || st.mtimeMs > best.mtime) best = { outcome, mtime: st.mtimeMs };
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw err;
+    }
+  }
+  return best?.outcome;
+}
+
+/**
+ * Run at start: completes every finish a crash interrupted (a staged file in the inbox) and removes this
+ * module's and the marker writes' temp files. Resolves what was filed.
+ */
+export async function recoverMarkerFinishes(dirs: ProjectDirs, now: number): Promise<{ id: string; outcome: Outcome; file: string }[]> {
+  const out: { id: string; outcome: Outcome; file: string }[] = [];
+  for (const name of await listNames(dirs.inbox)) {
+    // Ours only: `.<id>.md.delegated.<hex>.tmp` (staging) and `.<id>.md.delegated.<pid>.<hex>.tmp` (writeFileAtomic).
+    if (/^\..+\.md\.delegated\.(?:\d+\.)?[0-9a-f]{8}\.tmp$/.test(name)) await unlinkIfPresent(path.join(dirs.inbox, name));
+  }
+  const ids = new Set<string>();
+  for (const name of await listNames(dirs.inbox)) {
+    if (name.startsWith(".")) continue;
+    for (const suffix of Object.values(MARKER_STAGED_SUFFIX)) if (name.endsWith(suffix)) ids.add(name.slice(0, -suffix.length));
+  }
+  for (const id of [...ids].sort()) {
+    for (const outcome of ["done", "failed"] as const) {
+      if (!(await pathExists(path.join(dirs.inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`)))) continue;
+      await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+      await fsyncDir(dirs.inbox);
+      out.push({ id, outcome, file: await publishStagedMarker(dirs, id, outcome, now) });
+    }
+  }
+  return out;
+}
+
+// The name in `dest` that is the same inode as `staged` (only names the id can have: <id>.md, <id>-<stamp>….md).
+async function linkedCopyIn(staged: string, dest: string, id: string): Promise<string | undefined> {
+  let st;
+  try {
+    st = await lstat(staged);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") throw new Error(`no staged finish at ${staged}`, { cause: err });
+    throw err;
+  }
+  if (st.nlink < 2) return undefined;
+  for (const name of await listNames(dest)) {
+    if (name !== `${id}.md` && !(name.startsWith(`${id}-`) && name.endsWith(".md"))) continue;
+    const other = await lstat(path.join(dest, name)).catch(() => undefined);
+    if (other && other.ino === st.ino && other.dev === st.dev) return name;
+  }
+  return undefined;
+}
+
+async function writeNew(file: string, data: string | Uint8Array): Promise<void> {
+  const h = await open(file, "wx", 0o600);
+  try {
+    await h.writeFile(data);
+  } finally {
+    await h.close();
+  }
+}
+
+async function lastByteIsNewline(file: string): Promise<boolean> {
+  const h = await open(file, "r");
+  try {
+    const { size } = await h.stat();
+    if (size === 0) return true;
+    const buf = Buffer.alloc(1);
+    await h.read(buf, 0, 1, size - 1);
+    return buf[0] === 0x0a;
+  } finally {
+    await h.close();
+  }
+}
