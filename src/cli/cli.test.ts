@@ -33,10 +33,10 @@ describe("CLI", () => {
     assert.equal((await cli(["status", "--bogus"])).code, 2);
   });
 
-  test("commands not built yet say so with exit 2", async () => {
-    const r = await cli(["swap", "backup"]);
-    assert.equal(r.code, 2);
-    assert.match(r.err, /not built yet/);
+  test("swap without a daemon says so, exit 1", async () => {
+    const r = await cli(["swap", "backup", "--url", "http://127.0.0.1:9"]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /not answering/);
   });
 
   test("a missing config file is exit 2 naming the file", async () => {

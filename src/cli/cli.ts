@@ -50,12 +50,6 @@ function apiTarget(config: Config | undefined, url: string | undefined, env: Nod
   return { base: base.replace(/\/$/, ""), headers: token ? { authorization: `Bearer ${token}` } : {} };
 }
 
-function notBuilt(name: string, issue: string): () => never {
-  return () => {
-    throw new Exit(EXIT_USAGE, `claude-failover ${name}: not built yet (${issue}); see the README's "Not built yet" section`);
-  };
-}
-
 /** Builds the command tree; every action returns through Exit or normally (exit 0). */
 export function buildProgram(io: CliIo): Command {
   const program = new Command("claude-failover")
@@ -135,7 +129,24 @@ export function buildProgram(io: CliIo): Command {
       }
     });
 
-  program.command("swap [account]").description("manual swap to ACCOUNT (or the next available)").action(notBuilt("swap", "comes with account failover"));
+  withConfig(program.command("swap [account]").description("manual swap to ACCOUNT (or the next available account)"))
+    .option("--url <url>", "the daemon's API (default: from the config's http.listen)")
+    .action(async (account: string | undefined, o: { config?: string; url?: string }) => {
+      const config = o.url ? await loadConfig(resolveConfigPath(o.config, io.env)).catch(() => undefined) : await configOrExit(o.config, io);
+      const { base, headers } = apiTarget(config, o.url, io.env);
+      let r: Response;
+      try {
+        r = await fetch(`${base}/api/swap`, {
+          method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(account ? { to: account } : {}),
+          signal: AbortSignal.timeout(180_000),
+        });
+      } catch (err) {
+        throw new Exit(EXIT_FAILURE, `the daemon is not answering at ${base}: ${describeError(err)}`);
+      }
+      const body = (await r.json().catch(() => ({}))) as { ok?: boolean; from?: string; to?: string; error?: string; outcome?: string };
+      if (!r.ok || body.ok !== true) throw new Exit(r.status === 400 ? EXIT_USAGE : EXIT_FAILURE, `swap refused or failed (HTTP ${r.status}): ${body.error ?? body.outcome ?? "no detail"}`);
+      io.stdout.write(`swapped ${body.from ?? "?"} → ${body.to ?? "?"}\n`);
+    });
   withConfig(program.command("submit <project> <file>").description("drop a task into a project's inbox safely (FILE, or - for stdin)"))
     .action(async (project: string, file: string, o: { config?: string }) => {
       const config = await configOrExit(o.config, io);

@@ -27,6 +27,7 @@ import { InboxWatcher } from "../queue/watcher.js";
 import { StatusPublisher } from "./status-publisher.js";
 import { logChannel, Notifier } from "../notify/notifier.js";
 import { buildWorkLoop } from "./work-wiring.js";
+import { Failover } from "./failover.js";
 import { ledgerOf } from "./state.js";
 
 export const VERSION = "0.1.0";
@@ -48,6 +49,8 @@ export interface DaemonOptions {
   tmux?: TmuxClient;
   /** Overrides http.listen (tests use 127.0.0.1:0). */
   listen?: string;
+  /** How long past a usage-limit reset before resuming (default 60 s). */
+  resumeGraceMs?: number;
 }
 
 /**
@@ -69,6 +72,7 @@ export class Daemon {
   readonly hooks = new HookHub();
   private readonly notifier: Notifier;
   private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
+  private failover: Failover | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -122,6 +126,17 @@ export class Daemon {
           status: () => this.statusView(),
           watchdog: () => this.work?.status.watchdog() ?? { stale: [], counters: {} },
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+          swap: async (to) => {
+            if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
+            try {
+              const r = await this.failover.manualSwap(to);
+              return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
+            } catch (err) {
+              const code = err instanceof AppError ? err.code : "SWAP_FAILED";
+              const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
+              return { status, body: { ok: false, code, error: describeError(err) } };
+            }
+          },
           hook: async (body) => {
             const parsed = parseHookEnvelope(body);
             if (!parsed.ok) return { ok: false, reason: parsed.reason };
@@ -195,10 +210,11 @@ export class Daemon {
     const { config, log } = this.o;
     const state = this.state!;
     const ledger = ledgerOf(state);
-    const { loop, queue } = buildWorkLoop({
+    const { loop, queue, driver } = buildWorkLoop({
       config, env: this.o.env ?? process.env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,
-      activeAccount: () => state.get().active_account ?? undefined,
+      activeAccount: () => this.failover?.activeAccount(),
+      observeScreen: (r, v) => this.failover?.observeScreen(r, v),
       settingsFile: () => this.hookSettingsFile!,
       record: (event) => {
         void this.events?.append(event);
@@ -224,6 +240,12 @@ export class Daemon {
     });
     const status = new StatusPublisher({ queue, root: config.queue.root, projects, ledger, clock: this.clock, log: log.child({ component: "status" }) });
     this.work = { loop, queue, watcher, status };
+    this.failover = new Failover({
+      config, env: this.o.env ?? process.env, clock: this.clock, log, store: state, tmux: this.tmux, pool: this.pool, work: loop, driver,
+      hooks: this.hooks, notifier: this.notifier, record: (e) => void this.events?.append(e),
+      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
+    });
+    await this.failover.start();
     // A turn that ended (or failed) is worth a look now rather than at the next poll.
     this.hooks.subscribe((e) => {
       if (e.kind === "Stop" || e.kind === "StopFailure" || e.kind === "SessionEnd") loop.poke();
@@ -233,6 +255,7 @@ export class Daemon {
 
   private async teardown(): Promise<void> {
     await this.work?.watcher.stop().catch(() => undefined);
+    await this.failover?.stop().catch(() => undefined);
     await this.work?.loop.stop().catch(() => undefined);
     await this.work?.status.stop().catch(() => undefined);
     await this.pool.stop().catch(() => undefined);
@@ -274,6 +297,8 @@ export class Daemon {
     if (this.lifecycle !== "running") return { ok: false, reason: `daemon is ${this.lifecycle}` };
     if (this.pool.loopStatus !== "running") return { ok: false, reason: "pool loop is not running" };
     if (this.work && this.work.loop.status !== "running") return { ok: false, reason: "work loop is not running" };
+    const failover = this.failover?.health();
+    if (failover && !failover.ok) return failover;
     return { ok: true };
   }
 
@@ -284,7 +309,12 @@ export class Daemon {
       lifecycle: this.lifecycle,
       started_at: this.startedAt ? new Date(this.startedAt).toISOString() : null,
       active_account: s?.active_account ?? null,
-      accounts: this.o.config.accounts.map((a) => ({ name: a.name, home: a.home, state: a.name === s?.active_account ? "active" : "available" })),
+      accounts: (this.failover?.view() ?? []).map((a) => ({
+        name: a.name, home: this.o.config.accounts.find((c) => c.name === a.name)?.home, state: a.status,
+        ...(a.until !== undefined ? { until: new Date(a.until).toISOString(), reset_known: a.resetKnown ?? true } : {}),
+        ...(a.reason ? { reason: a.reason } : {}), headroom: a.headroom,
+      })),
+      dispatch: this.failover?.activeAccount() === undefined ? "paused" : "running",
       sessions: this.registry.list().map((r) => ({
         name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
         since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),
@@ -292,7 +322,8 @@ export class Daemon {
       pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },
       queue: this.work?.status.countsByProject() ?? {},
       last_swap: s?.last_swap ?? null,
-      partial_swap: false,
+      partial_swap: this.failover?.switcher.partialSwap !== null && this.failover !== undefined,
+      swap_state: this.failover?.switcher.state ?? "idle",
     };
   }
 }

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import type { Clock } from "../lib/clock.js";
+import { ledgerSnapshotSchema } from "../accounts/ledger.js";
+import { swapJournalSchema } from "../accounts/switcher.js";
 import { taskRecordSchema, type TaskLedger, type TaskRecord } from "../dispatch/records.js";
 import { StateStore, type LoadResult } from "../state/store.js";
 
@@ -12,6 +14,10 @@ export const daemonStateSchema = z.object({
   tasks: z.record(z.string(), taskRecordSchema).default({}),
   /** Attempts made by tasks waiting for a retry, by "project/id". */
   attempts: z.record(z.string(), z.number().int().min(0)).default({}),
+  /** The account ledger: exhausted until …, broken. */
+  accounts: ledgerSnapshotSchema.prefault({}),
+  /** The last (or running) swap, step by step: a restart finishes or undoes it. */
+  swap_journal: swapJournalSchema.nullable().default(null),
 });
 export type DaemonState = z.infer<typeof daemonStateSchema>;
 
@@ -20,7 +26,7 @@ export const DAEMON_STATE_VERSION = 1;
 export function openDaemonStateStore(dir: string, clock: Clock): StateStore<DaemonState> {
   return new StateStore<DaemonState>({
     dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION,
-    defaults: () => ({ active_account: null, started_at: null, last_swap: null, tasks: {}, attempts: {} }),
+    defaults: () => ({ active_account: null, started_at: null, last_swap: null, tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null }),
   });
 }
 

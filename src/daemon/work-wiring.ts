@@ -5,7 +5,8 @@ import type { AccountConfig, Config } from "../config/schema.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
 import type { AccountPort, SessionPort } from "../dispatch/ports.js";
-import type { TaskLedger } from "../dispatch/records.js";
+import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
+import type { ScreenVerdict } from "../claude/screen.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
@@ -29,6 +30,7 @@ export interface WorkWiring {
   activeAccount: () => string | undefined;
   settingsFile: () => string;
   record: (event: { type: string; [k: string]: unknown }) => void;
+  observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
 }
 
 /** The environment an account's agents get: claude.env, then the account's env, then env_from resolved. */
@@ -43,6 +45,7 @@ export function agentEnv(config: Config, account: AccountConfig, env: NodeJS.Pro
 
 /** Builds the queue and the work loop over the daemon's components. */
 export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop; driver: AgentDriver } {
+  // One driver per daemon: the work loop and the failover logic drive sessions the same way.
   const { config } = w;
   const queue = new TaskQueue({ root: config.queue.root, projects: config.queue.projects, clock: w.clock, log: w.log.child({ component: "queue" }) });
   const driver = new AgentDriver({
@@ -74,12 +77,12 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     const a = accountByName(accountName) ?? config.accounts[0]!;
     return readTranscript(transcriptPath(a.home, cwd, id)).catch(() => undefined);
   };
-  const launchFor = async (account: { name: string; home: string; env: Record<string, string> }, sessionId: string, cwd: string): Promise<LaunchCommand> => {
+  const launchFor = async (account: { name: string; home: string; env: Record<string, string> }, sessionId: string, cwd: string, resume = false): Promise<LaunchCommand> => {
     const apiKey = account.env.ANTHROPIC_API_KEY;
     await prepareAccountHome({ home: account.home, cwd, ...(apiKey ? { apiKey } : {}) });
     return buildLaunchCommand({
       command: config.claude.command, args: config.claude.args, home: account.home, sessionId,
-      settingsFile: w.settingsFile(), env: account.env, runningAsRoot: process.getuid?.() === 0,
+      settingsFile: w.settingsFile(), env: account.env, runningAsRoot: process.getuid?.() === 0, resume,
     });
   };
   const loop = new WorkLoop({
@@ -93,6 +96,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     lastMessage: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastAssistant?.text,
     promptDelivered: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastPrompt !== undefined,
     record: w.record,
+    ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
   });
   return { queue, loop, driver };
 }

@@ -128,6 +128,9 @@ export class AgentDriver {
       }
       if (!SHELLS.has(foreground)) sawAgent = true;
       if (v.state === "idle" && !v.inputText) return;
+      // A resumed session replays its history: when the last turn ended on a limit or an error, the
+      // agent is at its prompt all the same (the limit menu, though, still holds the keyboard).
+      if (sawAgent && (v.state === "error" || (v.state === "limit" && v.detail !== "limit-menu")) && !v.inputText) return;
       if (v.state === "dialog") {
         sawAgent = true;
         const key = DIALOG_ANSWERS[v.detail];

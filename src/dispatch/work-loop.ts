@@ -32,13 +32,15 @@ export interface WorkLoopDeps {
   log: Logger;
   settings: WorkLoopSettings;
   /** Builds the agent's launch line for an account, a claude session id and a working dir. */
-  launchFor(account: { name: string; home: string; env: Record<string, string> }, claudeSessionId: string, cwd: string): Promise<LaunchCommand>;
+  launchFor(account: { name: string; home: string; env: Record<string, string> }, claudeSessionId: string, cwd: string, resume?: boolean): Promise<LaunchCommand>;
   /** The agent's last message from its transcript, when no Stop hook carried it. */
   lastMessage(account: string, cwd: string, claudeSessionId: string): Promise<string | undefined>;
   /** Whether the agent's transcript holds a prompt: evidence that a hand-over cut short by a crash got through. */
   promptDelivered(account: string, cwd: string, claudeSessionId: string): Promise<boolean>;
   /** Told about every task outcome (events.jsonl, notifications). */
   record(event: { type: string; [k: string]: unknown }): void;
+  /** Sees every screen a working task's session shows (the quota monitor's screen source). */
+  observeScreen?(record: TaskRecord, verdict: ScreenVerdict): void;
 }
 
 /**
@@ -52,6 +54,7 @@ export class WorkLoop {
   /** Sessions being handed a task right now (their dispatch runs beside the loop). */
   private readonly handing = new Map<string, Promise<void>>();
   private stopping = false;
+  private pausedFor: string | undefined;
 
   constructor(private readonly d: WorkLoopDeps) {
     this.loop = new PeriodicLoop({
@@ -77,6 +80,16 @@ export class WorkLoop {
     return this.loop.status;
   }
 
+  /** The tasks in flight. */
+  records(): TaskRecord[] {
+    return this.d.ledger.records();
+  }
+
+  /** The launch line this loop would use (for relaunching a dedicated session after a swap). */
+  launchLine(account: { name: string; home: string; env: Record<string, string> }, claudeSessionId: string, cwd: string, resume: boolean): Promise<LaunchCommand> {
+    return this.d.launchFor(account, claudeSessionId, cwd, resume);
+  }
+
   /** Resolves once the hand-overs in progress have ended (tests, shutdown). */
   async settled(): Promise<void> {
     while (this.handing.size > 0) await Promise.allSettled([...this.handing.values()]);
@@ -89,8 +102,52 @@ export class WorkLoop {
     await Promise.allSettled([...this.handing.values()]);
   }
 
+  /**
+   * Holds supervision and dispatch (a swap is killing and recreating the pool: a vanished session then
+   * is not a failed task). Hand-overs already running finish first.
+   */
+  async pause(reason: string): Promise<void> {
+    this.pausedFor = reason;
+    await this.settled();
+  }
+
+  resume(): void {
+    this.pausedFor = undefined;
+    this.loop.poke();
+  }
+
+  get paused(): string | undefined {
+    return this.pausedFor;
+  }
+
+  /**
+   * Carries a task over to another account after a swap: `--resume <its claude session id>` in its
+   * cwd (transcripts are shared, so the conversation is there), then "continue". Same task, same
+   * claude session id, one attempt.
+   */
+  async resumeOn(record: TaskRecord, account: { name: string; home: string; env: Record<string, string> }, signal?: AbortSignal): Promise<void> {
+    const launch = await this.d.launchFor(account, record.claude_session_id, record.cwd, true);
+    await this.d.driver.launch(record.session, record.cwd, launch, signal);
+    const since = this.d.clock.now();
+    await this.d.driver.submit(record.session, "continue", record.claude_session_id, signal);
+    this.update(record, { account: account.name, phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
+    await this.d.ledger.flush();
+    this.d.sessions.markBusy(record.session, taskKey(record.project, record.id), account.name);
+    this.d.record({ type: "task_resumed", project: record.project, task: record.id, session: record.session, account: account.name, claude_session_id: record.claude_session_id });
+  }
+
+  /** Sends "continue" to a task's agent that stopped at a usage limit which has now reset. */
+  async continueTask(record: TaskRecord, signal?: AbortSignal): Promise<void> {
+    const since = this.d.clock.now();
+    await this.d.driver.submit(record.session, "continue", record.claude_session_id, signal);
+    this.update(record, { submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
+    await this.d.ledger.flush();
+    this.d.record({ type: "task_continued", project: record.project, task: record.id, session: record.session });
+  }
+
   /** One pass: supervise every task in flight, then dispatch to free sessions. */
   async tick(signal: AbortSignal): Promise<void> {
+    if (this.pausedFor !== undefined) return;
     for (const r of this.d.ledger.records()) {
       if (r.phase !== "working" || this.handing.has(r.session)) continue;
       try {
@@ -271,6 +328,7 @@ export class WorkLoop {
       }
       throw err;
     }
+    this.d.observeScreen?.(r, screen);
     const failure = this.d.hooks.failureSince(r.claude_session_id, since);
     if (screen.state === "shell") {
       await this.retry(r, `the agent in ${r.session} exited (${screen.detail})`);

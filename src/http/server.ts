@@ -13,7 +13,7 @@ export interface ApiHandlers {
   /** Receives a hook delivery (already parsed JSON); a refusal is answered 400 with the reason. */
   hook(body: unknown): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Requests a swap; undefined when the capability is not built. */
-  swap?: (to: string | undefined) => Promise<unknown>;
+  swap?: (to: string | undefined) => Promise<{ status: number; body: unknown }>;
   /** Delegation status; undefined when delegation is off (404). */
   delegated?: () => unknown;
 }
@@ -96,7 +96,8 @@ export function createApiHandler(api: ApiHandlers, options: { log: Logger; token
         const body = (await readJson(req)) as { to?: unknown };
         if (body.to !== undefined && typeof body.to !== "string") throw new HttpError(400, "`to` must be an account name");
         if (!api.swap) throw new HttpError(501, "manual swap is not built yet");
-        return send(res, 202, await api.swap(body.to));
+        const r = await api.swap(body.to);
+        return send(res, r.status, r.body);
       }
       default: {
         const known = ["/health", "/status", "/watchdog/status", "/metrics", "/api/delegated/status", "/api/hook", "/api/swap"];

@@ -1,0 +1,266 @@
+import { ensureSharedLinks, flipLink } from "../accounts/shared-links.js";
+import { AccountLedger, type AccountView } from "../accounts/ledger.js";
+import { AccountSwitcher, SwapError, type SwapResult } from "../accounts/switcher.js";
+import type { HookEvent } from "../claude/hooks.js";
+import { fetchAccountUsage } from "../claude/usage-api.js";
+import type { ScreenVerdict } from "../claude/screen.js";
+import type { Config } from "../config/schema.js";
+import { poolSessionNames } from "../config/schema.js";
+import type { AgentDriver } from "../dispatch/agent-driver.js";
+import type { HookHub } from "../dispatch/hook-hub.js";
+import type { TaskRecord } from "../dispatch/records.js";
+import type { WorkLoop } from "../dispatch/work-loop.js";
+import type { Clock } from "../lib/clock.js";
+import { describeError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { PeriodicLoop } from "../lib/loop.js";
+import type { Notifier } from "../notify/notifier.js";
+import type { PoolManager } from "../pool/pool.js";
+import { planResume, type ResumeSession } from "../quota/limit-menu.js";
+import { QuotaMonitor, type QuotaDecision } from "../quota/monitor.js";
+import type { StateStore } from "../state/store.js";
+import type { Key, TmuxClient } from "../tmux/client.js";
+import type { DaemonState } from "./state.js";
+import { agentEnv } from "./work-wiring.js";
+
+export interface FailoverDeps {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  log: Logger;
+  store: StateStore<DaemonState>;
+  tmux: TmuxClient;
+  pool: PoolManager;
+  work: WorkLoop;
+  driver: AgentDriver;
+  hooks: HookHub;
+  notifier: Notifier;
+  record: (event: { type: string; [k: string]: unknown }) => void;
+  /** Wait this long past a reset before resuming (default 60 s; the e2e tier shortens it). */
+  resumeGraceMs?: number;
+}
+
+/** Polls of quota.poll_interval between two reads of the OAuth usage endpoint. */
+const USAGE_EVERY_POLLS = 6;
+
+/**
+ * Usage limits and failover (SPEC §6), wired: the ledger of accounts, the quota monitor fed by hooks
+ * and screens, the switcher that swaps, and the loop that acts on decisions — swap, pause when every
+ * account is out, resume at the reset by answering the limit menu and sending "continue".
+ */
+export class Failover {
+  readonly ledger: AccountLedger;
+  readonly monitor: QuotaMonitor;
+  readonly switcher: AccountSwitcher;
+  private readonly loop: PeriodicLoop;
+  private readonly pending: QuotaDecision[] = [];
+  private resuming = false;
+  private polls = 0;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly d: FailoverDeps) {
+    const { config, store, clock, log } = d;
+    const s = store.get();
+    this.ledger = new AccountLedger({
+      accounts: config.accounts, active: s.active_account, clock, snapshot: s.accounts, usageThreshold: config.quota.usage_threshold,
+      onChange: (snapshot) => void store.update((x) => void (x.accounts = snapshot)),
+    });
+    this.monitor = new QuotaMonitor({
+      ledger: this.ledger, clock, log: log.child({ component: "quota" }),
+      settings: { confirmPolls: config.quota.confirm_polls, reactivateCooldownMs: config.quota.reactivate_cooldown, usageThreshold: config.quota.usage_threshold },
+      record: (r) => d.record({ ...r, type: r.type }),
+      lastSwapAt: () => {
+        const at = store.get().last_swap?.at;
+        return at ? Date.parse(at) : null;
+      },
+    });
+    this.switcher = new AccountSwitcher({
+      accounts: config.accounts, link: config.claude.link, clock, log: log.child({ component: "switcher" }),
+      sessions: {
+        capture: async () => ({
+          poolTasks: d.work.records().filter((r) => r.phase === "working"),
+          // Dedicated sessions are the operator's: the daemon does not know their claude session ids, so
+          // they are left at the shell rather than relaunched blind (0.3.0).
+          dedicated: config.pool.dedicated.map((x) => ({ session: x.name, uuid: null })),
+        }),
+        killPoolSessions: async () => {
+          for (const name of poolSessionNames(config.pool.autonomous)) await d.tmux.killSession(name);
+        },
+        recreatePool: async () => void (await d.pool.reconcile()),
+        relaunchDedicated: async (session, home, uuid) => {
+          if (uuid === null) return;
+          const account = this.accountByHome(home);
+          await d.driver.exit(session);
+          const dedicated = config.pool.dedicated.find((x) => x.name === session);
+          await d.driver.launch(session, dedicated?.cwd ?? config.pool.autonomous.cwd, await d.work.launchLine(account, uuid, dedicated?.cwd ?? config.pool.autonomous.cwd, true));
+          this.monitor.noteResumed(session);
+        },
+        resumePoolTask: async (session, record, home) => {
+          await d.work.resumeOn(record, this.accountByHome(home));
+          this.monitor.noteResumed(session);
+        },
+      },
+      links: {
+        flipLink,
+        ensureLinks: async (home) => (await ensureSharedLinks(home, config.claude.shared_root)).problems,
+      },
+      accountsState: {
+        active: () => this.ledger.active(),
+        nextAccount: () => this.ledger.nextAccount(),
+        isBroken: (n) => this.ledger.isBroken(n),
+        setActive: (n) => {
+          this.ledger.setActive(n);
+          store.update((x) => void (x.active_account = n));
+        },
+        recordSwap: (swap) => void store.update((x) => void (x.last_swap = { from: swap.from, to: swap.to, at: new Date(swap.at).toISOString(), reason: swap.reason })),
+      },
+      persist: async (journal) => {
+        store.update((x) => void (x.swap_journal = journal));
+        await store.flush();
+      },
+      notify: (n) => {
+        const text = n.kind === "swap-done" ? `swapped ${n.from} → ${n.to}: ${n.reason}` : `${n.kind} ${n.from} → ${n.to}: ${n.error}${n.problems.length ? ` (${n.problems.join("; ")})` : ""}`;
+        void d.notifier.notify({ kind: n.kind, key: `${n.from}>${n.to}`, text });
+      },
+    });
+    this.loop = new PeriodicLoop({ name: "quota", intervalMs: config.quota.poll_interval, clock, log: log.child({ component: "quota" }), tick: (signal) => this.tick(signal) });
+  }
+
+  /** Finishes or undoes a swap a crash cut short, then starts listening and polling. */
+  async start(): Promise<void> {
+    const journal = this.d.store.get().swap_journal;
+    if (journal && journal.step !== "done" && journal.step !== "failed") {
+      this.d.log.warn({ swap: journal.id, step: journal.step }, "a swap was cut short by a restart: recovering it");
+      const r = await this.switcher.recover(journal);
+      this.d.log.info({ outcome: r.outcome }, "swap recovered");
+    }
+    this.unsubscribe = this.d.hooks.subscribe((e) => this.onHook(e));
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await this.loop.stop();
+  }
+
+  /** The account new work starts on; undefined pauses dispatch (every account out, a swap running, partial swap). */
+  activeAccount(): string | undefined {
+    if (this.switcher.state !== "idle" || this.ledger.allExhausted() || this.monitor.waitingForReset) return undefined;
+    return this.ledger.active() ?? undefined;
+  }
+
+  health(): { ok: true } | { ok: false; reason: string } {
+    const p = this.switcher.partialSwap;
+    return p ? { ok: false, reason: `partial-swap since ${new Date(p.since).toISOString()}: ${p.detail}` } : { ok: true };
+  }
+
+  view(): AccountView[] {
+    return this.ledger.view();
+  }
+
+  /** A screen of a working task's session (from the work loop's supervision). */
+  observeScreen(record: TaskRecord, verdict: ScreenVerdict): void {
+    this.enqueue(this.monitor.observeScreen(verdict, record.session, record.account));
+  }
+
+  /** `claude-failover swap [ACCOUNT]` / POST /api/swap: the same machine as an automatic swap. */
+  async manualSwap(to: string | undefined): Promise<SwapResult> {
+    return this.runSwap({ ...(to ? { to } : {}), reason: "manual swap", trigger: "manual" });
+  }
+
+  private onHook(e: HookEvent): void {
+    const r = this.d.work.records().find((x) => x.claude_session_id === e.sessionId);
+    if (!r) return;
+    this.enqueue(this.monitor.observeHook(e, r.session, r.account));
+  }
+
+  private enqueue(decisions: QuotaDecision[]): void {
+    if (decisions.length === 0) return;
+    this.pending.push(...decisions);
+    this.loop.poke();
+  }
+
+  private async tick(signal: AbortSignal): Promise<void> {
+    this.pending.push(...this.monitor.tick());
+    if (this.d.config.quota.usage_api && this.polls++ % USAGE_EVERY_POLLS === 0) await this.pollUsage(signal);
+    while (this.pending.length > 0) await this.act(this.pending.shift()!);
+    if (this.resuming) await this.resumeStep();
+  }
+
+  private async act(d: QuotaDecision): Promise<void> {
+    this.d.log.warn({ decision: d }, "quota decision");
+    if (d.kind === "swap") {
+      await this.runSwap({ to: d.to, reason: `${d.reason} (${d.source}: ${d.matchedText})`, trigger: "auto" }).catch(() => undefined);
+    } else if (d.kind === "exhausted") {
+      const at = d.resetsAt ? new Date(d.resetsAt).toISOString() : "unknown";
+      void this.d.notifier.notify({ kind: "all-exhausted", text: `every account is at its usage limit; dispatch paused until the earliest reset (${at})` });
+      this.resuming = true;
+    } else {
+      this.resuming = true;
+    }
+  }
+
+  private async runSwap(req: { to?: string; reason: string; trigger: "auto" | "manual" }): Promise<SwapResult> {
+    await this.d.work.pause("swap");
+    try {
+      const r = await this.switcher.swap(req);
+      this.d.record({ type: "swap", outcome: r.outcome, from: r.journal.from, to: r.journal.to, reason: req.reason, resumed: r.resumed, relaunched: r.relaunched });
+      if (req.trigger === "manual" && r.outcome === "done") this.ledger.markAvailable(r.journal.to);
+      return r;
+    } catch (err) {
+      if (err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN" && req.to) this.ledger.markBroken(req.to, "links-broken", err.problems.join("; "));
+      this.d.log.error({ err: describeError(err), to: req.to }, "swap not done");
+      throw err;
+    } finally {
+      this.d.work.resume();
+    }
+  }
+
+  /** After every account was out: act on the resume plan each poll until work goes on. */
+  private async resumeStep(): Promise<void> {
+    const sessions: ResumeSession[] = [];
+    for (const r of this.d.work.records().filter((x) => x.phase === "working")) {
+      const verdict = await this.d.driver.screen(r.session).catch(() => undefined);
+      if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: true });
+    }
+    const plan = planResume({ ledger: this.ledger, sessions, ...(this.d.resumeGraceMs !== undefined ? { graceMs: this.d.resumeGraceMs } : {}) });
+    if (plan.mode === "wait") return;
+    if (plan.mode === "swap" && plan.account) {
+      this.resuming = false;
+      await this.runSwap({ to: plan.account, reason: `${plan.account} is available again`, trigger: "auto" }).catch(() => undefined);
+      return;
+    }
+    for (const a of plan.actions) {
+      const record = this.d.work.records().find((r) => r.session === a.session);
+      try {
+        // Never a bare Enter on the limit menu: the key is the option's number as shown (U5).
+        if (a.do === "press") await this.d.tmux.sendKey(a.session, a.key as Key);
+        else if (a.do === "continue" && record) await this.d.work.continueTask(record);
+      } catch (err) {
+        this.d.log.warn({ session: a.session, action: a.do, err: describeError(err) }, "resume action failed");
+      }
+    }
+    if (plan.actions.every((a) => a.do !== "press")) {
+      this.resuming = false;
+      this.d.record({ type: "resumed", account: plan.account });
+      void this.d.notifier.notify({ kind: "resumed", text: `usage limit reset: work resumed on ${plan.account ?? "?"}` });
+      this.d.work.resume();
+    }
+  }
+
+  private async pollUsage(signal: AbortSignal): Promise<void> {
+    for (const a of this.d.config.accounts) {
+      try {
+        const usage = await fetchAccountUsage({ home: a.home, url: this.d.config.quota.usage_api_url, signal, timeoutMs: 5000, clock: this.d.clock });
+        this.enqueue(this.monitor.observeUsage(a.name, usage));
+      } catch (err) {
+        this.d.log.debug({ account: a.name, err: describeError(err) }, "usage not read");
+      }
+    }
+  }
+
+  private accountByHome(home: string): { name: string; home: string; env: Record<string, string> } {
+    const a = this.d.config.accounts.find((x) => x.home === home) ?? this.d.config.accounts[0]!;
+    return { name: a.name, home: a.home, env: agentEnv(this.d.config, a, this.d.env) };
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Failover with the real Claude Code CLI, two accounts told apart by the mock through their
+ * CLAUDE_CODE_OAUTH_TOKEN (login mode: the only mode with the usage-limit banner):
+ *  1. account main hits its limit mid-task → swap to backup → the interrupted task completes there,
+ *     under the same claude session id (--resume + "continue"), without a second attempt;
+ *  2. both accounts hit their limit, with a reset a minute ahead → dispatch pauses, nothing drains
+ *     into failed/ → at the reset the daemon resumes by itself and finishes the queue.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { loadConfig } from "../../src/config/loader.js";
+import { Daemon } from "../../src/daemon/daemon.js";
+import { silentLogger } from "../../src/lib/logger.js";
+import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const footerField = (text: string, key: string): string | undefined => new RegExp(`^${key}: (.*)$`, "m").exec(text.slice(text.lastIndexOf("<!-- claude-failover -->")))?.[1];
+
+async function startDaemon(label: string, grace?: number): Promise<{ sb: ClaudeSandbox; daemon: Daemon }> {
+  const sb = await makeClaudeSandbox({
+    label, projects: ["p"], pool: { min: 1, max: 1 },
+    config: { quota: { poll_interval: "1s", confirm_polls: 2, reactivate_cooldown: "1s", usage_api: false } },
+  });
+  Object.assign(process.env, { HOME: sb.env.HOME });
+  for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
+  const log = process.env.CF_E2E_LOG ? (await import("../../src/lib/logger.js")).createLogger({ level: "debug", destination: (await import("pino")).default.destination({ dest: process.env.CF_E2E_LOG, sync: true }) }) : silentLogger();
+  const daemon = new Daemon({ config: await loadConfig(sb.configPath), log, ...(grace !== undefined ? { resumeGraceMs: grace } : {}) });
+  await daemon.start();
+  return { sb, daemon };
+}
+
+describe("failover", () => {
+  let a: { sb: ClaudeSandbox; daemon: Daemon };
+  before(async () => {
+    a = await startDaemon("fo");
+  });
+  after(async () => {
+    await a?.daemon.stop();
+    await a?.sb.close();
+  });
+
+  test("a limit on main mid-task swaps to backup, and the task completes there under the same claude session id", async () => {
+    const { sb, daemon } = a;
+    // main's first turn hits the session limit; backup answers.
+    sb.api.script({ token: "token-main", respond: { kind: "usage-limit", claim: "five_hour", resetAt: Math.floor(Date.now() / 1000) + 3 * 3600 } });
+    await sb.drop("p", "job.md", "TOKEN-JOB do the job\n");
+    const done = await until("job.md in done/", async () => ((await sb.files("p", "done")).includes("job.md") ? true : undefined), 120_000);
+    assert.equal(done, true);
+    const text = await sb.read("p", "done", "job.md");
+    assert.equal(footerField(text, "account"), "backup");
+    assert.equal(footerField(text, "attempts"), "1");
+    const id = footerField(text, "claude_session_id")!;
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    // The same claude session ran first on main (limit), then on backup (continue).
+    const turns = sb.api.requests.filter((r) => r.kind === "turn");
+    const byToken = (t: string) => turns.filter((r) => r.token === t && JSON.stringify(r.body).includes(id));
+    assert.ok(byToken("token-main").length >= 1, "the task started on main");
+    assert.ok(byToken("token-backup").some((r) => r.lastUserText?.includes("continue")), "it was continued on backup");
+    const status = (await (await fetch(`${daemon.url}/status`)).json()) as { active_account: string; last_swap: { from: string; to: string } | null; accounts: { name: string; state: string }[] };
+    assert.equal(status.active_account, "backup");
+    assert.deepEqual([status.last_swap?.from, status.last_swap?.to], ["main", "backup"]);
+    assert.equal(status.accounts.find((x) => x.name === "main")?.state, "exhausted");
+    const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
+    assert.equal(link, undefined, "the claude link is a symlink, not a file");
+  });
+});
