@@ -34,6 +34,7 @@ async function startDaemon(label: string, grace?: number): Promise<{ sb: ClaudeS
   });
   Object.assign(process.env, { HOME: sb.env.HOME });
   for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
+  // CF_E2E_LOG=<file> keeps the daemon's log of a run, for a failure to be read afterwards.
   const log = process.env.CF_E2E_LOG ? (await import("../../src/lib/logger.js")).createLogger({ level: "debug", destination: (await import("pino")).default.destination({ dest: process.env.CF_E2E_LOG, sync: true }) }) : silentLogger();
   const daemon = new Daemon({ config: await loadConfig(sb.configPath), log, ...(grace !== undefined ? { resumeGraceMs: grace } : {}) });
   await daemon.start();
@@ -73,5 +74,43 @@ describe("failover", () => {
     assert.equal(status.accounts.find((x) => x.name === "main")?.state, "exhausted");
     const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
     assert.equal(link, undefined, "the claude link is a symlink, not a file");
+  });
+});
+
+describe("all accounts exhausted", () => {
+  let b: { sb: ClaudeSandbox; daemon: Daemon };
+  before(async () => {
+    b = await startDaemon("fx", 2000);
+  });
+  after(async () => {
+    await b?.daemon.stop();
+    await b?.sb.close();
+  });
+
+  test("both accounts out: dispatch pauses and nothing drains into failed/; at the reset the daemon resumes by itself and finishes the queue", async () => {
+    const { sb, daemon } = b;
+    // The banner shows the reset to the minute: put it on a minute boundary at least 15 s ahead.
+    const resetAt = Math.ceil((Date.now() + 15_000) / 60_000) * 60;
+    sb.api.script({ token: "token-main", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
+    sb.api.script({ token: "token-backup", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
+    await sb.drop("p", "first.md", "TOKEN-FIRST the first job\n");
+    await until("dispatch paused with every account exhausted", async () => {
+      const s = (await (await fetch(`${daemon.url}/status`)).json()) as { dispatch: string; accounts: { state: string }[] };
+      return s.dispatch === "paused" && s.accounts.every((a) => a.state === "exhausted") ? true : undefined;
+    }, 60_000);
+    await sb.drop("p", "second.md", "TOKEN-SECOND the second job\n");
+    // While paused the second task waits in the inbox: never dispatched, never failed.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual(await sb.files("p", "inbox"), ["second.md"]);
+    assert.deepEqual(await sb.files("p", "failed"), []);
+    assert.ok(Date.now() < resetAt * 1000, "still before the reset: the pause was observed");
+
+    await until("both tasks done after the reset", async () => ((await sb.files("p", "done")).length === 2 ? true : undefined), 150_000);
+    assert.deepEqual(await sb.files("p", "failed"), []);
+    const first = await sb.read("p", "done", "first.md");
+    assert.equal(footerField(first, "attempts"), "1");
+    const events = (await readFile(path.join(sb.dir, "state", "events.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; outcome?: string });
+    assert.ok(events.some((e) => e.type === "quota_decision" && e.outcome === "exhausted"), "the exhaustion was decided and recorded");
+    assert.ok(events.some((e) => e.type === "task_continued" || e.type === "task_resumed"), "the interrupted task was continued");
   });
 });
