@@ -3,6 +3,7 @@ import { AccountLedger, type AccountView } from "../accounts/ledger.js";
 import { AccountSwitcher, SwapError, type SwapResult } from "../accounts/switcher.js";
 import type { HookEvent } from "../claude/hooks.js";
 import { fetchAccountUsage } from "../claude/usage-api.js";
+import { runningSession } from "../claude/running-session.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Config } from "../config/schema.js";
 import { poolSessionNames } from "../config/schema.js";
@@ -57,6 +58,7 @@ export class Failover {
   private resuming = false;
   private polls = 0;
   private unsubscribe: (() => void) | undefined;
+  private readonly dedicatedCwd = new Map<string, string>();
 
   constructor(private readonly d: FailoverDeps) {
     const { config, store, clock, log } = d;
@@ -79,9 +81,7 @@ export class Failover {
       sessions: {
         capture: async () => ({
           poolTasks: d.work.records().filter((r) => r.phase === "working"),
-          // Dedicated sessions are the operator's: the daemon does not know their claude session ids, so
-          // they are left at the shell rather than relaunched blind (0.3.0).
-          dedicated: config.pool.dedicated.map((x) => ({ session: x.name, uuid: null })),
+          dedicated: await Promise.all(config.pool.dedicated.map(async (x) => ({ session: x.name, uuid: await this.dedicatedSessionId(x.name) }))),
         }),
         killPoolSessions: async () => {
           for (const name of poolSessionNames(config.pool.autonomous)) await d.tmux.killSession(name);
@@ -91,8 +91,8 @@ export class Failover {
           if (uuid === null) return;
           const account = this.accountByHome(home);
           await d.driver.exit(session);
-          const dedicated = config.pool.dedicated.find((x) => x.name === session);
-          await d.driver.launch(session, dedicated?.cwd ?? config.pool.autonomous.cwd, await d.work.launchLine(account, uuid, dedicated?.cwd ?? config.pool.autonomous.cwd, true));
+          const cwd = this.dedicatedCwd.get(session) ?? config.pool.dedicated.find((x) => x.name === session)?.cwd ?? config.pool.autonomous.cwd;
+          await d.driver.launch(session, cwd, await d.work.launchLine(account, uuid, cwd, true));
           this.monitor.noteResumed(session);
         },
         resumePoolTask: async (session, record, home) => {
@@ -256,6 +256,23 @@ export class Failover {
       } catch (err) {
         this.d.log.debug({ account: a.name, err: describeError(err) }, "usage not read");
       }
+    }
+  }
+
+  /**
+   * The claude session id of the agent in a dedicated session, from Claude Code's own
+   * `<config dir>/sessions/<pid>.json`; null (left at the shell, never relaunched blind: 0.3.0) when
+   * no agent runs there or its id cannot be read.
+   */
+  private async dedicatedSessionId(session: string): Promise<string | null> {
+    try {
+      const pane = await this.d.tmux.paneInfo(session);
+      const found = await runningSession(pane.pid, [this.d.config.claude.link, ...this.d.config.accounts.map((a) => a.home)]);
+      // --resume only finds the transcript from the same cwd: remember where the agent ran.
+      if (found?.cwd) this.dedicatedCwd.set(session, found.cwd);
+      return found?.sessionId ?? null;
+    } catch {
+      return null;
     }
   }
 

@@ -8,12 +8,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { buildLaunchCommand, prepareAccountHome, toShellLine } from "../../src/claude/launch.js";
 import path from "node:path";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { silentLogger } from "../../src/lib/logger.js";
-import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
+import { CLAUDE_BIN, makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
   const deadline = Date.now() + ms;
@@ -27,10 +29,11 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: n
 
 const footerField = (text: string, key: string): string | undefined => new RegExp(`^${key}: (.*)$`, "m").exec(text.slice(text.lastIndexOf("<!-- claude-failover -->")))?.[1];
 
-async function startDaemon(label: string, grace?: number): Promise<{ sb: ClaudeSandbox; daemon: Daemon }> {
+async function startDaemon(label: string, grace?: number, dedicated: { name: string; cwd: string }[] = []): Promise<{ sb: ClaudeSandbox; daemon: Daemon }> {
   const sb = await makeClaudeSandbox({
     label, projects: ["p"], pool: { min: 1, max: 1 },
     config: { quota: { poll_interval: "1s", confirm_polls: 2, reactivate_cooldown: "1s", usage_api: false } },
+    dedicated,
   });
   Object.assign(process.env, { HOME: sb.env.HOME });
   for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
@@ -44,7 +47,7 @@ async function startDaemon(label: string, grace?: number): Promise<{ sb: ClaudeS
 describe("failover", () => {
   let a: { sb: ClaudeSandbox; daemon: Daemon };
   before(async () => {
-    a = await startDaemon("fo");
+    a = await startDaemon("fo", undefined, [{ name: "fo-ded", cwd: "work/ded" }]);
   });
   after(async () => {
     await a?.daemon.stop();
@@ -53,7 +56,23 @@ describe("failover", () => {
 
   test("a limit on main mid-task swaps to backup, and the task completes there under the same claude session id", async () => {
     const { sb, daemon } = a;
-    // main's first turn hits the session limit; backup answers.
+    // The operator works in the dedicated session, on main, as `claude --session-id <uuid>` would.
+    const dedicatedId = randomUUID();
+    const dedCwd = path.join(sb.dir, "work", "ded");
+    const mainHome = path.join(sb.home, ".claude-main");
+    await prepareAccountHome({ home: mainHome, cwd: dedCwd });
+    const line = toShellLine(buildLaunchCommand({
+      command: CLAUDE_BIN, args: ["--dangerously-skip-permissions"], home: mainHome, sessionId: dedicatedId, settingsFile: path.join(sb.dir, "state", "claude-settings.json"),
+      env: { ANTHROPIC_BASE_URL: sb.api.url, CLAUDE_CODE_OAUTH_TOKEN: "token-main", DISABLE_TELEMETRY: "1", DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
+      runningAsRoot: process.getuid?.() === 0,
+    }));
+    await sb.tmux.sendText("fo-ded", `cd ${dedCwd} && ${line}`);
+    await sb.tmux.sendKey("fo-ded", "Enter");
+    await until("the operator's agent at its prompt", async () => ((await sb.tmux.capturePane("fo-ded")).includes("? for shortcuts") || (await sb.tmux.capturePane("fo-ded")).includes("bypass permissions") ? true : undefined), 30_000);
+    await sb.tmux.sendText("fo-ded", "TOKEN-OPERATOR hello");
+    await sb.tmux.sendKey("fo-ded", "Enter");
+    await until("the operator's first reply", async () => (sb.api.requests.some((r) => r.kind === "turn" && r.lastUserText?.includes("TOKEN-OPERATOR")) ? true : undefined), 30_000);
+    // main's first turn of the task hits the session limit; backup answers.
     sb.api.script({ token: "token-main", respond: { kind: "usage-limit", claim: "five_hour", resetAt: Math.floor(Date.now() / 1000) + 3 * 3600 } });
     await sb.drop("p", "job.md", "TOKEN-JOB do the job\n");
     const done = await until("job.md in done/", async () => ((await sb.files("p", "done")).includes("job.md") ? true : undefined), 120_000);
@@ -72,6 +91,15 @@ describe("failover", () => {
     assert.equal(status.active_account, "backup");
     assert.deepEqual([status.last_swap?.from, status.last_swap?.to], ["main", "backup"]);
     assert.equal(status.accounts.find((x) => x.name === "main")?.state, "exhausted");
+    // The dedicated session came back on backup, resumed: same claude session id, CLAUDE_CONFIG_DIR of backup.
+    await until("the dedicated session resumed on backup", async () => {
+      const files = await readdir(path.join(sb.home, ".claude-backup", "sessions")).catch(() => [] as string[]);
+      for (const f of files) {
+        const s = JSON.parse(await readFile(path.join(sb.home, ".claude-backup", "sessions", f), "utf8")) as { sessionId?: string };
+        if (s.sessionId === dedicatedId) return true;
+      }
+      return undefined;
+    }, 30_000);
     const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
     assert.equal(link, undefined, "the claude link is a symlink, not a file");
   });

@@ -17,6 +17,8 @@ export interface ClaudeSandboxOptions {
   pool?: { min: number; max: number };
   /** Extra config keys merged over the sandbox's (queue, watcher …). */
   config?: Record<string, unknown>;
+  /** Dedicated sessions; a relative cwd is taken from the sandbox folder (and created). */
+  dedicated?: { name: string; cwd: string }[];
 }
 
 export interface ClaudeSandbox {
@@ -73,11 +75,15 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
       { name: "main", home: path.join(home, ".claude-main"), env: { CLAUDE_CODE_OAUTH_TOKEN: "token-main" } },
       { name: "backup", home: path.join(home, ".claude-backup"), env: { CLAUDE_CODE_OAUTH_TOKEN: "token-backup" } },
     ],
-    pool: { autonomous: { prefix: `${o.label}-`, start_index: 1, min: o.pool?.min ?? 2, max: o.pool?.max ?? 2, cwd: dir } },
+    pool: {
+      autonomous: { prefix: `${o.label}-`, start_index: 1, min: o.pool?.min ?? 2, max: o.pool?.max ?? 2, cwd: dir },
+      dedicated: (o.dedicated ?? []).map((d) => ({ name: d.name, cwd: path.resolve(dir, d.cwd) })),
+    },
     queue: { root: queueRoot, projects, rescan_interval: "5s" },
     watcher: { poll_interval: "1s", idle_confirm: 2 },
     ...o.config,
   };
+  for (const d of o.dedicated ?? []) await mkdir(path.resolve(dir, d.cwd), { recursive: true });
   await writeFile(configPath, stringify(config));
   return {
     dir, home, socket, api, tmux, configPath, queueRoot, env,
