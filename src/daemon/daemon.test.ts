@@ -33,7 +33,7 @@ describe("Daemon", () => {
       await tmux.client.killSession("cf-pool-2");
       // The reconcile loop wakes every 15 s of the (fake) clock.
       await clock.advance(15_000);
-      for (let i = 0; i < 200 && !(await tmux.client.hasSession("cf-pool-2")); i++) await new Promise((r) => setTimeout(r, 10));
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline && !(await tmux.client.hasSession("cf-pool-2"));) await new Promise((r) => setTimeout(r, 20));
       assert.equal(await tmux.client.hasSession("cf-pool-2"), true);
 
       await daemon.stop();

@@ -28,6 +28,8 @@ import { StatusPublisher } from "./status-publisher.js";
 import { logChannel, Notifier } from "../notify/notifier.js";
 import { buildWorkLoop } from "./work-wiring.js";
 import { Failover } from "./failover.js";
+import { createDelegationManager } from "../delegation/create.js";
+import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
 
 export const VERSION = "0.1.0";
@@ -73,6 +75,7 @@ export class Daemon {
   private readonly notifier: Notifier;
   private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
   private failover: Failover | undefined;
+  private delegation: DelegationManager | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -124,7 +127,8 @@ export class Daemon {
         {
           health: () => this.health(),
           status: () => this.statusView(),
-          watchdog: () => this.work?.status.watchdog() ?? { stale: [], counters: {} },
+          watchdog: () => ({ ...(this.work?.status.watchdog() ?? { stale: [], counters: {} }), ...(this.delegation ? { delegation: this.delegation.counters() } : {}) }),
+          delegated: () => this.delegation?.status(),
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
           swap: async (to) => {
             if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
@@ -210,11 +214,19 @@ export class Daemon {
     const { config, log } = this.o;
     const state = this.state!;
     const ledger = ledgerOf(state);
+    await ensureDir(config.queue.root, 0o700);
+    this.delegation = createDelegationManager({
+      config, env: this.o.env ?? process.env, clock: this.clock, log,
+      notify: (n) => void this.notifier.notify({ kind: n.kind === "budget_reached" ? "budget-reached" : "delegation-failed", text: n.message, ...(n.kind === "delegation_failed" ? { key: `${n.project}/${n.task}` } : {}) }),
+      record: (e) => void this.events?.append(e),
+    });
+    const delegation = this.delegation;
     const { loop, queue, driver } = buildWorkLoop({
       config, env: this.o.env ?? process.env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,
       activeAccount: () => this.failover?.activeAccount(),
       observeScreen: (r, v) => this.failover?.observeScreen(r, v),
+      ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
       record: (event) => {
         void this.events?.append(event);
@@ -231,6 +243,7 @@ export class Daemon {
     await queue.ensureLayout();
     const recovered = await queue.recover();
     if (recovered.finished.length + recovered.tempFilesRemoved + recovered.sharedIds.length > 0) log.info({ recovered }, "queue recovered after a crash");
+    await this.delegation?.start();
     const adopted = await loop.adopt();
     if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length > 0) log.info(adopted, "tasks in active/ after restart");
     const projects = Object.keys(config.queue.projects);
@@ -238,7 +251,10 @@ export class Daemon {
       root: config.queue.root, projects, rescanIntervalMs: config.queue.rescan_interval, clock: this.clock, log,
       onWork: () => loop.poke(),
     });
-    const status = new StatusPublisher({ queue, root: config.queue.root, projects, ledger, clock: this.clock, log: log.child({ component: "status" }) });
+    const status = new StatusPublisher({
+      queue, root: config.queue.root, projects, ledger, clock: this.clock, log: log.child({ component: "status" }),
+      delegated: () => (this.delegation?.status().active ?? []).map((j) => ({ project: j.project, id: j.id, since: Date.parse(j.submitted_at) })),
+    });
     this.work = { loop, queue, watcher, status };
     this.failover = new Failover({
       config, env: this.o.env ?? process.env, clock: this.clock, log, store: state, tmux: this.tmux, pool: this.pool, work: loop, driver,
@@ -257,6 +273,7 @@ export class Daemon {
     await this.work?.watcher.stop().catch(() => undefined);
     await this.failover?.stop().catch(() => undefined);
     await this.work?.loop.stop().catch(() => undefined);
+    await this.delegation?.stop().catch(() => undefined);
     await this.work?.status.stop().catch(() => undefined);
     await this.pool.stop().catch(() => undefined);
     await this.server?.close().catch(() => undefined);

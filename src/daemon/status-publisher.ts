@@ -34,7 +34,11 @@ export class StatusPublisher {
   private readonly counters = { done: 0, failed: 0 };
 
   constructor(
-    private readonly d: { queue: TaskQueue; root: string; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger },
+    private readonly d: {
+      queue: TaskQueue; root: string; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger;
+      /** Tasks with the remote job service (never stale). */
+      delegated?: () => { project: string; id: string; since: number }[];
+    },
   ) {
     this.loop = new PeriodicLoop({ name: "status", intervalMs: STATUS_INTERVAL_MS, clock: d.clock, log: d.log, tick: () => this.publish() });
   }
@@ -101,6 +105,9 @@ export class StatusPublisher {
         for (const t of scan.tasks) {
           tasks[t.id] = { state: "queued", attempts: this.d.ledger.attempts(`${project}/${t.id}`), since: t.mtimeMs };
           if (now - t.mtimeMs > STALE_INBOX_MS) stale.push({ project, id: t.id, state: "inbox", since: new Date(t.mtimeMs).toISOString(), age_s: Math.round((now - t.mtimeMs) / 1000) });
+        }
+        for (const j of (this.d.delegated?.() ?? []).filter((x) => x.project === project)) {
+          tasks[j.id] = { state: "delegated_to_secutools", attempts: 1, since: j.since };
         }
         for (const r of this.d.ledger.records().filter((r) => r.project === project)) {
           tasks[r.id] = { state: "dispatched", session: r.session, account: r.account, attempts: r.attempt, since: r.started_at };

@@ -31,6 +31,7 @@ export interface WorkWiring {
   settingsFile: () => string;
   record: (event: { type: string; [k: string]: unknown }) => void;
   observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
+  offer?: (project: string, id: string) => Promise<"delegated" | "local">;
 }
 
 /** The environment an account's agents get: claude.env, then the account's env, then env_from resolved. */
@@ -97,6 +98,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     promptDelivered: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastPrompt !== undefined,
     record: w.record,
     ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
+    ...(w.offer ? { offer: w.offer } : {}),
   });
   return { queue, loop, driver };
 }

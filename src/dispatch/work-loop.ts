@@ -41,6 +41,8 @@ export interface WorkLoopDeps {
   record(event: { type: string; [k: string]: unknown }): void;
   /** Sees every screen a working task's session shows (the quota monitor's screen source). */
   observeScreen?(record: TaskRecord, verdict: ScreenVerdict): void;
+  /** Delegation (when on): offered each waiting task before a local claim; "delegated" takes it off the inbox. */
+  offer?(project: string, id: string): Promise<"delegated" | "local">;
 }
 
 /**
@@ -226,15 +228,22 @@ export class WorkLoop {
     if (!account) return;
     const taken = new Set(this.d.ledger.records().map((r) => r.session));
     const free = this.d.sessions.freePoolSessions().filter((s) => !this.handing.has(s) && !taken.has(s));
-    // Nothing could take a task: do not read the inboxes (10,000 waiting tasks cost a scan).
-    if (free.length === 0 && !this.d.sessions.canGrow()) return;
+    // Nothing could take a task: do not read the inboxes (10,000 waiting tasks cost a scan). Delegated
+    // tasks need no session, so with delegation on the inboxes are read anyway.
+    if (free.length === 0 && !this.d.sessions.canGrow() && !this.d.offer) return;
     const claimed = new Set(this.d.ledger.records().map((r) => taskKey(r.project, r.id)));
     // Round-robin across projects so one busy inbox does not starve the others.
     const queues = new Map<string, string[]>();
     for (const p of this.d.queue.projects()) {
-      const ids = (await this.d.queue.waiting(p)).filter((id) => !claimed.has(taskKey(p, id)));
+      let ids = (await this.d.queue.waiting(p)).filter((id) => !claimed.has(taskKey(p, id)));
+      if (this.d.offer) {
+        const local: string[] = [];
+        for (const id of ids) if ((await this.d.offer(p, id)) === "local") local.push(id);
+        ids = local;
+      }
       if (ids.length > 0) queues.set(p, ids);
     }
+    if (free.length === 0 && !this.d.sessions.canGrow()) return;
     let waiting = [...queues.values()].reduce((n, ids) => n + ids.length, 0);
     while (waiting > 0 && free.length > 0) {
       for (const [project, ids] of queues) {

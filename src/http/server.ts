@@ -14,7 +14,7 @@ export interface ApiHandlers {
   hook(body: unknown): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Requests a swap; undefined when the capability is not built. */
   swap?: (to: string | undefined) => Promise<{ status: number; body: unknown }>;
-  /** Delegation status; undefined when delegation is off (404). */
+  /** Delegation status; undefined (or a function returning it) when delegation is off: 404. */
   delegated?: () => unknown;
 }
 
@@ -83,9 +83,11 @@ export function createApiHandler(api: ApiHandlers, options: { log: Logger; token
         const m = await api.metrics();
         return send(res, 200, m.body, m.contentType);
       }
-      case "GET /api/delegated/status":
-        if (!api.delegated) throw new HttpError(404, "delegation is off");
-        return send(res, 200, api.delegated());
+      case "GET /api/delegated/status": {
+        const status = api.delegated?.();
+        if (status === undefined) throw new HttpError(404, "delegation is off");
+        return send(res, 200, status);
+      }
       case "POST /api/hook":
       {
         const r = await api.hook(await readJson(req));

@@ -8,10 +8,12 @@ import { CliTmuxClient } from "./cli-client.js";
 /** Polls a capture until it contains `needle` (real tmux renders asynchronously). */
 async function waitForScreen(client: TmuxClient, name: string, needle: string): Promise<string> {
   let last = "";
-  for (let i = 0; i < 200; i++) {
+  // Generous: a loaded CI machine can take seconds to run `cat` and redraw.
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
     last = await client.capturePane(name);
     if (last.includes(needle)) return last;
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 20));
   }
   assert.fail(`screen of ${name} never showed ${JSON.stringify(needle)}; last:\n${last}`);
 }
