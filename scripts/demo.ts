@@ -27,8 +27,7 @@ const sb = await makeClaudeSandbox({ label: "demo", projects: ["alpha", "beta"],
 const { dir, socket, configPath } = sb;
 // Everything the agents do stays in the sandbox: the tmux server, and so every agent, gets its HOME,
 // and no credential of the machine leaks in.
-Object.assign(process.env, { HOME: sb.env.HOME });
-for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
+sb.adoptEnvironment();
 const projects = ["alpha", "beta"];
 
 const samples: [string, string, string][] = [

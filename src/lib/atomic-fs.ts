@@ -18,17 +18,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  const handle = await open(tmp, "wx", mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
+  const tmp = await writeDurableTemp(dir, `.${path.basename(file)}.${process.pid}`, data, mode);
   try {
     await rename(tmp, file);
   } catch (err) {
@@ -50,4 +40,23 @@ export async function moveDurably(from: string, to: string): Promise<void> {
 /** mkdir -p with a mode; existing folders are left as they are. */
 export async function ensureDir(dir: string, mode = 0o700): Promise<void> {
   await mkdir(dir, { recursive: true, mode });
+}
+
+/**
+ * Writes `data` to a new dot-file `<prefix>.<random>.tmp` in `dir` and fsyncs it; returns its path.
+ * The caller renames (or links) it into place. A failed write leaves nothing behind.
+ */
+export async function writeDurableTemp(dir: string, prefix: string, data: string | Uint8Array, mode = 0o600): Promise<string> {
+  const tmp = path.join(dir, `${prefix}.${randomBytes(4).toString("hex")}.tmp`);
+  const handle = await open(tmp, "wx", mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+  return tmp;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { link, open, rename, unlink } from "node:fs/promises";
+import { link, rename, unlink } from "node:fs/promises";
 import path from "node:path";
-import { ensureDir, fsyncDir } from "../lib/atomic-fs.js";
+import { ensureDir, fsyncDir, writeDurableTemp } from "../lib/atomic-fs.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { QueueError } from "./errors.js";
 import { errnoOf, folderPath, pathExists } from "./layout.js";
@@ -30,17 +30,7 @@ export async function submitTask(root: string, project: string, data: string | U
 
   const inbox = folderPath(root, project, "inbox");
   await ensureDir(inbox);
-  const tmp = path.join(inbox, `.submit-${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(tmp, "wx", 0o600);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
+  const tmp = await writeDurableTemp(inbox, ".submit", bytes, 0o600);
   try {
     const base = baseId(options.sourceName, clock.now());
     for (let attempt = 0; attempt < 20; attempt++) {

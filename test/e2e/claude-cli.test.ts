@@ -23,6 +23,7 @@ import { readTranscript, transcriptPath } from "../../src/claude/transcripts.js"
 import { shellJoin, shellQuote } from "../../src/lib/shell-quote.js";
 import { startMockModelApi, type MockModelApi } from "../support/mock-model-api.js";
 import { privateTmux } from "../support/tmux-server.js";
+import { waitForProcessesGone } from "../support/claude-sandbox.js";
 import { selfCommand } from "../../src/daemon/hook-settings.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -63,23 +64,6 @@ after(async () => {
   await new Promise((r) => (receiver ? receiver.server.close(r) : r(undefined)));
   if (root) await rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 });
-
-/** Waits until no process has `marker` in its command line or environment (Linux /proc). */
-async function waitForProcessesGone(marker: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pids = await readdir("/proc").catch(() => [] as string[]);
-    let alive = 0;
-    for (const pid of pids.filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
-      // Claude Code (a compiled Bun binary) hides its arguments; its environment names the sandbox.
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
-      if (cmdline.includes(marker) || environ.includes(marker)) alive++;
-    }
-    if (alive === 0 || Date.now() > deadline) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A stand-in for the daemon's `POST /api/hook`. */
 async function startHookReceiver(): Promise<typeof receiver> {

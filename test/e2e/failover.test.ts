@@ -15,17 +15,8 @@ import path from "node:path";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { silentLogger } from "../../src/lib/logger.js";
+import { until } from "../support/until.js";
 import { CLAUDE_BIN, makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const footerField = (text: string, key: string): string | undefined => new RegExp(`^${key}: (.*)$`, "m").exec(text.slice(text.lastIndexOf("<!-- claude-failover -->")))?.[1];
 
@@ -35,8 +26,7 @@ async function startDaemon(label: string, grace?: number, dedicated: { name: str
     config: { quota: { poll_interval: "1s", confirm_polls: 2, reactivate_cooldown: "1s", usage_api: false } },
     dedicated,
   });
-  Object.assign(process.env, { HOME: sb.env.HOME });
-  for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
+  sb.adoptEnvironment();
   // CF_E2E_LOG=<file> keeps the daemon's log of a run, for a failure to be read afterwards.
   const log = process.env.CF_E2E_LOG ? (await import("../../src/lib/logger.js")).createLogger({ level: "debug", destination: (await import("pino")).default.destination({ dest: process.env.CF_E2E_LOG, sync: true }) }) : silentLogger();
   const daemon = new Daemon({ config: await loadConfig(sb.configPath), log, ...(grace !== undefined ? { resumeGraceMs: grace } : {}) });

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { silentLogger } from "../../src/lib/logger.js";
+import { until } from "../support/until.js";
 import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
 
 let sb: ClaudeSandbox;
@@ -18,8 +19,7 @@ let daemon: Daemon;
 before(async () => {
   sb = await makeClaudeSandbox({ label: "wl", projects: ["alpha", "beta"], pool: { min: 2, max: 3 }, config: {} });
   // This file runs in its own process: the tmux server it starts, and so every agent, gets the sandbox HOME.
-  Object.assign(process.env, { HOME: sb.env.HOME });
-  for (const v of ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX"]) delete process.env[v];
+  sb.adoptEnvironment();
   daemon = new Daemon({ config: await loadConfig(sb.configPath), log: silentLogger() });
   await daemon.start();
 });
@@ -28,16 +28,6 @@ after(async () => {
   await daemon?.stop();
   await sb?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 test("tasks across two projects land in done/ with result and footer; a bad file and a timed-out task land in failed/", async () => {
   const tasks: [string, string, string][] = [

@@ -31,6 +31,12 @@ export interface ClaudeSandbox {
   queueRoot: string;
   /** Environment for a daemon process: HOME in the sandbox, no credential of the machine. */
   env: NodeJS.ProcessEnv;
+  /**
+   * Gives this process the sandbox's HOME and drops the machine's credentials, so the tmux server it
+   * starts — and every agent in it — lives in the sandbox. Only for a process of its own (a test file
+   * runs in one; so does the demo).
+   */
+  adoptEnvironment(): void;
   /** Drops a task Maildir-style (written aside, renamed into the inbox). */
   drop(project: string, name: string, text: string): Promise<void>;
   /** Task file names per folder of a project. */
@@ -87,6 +93,10 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
   await writeFile(configPath, stringify(config));
   return {
     dir, home, socket, api, tmux, configPath, queueRoot, env,
+    adoptEnvironment() {
+      process.env.HOME = home;
+      for (const v of AUTH_VARS) delete process.env[v];
+    },
     async drop(project, name, text) {
       const tmp = path.join(queueRoot, project, `.${name}.tmp`);
       await mkdir(path.join(queueRoot, project, "inbox"), { recursive: true });
