@@ -160,6 +160,17 @@ describe("WorkLoop", () => {
     assert.equal(h.fake.prompts.length, 1);
   });
 
+  test("throttling (StopFailure rate_limit, 'not your usage limit') is an error to retry, not a limit to wait out", async () => {
+    const h = await harness({
+      behaviour: () => ({ kind: "limit", banner: "API Error: Server is temporarily limiting requests (not your usage limit) · Rate limited" }),
+      settings: { maxAttempts: 1 },
+    });
+    h.queue.add("p", "t1", "x");
+    await h.tick(8);
+    assert.equal(h.queue.where("p", "t1"), "failed");
+    assert.match(h.queue.get("p", "t1")!.reason ?? "", /error/);
+  });
+
   test("more tasks than sessions: each session takes one, the rest wait, projects take turns", async () => {
     const h = await harness({ projects: ["a", "b"], behaviour: () => ({ kind: "hang" }) });
     for (const id of ["a1", "a2", "a3"]) h.queue.add("a", id, id);

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { LaunchCommand } from "../claude/launch.js";
 import type { ScreenVerdict } from "../claude/screen.js";
+import { isUsageLimitError } from "../claude/hooks.js";
 import type { Clock } from "../lib/clock.js";
 import { isAbortError } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
@@ -343,7 +344,9 @@ export class WorkLoop {
       await this.retry(r, `the agent in ${r.session} exited (${screen.detail})`);
       return;
     }
-    if (screen.state === "limit" || (failure && failure.error === "rate_limit")) {
+    // StopFailure "rate_limit" also comes with plain throttling ("not your usage limit"): only the
+    // banner's text makes it a usage limit; throttling is an error like any other, retried below.
+    if (screen.state === "limit" || (failure && isUsageLimitError(failure.error, failure.message))) {
       // Usage limits belong to the quota monitor (failover); the task waits where it is.
       this.update(r, { idle_polls: 0 });
       return;
