@@ -102,8 +102,13 @@ export class AgentDriver {
     const line = `cd ${shellQuote(cwd)} && ${toShellLine(launch)}`;
     // Keys typed while a previous agent is still exiting are read (and lost) by that agent: wait
     // until the shell holds the terminal.
-    if (!(await this.waitForShell(session, 10_000, signal))) {
-      throw new AgentError("AGENT_START_FAILED", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
+    if (!(await this.waitForShell(session, 3_000, signal))) {
+      // An agent left behind (a crash between a task's end and its recycle): end it first.
+      this.d.log.warn({ session }, "an agent still holds the session: exiting it before the launch");
+      await this.exit(session, signal);
+      if (!(await this.waitForShell(session, 10_000, signal))) {
+        throw new AgentError("AGENT_START_FAILED", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
+      }
     }
     const type = async (): Promise<void> => {
       await this.d.tmux.sendKey(session, "C-u", signal);
@@ -199,7 +204,14 @@ export class AgentDriver {
     if (SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
     // Escape clears a dialog or a half-typed input first; C-u empties the input box.
     await this.d.tmux.sendKey(session, "Escape", signal);
-    await this.d.tmux.sendKey(session, "C-u", signal);
+    // Escape and C-u back to back read as Meta-C-u: the box keeps its text and "/exit" would be
+    // appended to a half-sent prompt and submitted with it (found by the crash harness).
+    await this.d.clock.sleep(this.pollMs, signal);
+    for (let i = 0; i < 10; i++) {
+      await this.d.tmux.sendKey(session, "C-u", signal);
+      await this.d.clock.sleep(this.pollMs / 3, signal);
+      if (!(await this.screen(session, signal)).inputText) break;
+    }
     await this.d.tmux.sendText(session, "/exit", signal);
     await this.d.tmux.sendKey(session, "Enter", signal);
     // "Resume this session with …" shows before the process is gone: the foreground shell is the proof.

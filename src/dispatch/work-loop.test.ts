@@ -252,6 +252,17 @@ describe("WorkLoop.adopt (restart)", () => {
     assert.equal(h.ledger.tasks.size, 0);
   });
 
+  test("a record whose task was already filed (crash at the end of a task) is dropped and its agent ended", async () => {
+    const h = await harness();
+    await h.tmux.sendText("pool-1", "claude --session-id 0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e");
+    await h.tmux.sendKey("pool-1", "Enter");
+    h.ledger.put(base({ id: "finished" }));
+    h.ledger.setAttempts("p/finished", 1);
+    await h.loop.adopt();
+    assert.equal(h.ledger.get("p/finished"), undefined);
+    assert.equal(h.tmux.sessions.get("pool-1")?.currentCommand, "bash", "the leftover agent was exited");
+  });
+
   test("a task claimed on disk but never recorded goes back to the inbox; a record without its file is dropped", async () => {
     const h = await harness();
     h.queue.add("p", "t1", "x");

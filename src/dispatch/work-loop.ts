@@ -174,7 +174,11 @@ export class WorkLoop {
     const onDisk = new Set(active.map((t) => taskKey(t.project, t.id)));
     for (const r of this.d.ledger.records()) {
       // Filed under done/ or failed/ just before the crash: only the record was left behind.
-      if (!onDisk.has(taskKey(r.project, r.id))) this.d.ledger.remove(taskKey(r.project, r.id));
+      if (!onDisk.has(taskKey(r.project, r.id))) {
+        // Its agent may still be in the session: end it, or the next task's launch finds it there.
+        await this.recycle(r.session, signal);
+        this.d.ledger.remove(taskKey(r.project, r.id));
+      }
     }
     for (const t of active) {
       const key = taskKey(t.project, t.id);
@@ -206,8 +210,13 @@ export class WorkLoop {
       }
       if (!delivered) {
         if (screen !== undefined) await this.recycle(r.session, signal);
+        this.d.ledger.setAttempts(key, r.attempt - 1);
+        await this.d.ledger.flush();
         const waitsAs = await this.d.queue.requeue(r.project, r.id);
-        this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
+        if (waitsAs !== r.id) {
+          this.d.ledger.setAttempts(key, undefined);
+          this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
+        }
         this.d.ledger.remove(key);
         out.requeued.push(key);
         this.d.log.info({ task: key, phase: r.phase }, "hand-over cut short by a restart: re-queued, no attempt counted");
@@ -396,10 +405,12 @@ export class WorkLoop {
   /** The task is done: file it under done/ with the result, then recycle the session (S7). */
   private async finish(r: TaskRecord, result: string | undefined, how: string, signal?: AbortSignal): Promise<void> {
     const key = taskKey(r.project, r.id);
+    // The counter goes first: a crash after the file is filed must not leave it behind (crash harness).
+    this.d.ledger.setAttempts(key, undefined);
+    await this.d.ledger.flush();
     await this.d.queue.complete(r.project, r.id, result ?? "(the agent left no final message)", this.footer(r));
     crashPoint("after-complete");
     this.d.ledger.remove(key);
-    this.d.ledger.setAttempts(key, undefined);
     await this.d.ledger.flush();
     this.d.record({ type: "task_done", project: r.project, task: r.id, session: r.session, account: r.account, attempts: r.attempt, how });
     this.d.log.info({ task: key, session: r.session, how, attempts: r.attempt }, "task done");
@@ -411,14 +422,21 @@ export class WorkLoop {
     const key = taskKey(r.project, r.id);
     await this.recycle(r.session, signal);
     if (r.attempt >= this.d.settings.maxAttempts) {
-      await this.d.queue.fail(r.project, r.id, reason, this.footer(r));
       this.d.ledger.setAttempts(key, undefined);
+      await this.d.ledger.flush();
+      await this.d.queue.fail(r.project, r.id, reason, this.footer(r));
       this.d.record({ type: "task_failed", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task failed");
     } else {
+      // Written before the move: a crash between the two must not lose the attempt (crash harness).
+      this.d.ledger.setAttempts(key, r.attempt);
+      await this.d.ledger.flush();
       const waitsAs = await this.d.queue.requeue(r.project, r.id);
       crashPoint("after-requeue");
-      this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
+      if (waitsAs !== r.id) {
+        this.d.ledger.setAttempts(key, undefined);
+        this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
+      }
       this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");
     }
