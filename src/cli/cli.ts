@@ -14,8 +14,7 @@ import { submitTask } from "../queue/submit.js";
 import { MAX_TASK_BYTES } from "../queue/task.js";
 import { listProjectTasks, type TaskListing } from "../queue/status.js";
 import { formatDuration } from "../lib/duration.js";
-import { readStdinBounded, runHookCommand } from "../claude/hook-client.js";
-import { readHookToken } from "../daemon/hook-settings.js";
+import { runHookEntry } from "./hook-entry.js";
 import { formatStatus, table } from "./status-format.js";
 
 const MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
@@ -118,15 +117,7 @@ export function buildProgram(io: CliIo): Command {
     .option("--url <url>", "the daemon's API", "http://127.0.0.1:7420")
     .option("--state-dir <dir>", "the daemon's state_dir (spool, token)", "/var/lib/claude-failover")
     .action(async (event: string, o: { url: string; stateDir: string }) => {
-      // Never block or break Claude Code: bounded time, nothing on stdout (it would reach the model), exit 0.
-      try {
-        const stdinText = await readStdinBounded(io.stdin);
-        const token = await readHookToken(o.stateDir);
-        const r = await runHookCommand({ event, stdinText, env: io.env, stateDir: o.stateDir, daemonUrl: o.url, ...(token ? { token } : {}), timeoutMs: 2000 });
-        if (r.outcome !== "delivered") io.stderr.write(`claude-failover hook ${event}: ${r.outcome}${r.problem ? `: ${r.problem}` : ""}\n`);
-      } catch (err) {
-        io.stderr.write(`claude-failover hook ${event}: ${describeError(err)}\n`);
-      }
+      await runHookEntry([event, "--url", o.url, "--state-dir", o.stateDir], io);
     });
 
   withConfig(program.command("swap [account]").description("manual swap to ACCOUNT (or the next available account)"))

@@ -19,6 +19,8 @@ export class AgentError extends AppError {
 export interface PromptSignals {
   /** True once UserPromptSubmit (or a later Stop/StopFailure) arrived after `since` for `claudeSessionId`. */
   promptSeen(claudeSessionId: string, since: number): boolean;
+  /** True once SessionStart arrived after `since` for `claudeSessionId`. */
+  sessionStarted(claudeSessionId: string, since: number): boolean;
 }
 
 export interface AgentDriverDeps {
@@ -117,6 +119,11 @@ export class AgentDriver {
     };
     await type();
     const started = this.d.clock.now();
+    const idFlag = launch.argv.findIndex((a) => a === "--session-id" || a === "--resume");
+    const claudeId = idFlag >= 0 ? launch.argv[idFlag + 1] : undefined;
+    // The previous agent's last frame (an empty prompt) stays on screen for a moment after the new
+    // one starts: trust an idle screen once SessionStart came, or when it holds for two polls.
+    let idleStreak = 0;
     const deadline = started + (this.d.startTimeoutMs ?? 60_000);
     let answered = 0;
     let sawAgent = false;
@@ -132,10 +139,11 @@ export class AgentDriver {
         continue;
       }
       if (!SHELLS.has(foreground)) sawAgent = true;
-      if (v.state === "idle" && !v.inputText) return;
       // A resumed session replays its history: when the last turn ended on a limit or an error, the
       // agent is at its prompt all the same (the limit menu, though, still holds the keyboard).
-      if (sawAgent && (v.state === "error" || (v.state === "limit" && v.detail !== "limit-menu")) && !v.inputText) return;
+      const atPrompt = !v.inputText && (v.state === "idle" || (sawAgent && (v.state === "error" || (v.state === "limit" && v.detail !== "limit-menu"))));
+      idleStreak = atPrompt ? idleStreak + 1 : 0;
+      if (atPrompt && (idleStreak >= 2 || (claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)))) return;
       if (v.state === "dialog") {
         sawAgent = true;
         const key = DIALOG_ANSWERS[v.detail];

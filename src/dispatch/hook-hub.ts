@@ -60,6 +60,11 @@ export class HookHub implements PromptSignals {
     return [s.prompt, s.stop?.at, s.failure?.at].some((t) => t !== undefined && t >= since);
   }
 
+  sessionStarted(claudeSessionId: string, since: number): boolean {
+    const start = this.sessions.get(claudeSessionId)?.start;
+    return start !== undefined && start >= since;
+  }
+
   stopSince(claudeSessionId: string, since: number): { at: number; message: string | undefined } | undefined {
     const stop = this.sessions.get(claudeSessionId)?.stop;
     return stop && stop.at >= since ? stop : undefined;

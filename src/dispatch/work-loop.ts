@@ -195,7 +195,9 @@ export class WorkLoop {
       } catch (err) {
         if (!(err instanceof TmuxError && err.code === "TMUX_NO_SESSION")) throw err;
       }
-      const agentAlive = screen !== undefined && screen.state !== "shell" && screen.state !== "unknown";
+      // The driver reports "shell" whenever a shell holds the pane's foreground; anything else
+      // (an unknown frame included, e.g. a redraw in progress) is the agent still running.
+      const agentAlive = screen !== undefined && screen.state !== "shell";
       let delivered = r.phase === "working";
       if (r.phase === "submitting") {
         delivered = this.d.hooks.promptSeen(r.claude_session_id, r.started_at) || screen?.state === "busy" ||

@@ -83,6 +83,23 @@ describe("PeriodicLoop", () => {
     await loop.stop();
   });
 
+  test("a poke during a tick is not lost: the next tick follows at once", async () => {
+    let ticks = 0;
+    let release: (() => void) | undefined;
+    const { clock, loop } = makeLoop(async () => {
+      ticks++;
+      if (ticks === 1) await new Promise<void>((r) => (release = r));
+    });
+    loop.start();
+    await flushMicrotasks();
+    loop.poke();
+    release!();
+    await flushMicrotasks();
+    assert.equal(ticks, 2, "ticked again without waiting for the interval");
+    assert.equal(clock.now() - Date.UTC(2026, 0, 1), 0);
+    await loop.stop();
+  });
+
   test("a stopped loop cannot be restarted", async () => {
     const { loop } = makeLoop(async () => undefined);
     await loop.stop();

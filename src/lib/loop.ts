@@ -27,6 +27,7 @@ export class PeriodicLoop {
   private done: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private failures = 0;
+  private poked = false;
   lastTickAt: number | undefined;
   lastError: string | undefined;
 
@@ -44,8 +45,10 @@ export class PeriodicLoop {
     this.done = this.run();
   }
 
-  /** Runs the next tick now instead of at the end of the current wait. */
+  /** Runs the next tick now instead of at the end of the current wait (or right after the tick in progress). */
   poke(): void {
+    // A poke during a tick must not be lost: the pause that follows is skipped.
+    this.poked = true;
     this.wake?.();
   }
 
@@ -65,6 +68,7 @@ export class PeriodicLoop {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted) {
+      this.poked = false;
       try {
         await this.o.tick(signal);
         this.failures = 0;
@@ -89,10 +93,17 @@ export class PeriodicLoop {
   private async pause(ms: number, signal: AbortSignal): Promise<void> {
     // stop() during a tick aborts before this listener exists: check first, or the loop sleeps on.
     if (signal.aborted) return;
+    if (this.poked) {
+      this.poked = false;
+      return;
+    }
     const local = new AbortController();
     const onAbort = (): void => local.abort();
     signal.addEventListener("abort", onAbort, { once: true });
-    this.wake = () => local.abort();
+    this.wake = () => {
+      this.poked = false;
+      local.abort();
+    };
     try {
       await this.o.clock.sleep(ms, local.signal);
     } catch {

@@ -1,0 +1,208 @@
+// Scale (SPEC §10): start-up with many waiting tasks across many projects. The scans are timed on
+// their own with the daemon's code (TaskQueue, StatusPublisher) next to a bare readdir + lstat of the
+// same files, then the daemon is started on that queue and timed to its first full pass.
+import { watch as fsWatch } from "node:fs";
+import { access, lstat, readdir, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { watch } from "chokidar";
+import type { TaskLedger } from "../../src/dispatch/records.js";
+import { StatusPublisher } from "../../src/daemon/status-publisher.js";
+import { systemClock } from "../../src/lib/clock.js";
+import { silentLogger } from "../../src/lib/logger.js";
+import { isIgnoredInboxName } from "../../src/queue/names.js";
+import { TaskQueue } from "../../src/queue/queue.js";
+import { openSandbox, startDaemon, type BenchContext } from "./harness.js";
+import { forceGc, now, sleep, waitFor } from "./support.js";
+
+export interface ScaleResults {
+  files: number;
+  projects: number;
+  writeMs: number;
+  /** Floor: readdir of every inbox, lstat of every file (64 at a time, as the scanner does). */
+  bareScan: number[];
+  /** TaskQueue.scanInbox over every project with a fresh cache: one lstat and a 4 KiB read per file. */
+  coldScan: number;
+  /** The same queue again: lstat only (what each dispatch pass with a free session costs). */
+  warmScan: number[];
+  /** One StatusPublisher pass (scan, counts, every status.json written durably), every 10 s in the daemon. */
+  statusPass: number[];
+  tasksSeen: number;
+  startMs: number;
+  /** start() called → every project's status.json written by the daemon's first pass. */
+  firstPassMs: number | undefined;
+  /** CPU of this process from start() to the end of the first pass. */
+  firstPassCpuMs: number;
+  rssBefore: number;
+  rssAfterPass: number;
+  rssSettled: number;
+  /** V8 heap in use after a full GC, before start and once the first pass has settled. */
+  heapBefore: number;
+  heapSettled: number;
+  /** The inbox watcher's chokidar alone, same options, on the same inboxes (after the daemon stopped). */
+  chokidar: WatchCost | undefined;
+  /** Floor of a watcher: one plain fs.watch (inotify) per inbox. */
+  bareWatch: WatchCost | undefined;
+  /** Tasks the daemon moved to active/ before it was stopped (it starts working at once). */
+  claimed: number;
+}
+
+export interface WatchCost {
+  readyMs: number;
+  cpuMs: number;
+  rssGrowth: number;
+  heapGrowth: number;
+}
+
+const STAT_CONCURRENCY = 64;
+const SETTLE_MS = 2000;
+
+export async function runScale(ctx: BenchContext): Promise<ScaleResults> {
+  const { files, projects: projectCount } = ctx.opts;
+  const projects = Array.from({ length: projectCount }, (_, i) => `p${String(i + 1).padStart(2, "0")}`);
+  // No pool session at start (min 0): the daemon asks for one when it sees work, and is stopped
+  // before its next pass could hand that session a task.
+  const sb = await openSandbox(ctx, "bench-scale", projects, { min: 0, max: 1 });
+  const inbox = (p: string): string => path.join(sb.queueRoot, p, "inbox");
+  const perProject = Math.ceil(files / projectCount);
+
+  const projectDirs = Object.fromEntries(projects.map((p) => [p, path.join(sb.dir, "work", p)]));
+  const newQueue = (): TaskQueue => new TaskQueue({ root: sb.queueRoot, projects: projectDirs, clock: systemClock, log: silentLogger() });
+  await newQueue().ensureLayout();
+
+  ctx.say(`  writing ${files} task files across ${projectCount} projects`);
+  let t0 = now();
+  let written = 0;
+  for (const p of projects) {
+    const names: string[] = [];
+    for (let j = 1; j <= perProject && written < files; j++, written++) names.push(`task-${String(j).padStart(4, "0")}.md`);
+    await Promise.all(names.map((n, j) => writeFile(path.join(inbox(p), n), taskText(p, j + 1))));
+  }
+  const writeMs = now() - t0;
+
+  ctx.say("  scans: bare readdir+lstat, TaskQueue cold and warm, StatusPublisher pass");
+  const bareScan: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    t0 = now();
+    for (const p of projects) await bareReaddirLstat(inbox(p));
+    bareScan.push(now() - t0);
+  }
+  const queue = newQueue();
+  t0 = now();
+  let tasksSeen = 0;
+  for (const p of projects) tasksSeen += (await queue.scanInbox(p)).tasks.length;
+  const coldScan = now() - t0;
+  const warmScan: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    t0 = now();
+    for (const p of projects) await queue.scanInbox(p);
+    warmScan.push(now() - t0);
+  }
+  const publisher = new StatusPublisher({ queue, root: sb.queueRoot, projects, ledger: emptyLedger(), clock: systemClock, log: silentLogger() });
+  const statusPass: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    t0 = now();
+    await publisher.publish();
+    statusPass.push(now() - t0);
+  }
+  // The daemon's first pass is recognised by the status.json files it writes: remove ours.
+  for (const p of projects) await unlink(path.join(sb.queueRoot, p, "status.json"));
+
+  ctx.say("  daemon start-up on that queue");
+  forceGc();
+  const rssBefore = process.memoryUsage.rss();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const cpu0 = process.cpuUsage();
+  t0 = now();
+  const run = await startDaemon(ctx, sb, "scale", (c) => {
+    Object.assign(c.pool.autonomous, { min: 0, max: 1 });
+  });
+  const statusFiles = projects.map((p) => path.join(sb.queueRoot, p, "status.json"));
+  const passEnd = await waitFor("the daemon's first status pass", async () => {
+    for (const f of statusFiles) if (!(await access(f).then(() => true, () => false))) return undefined;
+    return now();
+  }, 120_000, 25).catch(() => undefined);
+  const cpu = process.cpuUsage(cpu0);
+  forceGc();
+  const rssAfterPass = process.memoryUsage.rss();
+  await sleep(SETTLE_MS);
+  forceGc();
+  const rssSettled = process.memoryUsage.rss();
+  const heapSettled = process.memoryUsage().heapUsed;
+  await run.stop();
+  let claimed = 0;
+  for (const p of projects) claimed += (await readdir(path.join(sb.queueRoot, p, "active"))).filter((n) => n.endsWith(".md")).length;
+
+  ctx.say("  the inbox watcher's chokidar alone on the same inboxes");
+  const chokidar = await measureChokidar(projects.map(inbox)).catch(() => undefined);
+  const bareWatch = await measureBareWatch(projects.map(inbox)).catch(() => undefined);
+
+  return {
+    files: written, projects: projectCount, writeMs, bareScan, coldScan, warmScan, statusPass, tasksSeen,
+    startMs: run.startMs, firstPassMs: passEnd === undefined ? undefined : passEnd - t0, firstPassCpuMs: (cpu.user + cpu.system) / 1000,
+    rssBefore, rssAfterPass, rssSettled, heapBefore, heapSettled, chokidar, bareWatch, claimed,
+  };
+}
+
+/** A task file like an operator's: most with frontmatter (some high or low priority), some bare. */
+function taskText(project: string, j: number): string {
+  const body = `Task ${j} of ${project}: summarise the change log of the last release in three bullet points.\n`;
+  if (j % 5 === 4) return body;
+  const priority = j % 10 === 0 ? "high" : j % 7 === 0 ? "low" : "normal";
+  return `---\ntitle: Scale task ${j} of ${project}\npriority: ${priority}\n---\n${body}`;
+}
+
+async function bareReaddirLstat(dir: string): Promise<number> {
+  const names = await readdir(dir);
+  for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
+    await Promise.all(names.slice(i, i + STAT_CONCURRENCY).map((n) => lstat(path.join(dir, n))));
+  }
+  return names.length;
+}
+
+/** Time, CPU and memory kept (after GC) of setting a watcher up; `setup` resolves when it is ready. */
+async function watchCost(setup: () => Promise<() => Promise<void> | void>): Promise<WatchCost> {
+  forceGc();
+  const rss0 = process.memoryUsage.rss();
+  const heap0 = process.memoryUsage().heapUsed;
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const close = await setup();
+  try {
+    const readyMs = now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    forceGc();
+    return { readyMs, cpuMs: (cpu.user + cpu.system) / 1000, rssGrowth: process.memoryUsage.rss() - rss0, heapGrowth: process.memoryUsage().heapUsed - heap0 };
+  } finally {
+    await close();
+  }
+}
+
+function measureBareWatch(dirs: string[]): Promise<WatchCost> {
+  return watchCost(async () => {
+    const watchers = dirs.map((d) => fsWatch(d, () => undefined));
+    return () => watchers.forEach((w) => w.close());
+  });
+}
+
+/** chokidar with the options of src/queue/watcher.ts (inbox roots exempt from `ignored`). */
+function measureChokidar(dirs: string[]): Promise<WatchCost> {
+  return watchCost(async () => {
+    const roots = new Set(dirs);
+    const fsw = watch(dirs, {
+      ignoreInitial: true, depth: 0, followSymlinks: false, persistent: true,
+      ignored: (p: string) => !roots.has(p) && isIgnoredInboxName(path.basename(p)),
+    });
+    await new Promise<void>((resolve, reject) => {
+      fsw.on("ready", resolve);
+      fsw.on("error", reject);
+    });
+    return () => fsw.close();
+  });
+}
+
+function emptyLedger(): TaskLedger {
+  return {
+    records: () => [], get: () => undefined, put: () => undefined, remove: () => undefined,
+    attempts: () => 0, setAttempts: () => undefined, flush: async () => undefined,
+  };
+}

@@ -1,0 +1,32 @@
+import { readStdinBounded, runHookCommand } from "../claude/hook-client.js";
+import { readHookToken } from "../daemon/hook-settings.js";
+import type { CliIo } from "./io.js";
+
+/**
+ * `claude-failover hook [--url U] [--state-dir D] EVENT` without loading the rest of the CLI: it runs
+ * several times per task on the agent's critical path (two hooks back to back before a prompt is taken),
+ * so it imports only what forwarding a payload needs. Never blocks or breaks Claude Code: bounded time,
+ * nothing on stdout (it would reach the model), exit 0 always.
+ */
+export async function runHookEntry(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = [...argv];
+  const take = (flag: string, fallback: string): string => {
+    const i = args.indexOf(flag);
+    if (i < 0) return fallback;
+    const value = args[i + 1] ?? fallback;
+    args.splice(i, 2);
+    return value;
+  };
+  const url = take("--url", "http://127.0.0.1:7420");
+  const stateDir = take("--state-dir", "/var/lib/claude-failover");
+  const event = args.find((a) => !a.startsWith("-")) ?? "Unknown";
+  try {
+    const stdinText = await readStdinBounded(io.stdin);
+    const token = await readHookToken(stateDir);
+    const r = await runHookCommand({ event, stdinText, env: io.env, stateDir, daemonUrl: url, ...(token ? { token } : {}), timeoutMs: 2000 });
+    if (r.outcome !== "delivered") io.stderr.write(`claude-failover hook ${event}: ${r.outcome}${r.problem ? `: ${r.problem}` : ""}\n`);
+  } catch (err) {
+    io.stderr.write(`claude-failover hook ${event}: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  return 0;
+}
