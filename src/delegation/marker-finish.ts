@@ -8,26 +8,18 @@
  * queue's own finishes publish into the same folders under its lock, which this code does not hold, and a
  * rename would silently replace a file that appeared under the same name meanwhile.
  */
-import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { copyFile, link, lstat, open, rename, unlink } from "node:fs/promises";
+import { link, lstat, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
-import { freeName, unlinkIfPresent } from "../queue/finish.js";
-import { formatAppendix, type FooterFields, type Outcome } from "../queue/footer.js";
-import { errnoOf, listNames, pathExists, readTaskFile } from "../queue/layout.js";
+import { freeName, stageWithAppendix, unlinkIfPresent, type FinishContent } from "../queue/finish.js";
+import type { Outcome } from "../queue/footer.js";
+import { errnoOf, listNames, pathExists } from "../queue/layout.js";
 import { MARKER_SUFFIX } from "./marker.js";
 
 export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
 
-export interface MarkerFinish {
-  outcome: Outcome;
-  /** The result (done) or the full failure reason (failed). */
-  body: string;
-  /** One-line reason for the footer (failed only). */
-  reason?: string;
-  fields: FooterFields & { finishedAt: number };
-}
+/** What filing a marker writes: the same as any finish. */
+export type MarkerFinish = FinishContent;
 
 /** `<root>/<project>/{inbox,done,failed}` of one project. */
 export interface ProjectDirs {
@@ -56,37 +48,7 @@ export async function finishMarker(dirs: ProjectDirs, id: string, content: Marke
 
 /** Step 1. Returns false when the marker is gone. */
 export async function stageMarker(inbox: string, id: string, content: MarkerFinish): Promise<boolean> {
-  const source = path.join(inbox, `${id}${MARKER_SUFFIX}`);
-  const staged = path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[content.outcome]}`);
-  const tmp = path.join(inbox, `.${id}${MARKER_SUFFIX}.${randomBytes(4).toString("hex")}.tmp`);
-  const read = await readTaskFile(source);
-  if (read.kind === "missing") return false;
-  try {
-    // A link's or a special file's "content" is not a task's: record what it was instead of reading through it.
-    const note = read.kind === "symlink"
-      ? `(This marker was a symbolic link to \`${read.target}\`. It was not followed; its target was left alone.)\n`
-      : read.kind === "special" ? `(This marker was a ${read.type}, not a regular file; it was not read.)\n` : undefined;
-    if (note !== undefined) await writeNew(tmp, note);
-    else if (read.kind === "file") await writeNew(tmp, read.bytes);
-    // Over the size cap (an edited marker): copied, not loaded, so every byte is kept.
-    else await copyFile(source, tmp, constants.COPYFILE_EXCL);
-    const endsWithNewline = note !== undefined || (await lastByteIsNewline(tmp));
-    const h = await open(tmp, "a");
-    try {
-      await h.writeFile(formatAppendix(content.outcome, content.body, content.fields, endsWithNewline, content.reason));
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, staged);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await fsyncDir(inbox);
-  // The other outcome's staged file can only be a leftover of an interrupted finish; this one supersedes it.
-  await unlinkIfPresent(path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[content.outcome === "done" ? "failed" : "done"]}`));
-  return true;
+  return stageWithAppendix(inbox, { source: `${id}${MARKER_SUFFIX}`, staged: (o) => `${id}${MARKER_STAGED_SUFFIX[o]}`, what: "marker" }, content);
 }
 
 /** Step 3: into done/ or failed/ without ever replacing a file there; resolves the name it got. */
@@ -179,26 +141,4 @@ async function linkedCopyIn(staged: string, dest: string, id: string): Promise<s
     if (other && other.ino === st.ino && other.dev === st.dev) return name;
   }
   return undefined;
-}
-
-async function writeNew(file: string, data: string | Uint8Array): Promise<void> {
-  const h = await open(file, "wx", 0o600);
-  try {
-    await h.writeFile(data);
-  } finally {
-    await h.close();
-  }
-}
-
-async function lastByteIsNewline(file: string): Promise<boolean> {
-  const h = await open(file, "r");
-  try {
-    const { size } = await h.stat();
-    if (size === 0) return true;
-    const buf = Buffer.alloc(1);
-    await h.read(buf, 0, 1, size - 1);
-    return buf[0] === 0x0a;
-  } finally {
-    await h.close();
-  }
 }

@@ -30,17 +30,38 @@ export interface FinishContent {
 
 /** Step 1. Returns false when active/<id>.md is gone. */
 export async function stageFinished(activeDir: string, id: string, content: FinishContent): Promise<boolean> {
-  const source = path.join(activeDir, `${id}.md`);
-  const staged = path.join(activeDir, `${id}${STAGED_SUFFIX[content.outcome]}`);
-  const tmp = path.join(activeDir, `.${id}.md.${randomBytes(4).toString("hex")}.tmp`);
+  const staged = await stageWithAppendix(activeDir, { source: `${id}.md`, staged: (o) => `${id}${STAGED_SUFFIX[o]}`, what: "entry" }, content);
+  if (staged) crashPoint("finish-staged");
+  return staged;
+}
+
+/** Where a file to finish lies and where its staged copy goes (the queue's active/, the delegation's markers). */
+export interface StageNames {
+  /** The file to finish, in `dir`. */
+  source: string;
+  /** The staged copy's name for each outcome, in `dir`. */
+  staged: (outcome: Outcome) => string;
+  /** What the file is called in the note left for a link or a special file. */
+  what: string;
+}
+
+/**
+ * The stage step shared by every finish: the source's bytes (copied, never loaded: an oversized file keeps
+ * every byte) plus the result or failure section and the footer, written to a temp file, fsynced, renamed
+ * to the staged name, the folder fsynced. Returns false when the source is gone.
+ */
+export async function stageWithAppendix(dir: string, names: StageNames, content: FinishContent): Promise<boolean> {
+  const source = path.join(dir, names.source);
+  const staged = path.join(dir, names.staged(content.outcome));
+  const tmp = path.join(dir, `.${names.source}.${randomBytes(4).toString("hex")}.tmp`);
   const read = await readTaskFile(source);
   if (read.kind === "missing") return false;
   try {
     let endsWithNewline = true;
     // A link's or a special file's "content" is not a task's: record what it was instead of reading through it.
     const note = read.kind === "symlink"
-      ? `(This entry was a symbolic link to \`${read.target}\`. It was not followed; its target was left alone.)`
-      : read.kind === "special" ? `(This entry was a ${read.type}, not a regular file; it was not read.)` : undefined;
+      ? `(This ${names.what} was a symbolic link to \`${read.target}\`. It was not followed; its target was left alone.)`
+      : read.kind === "special" ? `(This ${names.what} was a ${read.type}, not a regular file; it was not read.)` : undefined;
     if (note !== undefined) {
       const h = await open(tmp, "wx", 0o600);
       try {
@@ -49,7 +70,6 @@ export async function stageFinished(activeDir: string, id: string, content: Fini
         await h.close();
       }
     } else {
-      // A copy, not a read into memory: an oversized file keeps every byte without being loaded.
       await copyFile(source, tmp, constants.COPYFILE_EXCL);
       endsWithNewline = await endsWithLineBreak(tmp);
     }
@@ -66,10 +86,9 @@ export async function stageFinished(activeDir: string, id: string, content: Fini
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDir(activeDir);
-  crashPoint("finish-staged");
+  await fsyncDir(dir);
   // The other outcome's staged file can only be a leftover of an interrupted finish; this one supersedes it.
-  await unlinkIfPresent(path.join(activeDir, `${id}${STAGED_SUFFIX[content.outcome === "done" ? "failed" : "done"]}`));
+  await unlinkIfPresent(path.join(dir, names.staged(content.outcome === "done" ? "failed" : "done")));
   return true;
 }
 
