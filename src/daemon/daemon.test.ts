@@ -132,9 +132,16 @@ describe("Daemon", () => {
       const id1 = "11111111-2222-4333-8444-555555555555";
       const id2 = "66666666-7777-4888-9999-000000000000";
       await spoolEnvelope(config.state_dir, "Stop", JSON.stringify({ event: "Stop", payload: { session_id: id1, hook_event_name: "Stop", last_assistant_message: "spooled" }, received_at: "2026-01-01T00:00:00Z" }));
-      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      const clock = new FakeClock();
+      const d = new Daemon({ config, log: silentLogger(), clock, tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
       await d.start();
       assert.equal(d.hooks.stopSince(id1, 0)?.message, "spooled");
+      // An agent posting to a dead address spools while the daemon runs: drained within seconds.
+      const id3 = "77777777-8888-4999-8aaa-bbbbbbbbbbbb";
+      await spoolEnvelope(config.state_dir, "Stop", JSON.stringify({ event: "Stop", payload: { session_id: id3, last_assistant_message: "late" }, received_at: "2026-01-01T00:00:01Z" }));
+      await clock.advance(5_000);
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline && !d.hooks.stopSince(id3, 0);) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(d.hooks.stopSince(id3, 0)?.message, "late");
       const { readdir } = await import("node:fs/promises");
       assert.deepEqual((await readdir(spoolDir(config.state_dir))).filter((f) => f.endsWith(".json")), []);
       const post = (body: unknown) => fetch(`${d.url}/api/hook`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -12,6 +12,7 @@ import { createApiHandler, startHttpServer, type RunningServer } from "../http/s
 import { PoolManager } from "../pool/pool.js";
 import { SessionRegistry } from "../pool/registry.js";
 import type { TmuxClient } from "../tmux/client.js";
+import { PeriodicLoop } from "../lib/loop.js";
 import { CliTmuxClient } from "../tmux/cli-client.js";
 import { TmuxError } from "../tmux/client.js";
 import { EventLog } from "../state/event-log.js";
@@ -33,6 +34,8 @@ import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
 
 export const VERSION = "0.1.0";
+/** How often the hook spool is drained while running. */
+const SPOOL_DRAIN_MS = 5_000;
 
 /** The daemon refused to start; `problems` lists every reason. */
 export class StartupError extends AppError {
@@ -76,6 +79,7 @@ export class Daemon {
   private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
   private failover: Failover | undefined;
   private delegation: DelegationManager | undefined;
+  private spoolLoop: PeriodicLoop | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -155,15 +159,16 @@ export class Daemon {
       this.hookSettingsFile = await writeDaemonHookSettings(config.state_dir, this.server.url);
       await writeHookToken(config.state_dir, token);
       // Hooks that fired while the daemon was down waited in the spool: they count, in order.
-      const drained = await drainSpool(spoolDir(config.state_dir), async (d) => this.ingestHook(d.event, d.receivedAt, d.envelope.event));
-      if (drained.delivered + drained.rejected.length + drained.kept.length > 0) {
-        log.info({ delivered: drained.delivered, rejected: drained.rejected, kept: drained.kept }, "hook spool drained");
-      }
+      await this.drainHookSpool();
+      // Agents started by an earlier run may post to an address that is gone (another port): their
+      // hooks spool, and are picked up here within seconds rather than at the next start.
+      this.spoolLoop = new PeriodicLoop({ name: "hook-spool", intervalMs: SPOOL_DRAIN_MS, clock: this.clock, log, tick: () => this.drainHookSpool() });
 
       // One reconcile before reporting "running", so the pool is there when start() resolves.
       await this.pool.reconcile();
       await this.startWork();
       this.pool.start();
+      this.spoolLoop.start();
       this.work?.loop.start();
       this.work?.watcher.start();
       this.startedAt = this.clock.now();
@@ -191,6 +196,13 @@ export class Daemon {
       this.lifecycle = "stopped";
     })();
     return this.stopping;
+  }
+
+  private async drainHookSpool(): Promise<void> {
+    const drained = await drainSpool(spoolDir(this.o.config.state_dir), async (d) => this.ingestHook(d.event, d.receivedAt, d.envelope.event));
+    if (drained.delivered + drained.rejected.length + drained.kept.length > 0) {
+      this.o.log.info({ delivered: drained.delivered, rejected: drained.rejected, kept: drained.kept }, "hook spool drained");
+    }
   }
 
   /** Task outcomes worth a person's attention (SPEC §7): failed tasks and stalled sessions. */
@@ -271,6 +283,7 @@ export class Daemon {
 
   private async teardown(): Promise<void> {
     await this.work?.watcher.stop().catch(() => undefined);
+    await this.spoolLoop?.stop().catch(() => undefined);
     await this.failover?.stop().catch(() => undefined);
     await this.work?.loop.stop().catch(() => undefined);
     await this.delegation?.stop().catch(() => undefined);
