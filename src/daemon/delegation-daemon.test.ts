@@ -23,7 +23,7 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 20_000): 
   }
 }
 
-test("a delegated and a local task run side by side through the daemon", async () => {
+test("a delegated and a local task run side by side through the daemon; the idle dedicated session is never used", async () => {
   const sb = await makeSandbox();
   const jobs = await startMockJobService({ apiKey: "k-123" });
   let daemon: Daemon | undefined;
@@ -33,7 +33,7 @@ test("a delegated and a local task run side by side through the daemon", async (
     const config = await loadConfig(await sb.writeConfig({
       queue: { root, projects: { web: sb.dir }, rescan_interval: "1s" },
       watcher: { poll_interval: "100ms", idle_confirm: 2 },
-      pool: { autonomous: { prefix: "cf-pool-", start_index: 1, min: 1, max: 1, cwd: sb.dir } },
+      pool: { autonomous: { prefix: "cf-pool-", start_index: 1, min: 1, max: 1, cwd: sb.dir }, dedicated: [{ name: "cf-operator", cwd: sb.dir }] },
       quota: { usage_api: false },
       delegation: { url: jobs.url, poll_interval: "100ms", reap_interval: "100ms" },
     }));
@@ -54,7 +54,9 @@ test("a delegated and a local task run side by side through the daemon", async (
     assert.match(delegated, /cost_usd: 0\.42/);
     const local = await readFile(path.join(root, "web", "done", "local-job.md"), "utf8");
     assert.match(local, /provider: claude-code/);
-    assert.deepEqual(fake.prompts.map((p) => p.prompt), ["Fix the bug locally."], "only the local task reached a session");
+    assert.deepEqual(fake.prompts.map((p) => `${p.session}: ${p.prompt}`), ["cf-pool-1: Fix the bug locally."], "only the local task reached a session, a pool one");
+    // S3/S7: the idle dedicated session was created, and never typed into, pasted into or sent /exit.
+    assert.deepEqual(tmux.calls.filter((c) => c.name === "cf-operator" && !["new-session", "list-sessions"].includes(c.op)).map((c) => c.op), []);
     assert.equal(jobs.submits().length, 1, "one job, submitted once");
     assert.deepEqual((await readdir(path.join(root, "web", "inbox"))).filter((n) => !n.startsWith(".")), []);
     const status = (await (await fetch(`${daemon.url}/api/delegated/status`)).json()) as { counters: { completed_total: number } };
