@@ -110,6 +110,8 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
       await waitForProcessesGone(dir, 15_000);
       await api.close().catch(() => undefined);
       await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      // tmux 3.3a leaves its socket file behind after kill-server.
+      await rm(path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
     },
   };
 }

@@ -1,12 +1,21 @@
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import { CliTmuxClient } from "../../src/tmux/cli-client.js";
 
 /**
  * A real tmux server on a private socket that only this test uses; `close()` kills that server
- * and nothing else.
+ * and nothing else, and removes the socket file tmux 3.3a leaves behind.
  */
 export function privateTmux(label = "t"): { client: CliTmuxClient; socket: string; close: () => Promise<void> } {
   const socket = `cf-${label}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const client = new CliTmuxClient({ socket, timeoutMs: 10_000 });
-  return { client, socket, close: () => client.killServer() };
+  const socketFile = path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, socket);
+  return {
+    client, socket,
+    close: async () => {
+      await client.killServer();
+      await rm(socketFile, { force: true });
+    },
+  };
 }
