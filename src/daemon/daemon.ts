@@ -26,7 +26,8 @@ import type { WorkLoop } from "../dispatch/work-loop.js";
 import type { TaskQueue } from "../queue/queue.js";
 import { InboxWatcher } from "../queue/watcher.js";
 import { StatusPublisher } from "./status-publisher.js";
-import { logChannel, Notifier } from "../notify/notifier.js";
+import { Notifier } from "../notify/notifier.js";
+import { channelsFromConfig } from "../notify/channels.js";
 import { buildWorkLoop } from "./work-wiring.js";
 import { Failover } from "./failover.js";
 import { createDelegationManager } from "../delegation/create.js";
@@ -86,7 +87,8 @@ export class Daemon {
     this.tmux = o.tmux ?? new CliTmuxClient({ socket: o.config.tmux.socket });
     this.registry = new SessionRegistry(() => this.clock.now());
     this.notifier = new Notifier({
-      channels: [logChannel(o.log.child({ component: "notify" }))], clock: this.clock, log: o.log, minIntervalMs: o.config.notifications.min_interval,
+      channels: channelsFromConfig(o.config, o.env ?? process.env, o.log.child({ component: "notify" })), clock: this.clock, log: o.log,
+      minIntervalMs: o.config.notifications.min_interval,
     });
     this.pool = new PoolManager({
       tmux: this.tmux, clock: this.clock, log: o.log.child({ component: "pool" }), registry: this.registry,
