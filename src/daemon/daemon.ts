@@ -28,6 +28,7 @@ import { InboxWatcher } from "../queue/watcher.js";
 import { StatusPublisher } from "./status-publisher.js";
 import { Notifier } from "../notify/notifier.js";
 import { channelsFromConfig } from "../notify/channels.js";
+import { Janitor } from "../janitor/janitor.js";
 import { buildWorkLoop } from "./work-wiring.js";
 import { Failover } from "./failover.js";
 import { createDelegationManager } from "../delegation/create.js";
@@ -37,6 +38,8 @@ import { ledgerOf } from "./state.js";
 export const VERSION = "0.1.0";
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
+/** events.jsonl is rotated past this size (5 files kept). */
+const EVENTS_MAX_BYTES = 64 * 1024 * 1024;
 
 /** The daemon refused to start; `problems` lists every reason. */
 export class StartupError extends AppError {
@@ -81,6 +84,7 @@ export class Daemon {
   private failover: Failover | undefined;
   private delegation: DelegationManager | undefined;
   private spoolLoop: PeriodicLoop | undefined;
+  private janitor: Janitor | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -171,6 +175,13 @@ export class Daemon {
       await this.startWork();
       this.pool.start();
       this.spoolLoop.start();
+      this.janitor = new Janitor({
+        queueRoot: config.queue.root, projects: Object.keys(config.queue.projects), stateDir: config.state_dir, clock: this.clock,
+        log: log.child({ component: "janitor" }),
+        settings: { intervalMs: config.janitor.interval, doneRetentionMs: config.janitor.done_retention, failedRetentionMs: config.janitor.failed_retention, eventsMaxBytes: EVENTS_MAX_BYTES },
+        rotateEvents: (max) => this.events?.rotateIfLarger(max) ?? Promise.resolve(false),
+      });
+      this.janitor.start();
       this.work?.loop.start();
       this.work?.watcher.start();
       this.startedAt = this.clock.now();
@@ -286,6 +297,7 @@ export class Daemon {
   private async teardown(): Promise<void> {
     await this.work?.watcher.stop().catch(() => undefined);
     await this.spoolLoop?.stop().catch(() => undefined);
+    await this.janitor?.stop().catch(() => undefined);
     await this.failover?.stop().catch(() => undefined);
     await this.work?.loop.stop().catch(() => undefined);
     await this.delegation?.stop().catch(() => undefined);
