@@ -366,6 +366,7 @@ export class Daemon {
       pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },
       queue: this.work?.status.countsByProject() ?? {},
       last_swap: s?.last_swap ?? null,
+      swaps: s?.swaps ?? [],
       partial_swap: this.failover?.switcher.partialSwap !== null && this.failover !== undefined,
       swap_state: this.failover?.switcher.state ?? "idle",
     };

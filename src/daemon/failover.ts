@@ -21,7 +21,7 @@ import { planResume, type ResumeSession } from "../quota/limit-menu.js";
 import { QuotaMonitor, type QuotaDecision } from "../quota/monitor.js";
 import type { StateStore } from "../state/store.js";
 import type { Key, TmuxClient } from "../tmux/client.js";
-import type { DaemonState } from "./state.js";
+import { SWAP_HISTORY, type DaemonState } from "./state.js";
 import { agentEnv } from "./work-wiring.js";
 
 export interface FailoverDeps {
@@ -112,7 +112,11 @@ export class Failover {
           this.ledger.setActive(n);
           store.update((x) => void (x.active_account = n));
         },
-        recordSwap: (swap) => void store.update((x) => void (x.last_swap = { from: swap.from, to: swap.to, at: new Date(swap.at).toISOString(), reason: swap.reason })),
+        recordSwap: (swap) =>
+          void store.update((x) => {
+            x.last_swap = { from: swap.from, to: swap.to, at: new Date(swap.at).toISOString(), reason: swap.reason };
+            x.swaps = [x.last_swap, ...x.swaps].slice(0, SWAP_HISTORY);
+          }),
       },
       persist: async (journal) => {
         store.update((x) => void (x.swap_journal = journal));

@@ -14,6 +14,8 @@ export const daemonStateSchema = z.object({
   tasks: z.record(z.string(), taskRecordSchema).default({}),
   /** Attempts made by tasks waiting for a retry, by "project/id". */
   attempts: z.record(z.string(), z.number().int().min(0)).default({}),
+  /** The last swaps, newest first (at most SWAP_HISTORY). */
+  swaps: z.array(z.object({ from: z.string(), to: z.string(), at: z.string(), reason: z.string() })).default([]),
   /** The account ledger: exhausted until …, broken. */
   accounts: ledgerSnapshotSchema.prefault({}),
   /** The last (or running) swap, step by step: a restart finishes or undoes it. */
@@ -22,11 +24,13 @@ export const daemonStateSchema = z.object({
 export type DaemonState = z.infer<typeof daemonStateSchema>;
 
 export const DAEMON_STATE_VERSION = 1;
+/** Swaps kept in state.json for /status. */
+export const SWAP_HISTORY = 20;
 
 export function openDaemonStateStore(dir: string, clock: Clock): StateStore<DaemonState> {
   return new StateStore<DaemonState>({
     dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION,
-    defaults: () => ({ active_account: null, started_at: null, last_swap: null, tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null }),
+    defaults: () => ({ active_account: null, started_at: null, last_swap: null, swaps: [], tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null }),
   });
 }
 

@@ -77,9 +77,10 @@ describe("failover", () => {
     const byToken = (t: string) => turns.filter((r) => r.token === t && JSON.stringify(r.body).includes(id));
     assert.ok(byToken("token-main").length >= 1, "the task started on main");
     assert.ok(byToken("token-backup").some((r) => r.lastUserText?.includes("continue")), "it was continued on backup");
-    const status = (await (await fetch(`${daemon.url}/status`)).json()) as { active_account: string; last_swap: { from: string; to: string } | null; accounts: { name: string; state: string }[] };
+    const status = (await (await fetch(`${daemon.url}/status`)).json()) as { active_account: string; last_swap: { from: string; to: string } | null; swaps: { from: string; to: string }[]; accounts: { name: string; state: string }[] };
     assert.equal(status.active_account, "backup");
     assert.deepEqual([status.last_swap?.from, status.last_swap?.to], ["main", "backup"]);
+    assert.deepEqual(status.swaps.map((x) => `${x.from}>${x.to}`), ["main>backup"]);
     assert.equal(status.accounts.find((x) => x.name === "main")?.state, "exhausted");
     // The dedicated session came back on backup, resumed: same claude session id, CLAUDE_CONFIG_DIR of backup.
     await until("the dedicated session resumed on backup", async () => {
