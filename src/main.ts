@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 import type { CliIo } from "./cli/io.js";
+import { exitQuietlyOnEpipe } from "./cli/epipe.js";
+
+exitQuietlyOnEpipe();
 
 const io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
 const argv = process.argv.slice(2);
