@@ -87,6 +87,8 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
     },
     queue: { root: queueRoot, projects, rescan_interval: "5s" },
     watcher: { poll_interval: "1s", idle_confirm: 2 },
+    // Loopback only: the usage endpoint is the mock's, never the real one.
+    quota: { usage_api_url: `${api.url}/api/oauth/usage` },
     ...o.config,
   };
   for (const d of o.dedicated ?? []) await mkdir(path.resolve(dir, d.cwd), { recursive: true });
