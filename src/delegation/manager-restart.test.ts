@@ -7,7 +7,7 @@ import { flushMicrotasks } from "../lib/clock.js";
 import { formatIso, parseFooter } from "../queue/footer.js";
 import { JobClient } from "./client.js";
 import { markTask, readMarker, type MarkerBlock } from "./marker.js";
-import { managerFixture, START, TEST_KEY } from "./test-manager.js";
+import { managerFixture, withManagerFixture, type ManagerFixture, START, TEST_KEY } from "./test-manager.js";
 import { manualDeadlines, RecordingClock, TASKS } from "./test-support.js";
 
 let mock: MockJobService;
@@ -17,15 +17,8 @@ before(async () => {
 after(() => mock.close());
 beforeEach(() => mock.reset());
 
-type Fixture = Awaited<ReturnType<typeof managerFixture>>;
-async function withFixture(fn: (f: Fixture) => Promise<void>, settings: Parameters<typeof managerFixture>[1] = {}): Promise<void> {
-  const f = await managerFixture(mock, settings);
-  try {
-    await fn(f);
-  } finally {
-    await f.close();
-  }
-}
+type Fixture = ManagerFixture;
+const withFixture = (fn: (f: Fixture) => Promise<void>, settings: Parameters<typeof managerFixture>[1] = {}): Promise<void> => withManagerFixture(mock, fn, settings);
 
 function markerText(raw: string, block: MarkerBlock): string {
   const r = markTask(raw, block);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { startMockJobService, type MockJobService } from "../../test/support/mock-job-service.js";
 import { formatIso, parseFooter } from "../queue/footer.js";
 import { readMarker } from "./marker.js";
-import { managerFixture, START } from "./test-manager.js";
+import { managerFixture, withManagerFixture, type ManagerFixture, START } from "./test-manager.js";
 import { manualDeadlines, RecordingClock, TASKS } from "./test-support.js";
 import { JobClient } from "./client.js";
 
@@ -16,15 +16,8 @@ before(async () => {
 after(() => mock.close());
 beforeEach(() => mock.reset());
 
-type Fixture = Awaited<ReturnType<typeof managerFixture>>;
-async function withFixture(fn: (f: Fixture) => Promise<void>, settings: Parameters<typeof managerFixture>[1] = {}): Promise<void> {
-  const f = await managerFixture(mock, settings);
-  try {
-    await fn(f);
-  } finally {
-    await f.close();
-  }
-}
+type Fixture = ManagerFixture;
+const withFixture = (fn: (f: Fixture) => Promise<void>, settings: Parameters<typeof managerFixture>[1] = {}): Promise<void> => withManagerFixture(mock, fn, settings);
 
 async function started(f: Fixture) {
   const m = f.make();

@@ -52,3 +52,15 @@ export async function managerFixture(mock: MockJobService, settings: Partial<Del
     },
   };
 }
+
+export type ManagerFixture = Awaited<ReturnType<typeof managerFixture>>;
+
+/** Runs `fn` with a fresh fixture and always closes it. */
+export async function withManagerFixture(mock: MockJobService, fn: (f: ManagerFixture) => Promise<void>, settings: Partial<DelegationSettings> = {}): Promise<void> {
+  const f = await managerFixture(mock, settings);
+  try {
+    await fn(f);
+  } finally {
+    await f.close();
+  }
+}
