@@ -157,6 +157,31 @@ describe("Daemon", () => {
     }
   });
 
+  test("POST /api/swap runs the swap: the claude link flips to the target home, /status shows it; bad targets are 400", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await d.start();
+      const swap = (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const ok = await swap({ to: "backup" });
+      assert.equal(ok.status, 200, await ok.clone().text());
+      assert.deepEqual(((await ok.json()) as { from: string; to: string }).to, "backup");
+      const { readlink } = await import("node:fs/promises");
+      assert.equal(path.resolve(path.dirname(config.claude.link), await readlink(config.claude.link)), path.join(sb.home, ".claude-backup"));
+      const status = (await (await fetch(`${d.url}/status`)).json()) as { active_account: string; swaps: { from: string; to: string }[]; partial_swap: boolean };
+      assert.equal(status.active_account, "backup");
+      assert.deepEqual(status.swaps.map((x) => `${x.from}>${x.to}`), ["main>backup"]);
+      assert.equal(status.partial_swap, false);
+      assert.equal((await swap({ to: "backup" })).status, 400, "the current account");
+      assert.equal((await swap({ to: "nobody" })).status, 400, "an unknown account");
+      assert.equal((await swap({ to: 42 })).status, 400, "not a name");
+      await d.stop();
+    } finally {
+      await sb.close();
+    }
+  });
+
   test("stop() is idempotent and a stopped daemon reports 503-worthy health", async () => {
     const sb = await makeSandbox();
     try {

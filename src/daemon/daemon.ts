@@ -367,7 +367,7 @@ export class Daemon {
       queue: this.work?.status.countsByProject() ?? {},
       last_swap: s?.last_swap ?? null,
       swaps: s?.swaps ?? [],
-      partial_swap: this.failover?.switcher.partialSwap !== null && this.failover !== undefined,
+      partial_swap: (this.failover?.switcher.partialSwap ?? null) !== null,
       swap_state: this.failover?.switcher.state ?? "idle",
     };
   }
