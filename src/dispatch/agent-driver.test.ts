@@ -83,11 +83,57 @@ describe("AgentDriver", () => {
     assert.ok(tmux.calls.length > 10);
   });
 
-  test("exit sends /exit and waits for the shell", async () => {
+  test("exit on an empty box presses Ctrl-C twice and waits for the shell, typing nothing", async () => {
     const { driver, tmux } = await setup();
     await driver.launch("p1", "/w", LAUNCH);
+    const before = tmux.calls.length;
     await driver.exit("p1");
     assert.equal((await driver.screen("p1")).state, "shell");
-    assert.ok(tmux.calls.some((c) => c.op === "send-text" && c.text === "/exit"));
+    const keys = tmux.calls.slice(before).filter((c) => c.op === "send-key" || c.op === "send-text").map((c) => c.key ?? c.text);
+    assert.deepEqual(keys, ["C-c", "C-c"]);
+  });
+
+  test("exit with a prompt still in the box empties it and never submits it", async () => {
+    const { driver, fake, tmux } = await setup();
+    await driver.launch("p1", "/w", LAUNCH);
+    await tmux.paste("p1", "a task\nwhose Enter never came");
+    const before = tmux.calls.length;
+    await driver.exit("p1");
+    assert.equal((await driver.screen("p1")).state, "shell");
+    assert.deepEqual(fake.prompts, [], "nothing reached the model");
+    const typed = tmux.calls.slice(before).filter((c) => c.op === "send-key" || c.op === "send-text").map((c) => c.key ?? c.text);
+    assert.deepEqual(typed, ["C-c", "C-c", "C-c"], "Ctrl-C only: empty the box, arm the exit, exit");
+  });
+
+  test("exit while the agent has not read a paste yet (a loaded machine) still submits nothing", async () => {
+    const { driver, fake, tmux } = await setup({ inputLag: 3 });
+    await driver.launch("p1", "/w", LAUNCH);
+    await tmux.paste("p1", "pasted just before the daemon died\nsecond line");
+    assert.equal((await driver.screen("p1")).inputText, undefined, "the box still looks empty");
+    const before = tmux.calls.length;
+    await driver.exit("p1");
+    assert.equal((await driver.screen("p1")).state, "shell");
+    assert.deepEqual(fake.prompts, []);
+    const typed = tmux.calls.slice(before).filter((c) => c.op === "send-key" || c.op === "send-text").map((c) => c.key ?? c.text);
+    assert.ok(typed.length >= 3 && typed.every((k) => k === "C-c"), `only Ctrl-C typed: ${JSON.stringify(typed)}`);
+  });
+
+  test("exit during a turn interrupts it, then ends the agent", async () => {
+    const { driver, fake } = await setup({ behaviour: () => ({ kind: "hang" }) });
+    await driver.launch("p1", "/w", LAUNCH);
+    await driver.submit("p1", "work forever", ID);
+    assert.equal((await driver.screen("p1")).state, "busy");
+    await driver.exit("p1");
+    assert.equal((await driver.screen("p1")).state, "shell");
+    assert.equal(fake.prompts.length, 1);
+  });
+
+  test("an agent that ignores Ctrl-C ends in AGENT_EXIT_TIMEOUT after a bounded number of presses", async () => {
+    const { driver, tmux } = await setup();
+    await driver.launch("p1", "/w", LAUNCH);
+    tmux.sessions.get("p1")!.program = {};
+    await assert.rejects(driver.exit("p1"), (e: unknown) => e instanceof AgentError && e.code === "AGENT_EXIT_TIMEOUT");
+    const presses = tmux.calls.filter((c) => c.op === "send-key" && c.key === "C-c").length;
+    assert.ok(presses >= 2 && presses <= 10, `${presses} presses`);
   });
 });

@@ -50,7 +50,7 @@ const DIALOG_ANSWERS: Record<string, Key> = {
 
 /**
  * Drives Claude Code inside one pool session: launch it at the shell, hand it a prompt and confirm it
- * was taken, /exit it. Every wait polls the screen (and hooks) against a deadline — no fixed sleep
+ * was taken, end it with Ctrl-C. Every wait polls the screen (and hooks) against a deadline — no fixed sleep
  * stands in for a condition.
  */
 export class AgentDriver {
@@ -207,27 +207,32 @@ export class AgentDriver {
     throw new AgentError("PROMPT_NOT_ACCEPTED", `${session}: the prompt was not accepted after 3 Enters`, session);
   }
 
-  /** Sends `/exit` and waits for the shell; escalates to Ctrl-C twice. Resolves once Claude Code is gone. */
+  /**
+   * Ends Claude Code with Ctrl-C alone and resolves once a shell holds the pane. Ctrl-C never submits
+   * anything: it interrupts a turn, empties a non-empty input box, and on an empty box arms the exit
+   * that the next press confirms. Typing `/exit` instead can land behind a prompt whose paste Claude
+   * Code has not drawn yet, and Enter then submits both (found by the crash harness).
+   */
   async exit(session: string, signal?: AbortSignal): Promise<void> {
-    if (SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
-    // Escape clears a dialog or a half-typed input first; C-u empties the input box.
-    await this.d.tmux.sendKey(session, "Escape", signal);
-    // Escape and C-u back to back read as Meta-C-u: the box keeps its text and "/exit" would be
-    // appended to a half-sent prompt and submitted with it (found by the crash harness).
-    await this.d.clock.sleep(this.pollMs, signal);
-    for (let i = 0; i < 10; i++) {
-      await this.d.tmux.sendKey(session, "C-u", signal);
-      await this.d.clock.sleep(this.pollMs / 3, signal);
-      if (!(await this.screen(session, signal)).inputText) break;
+    const deadline = this.d.clock.now() + 15_000;
+    let presses = 0;
+    for (;;) {
+      const before = await this.lookWithForeground(session, signal);
+      if (SHELLS.has(before.foreground)) return;
+      if (this.d.clock.now() > deadline) break;
+      await this.d.tmux.sendKey(session, "C-c", signal);
+      presses++;
+      // Press again once this press shows (a new frame: the box emptied, "Press Ctrl-C again to
+      // exit", the turn interrupted) — soon enough for the CLI's double-press window.
+      const shown = this.d.clock.now() + 2_000;
+      for (;;) {
+        await this.d.clock.sleep(this.pollMs, signal);
+        if (SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
+        if (this.d.clock.now() > shown || (await this.d.tmux.capturePane(session, {}, signal)) !== before.capture) break;
+      }
     }
-    await this.d.tmux.sendText(session, "/exit", signal);
-    await this.d.tmux.sendKey(session, "Enter", signal);
-    // "Resume this session with …" shows before the process is gone: the foreground shell is the proof.
-    if (await this.waitForShell(session, 8000, signal)) return;
-    await this.d.tmux.sendKey(session, "C-c", signal);
-    await this.d.tmux.sendKey(session, "C-c", signal);
-    if (await this.waitForShell(session, 5000, signal)) return;
-    throw new AgentError("AGENT_EXIT_TIMEOUT", `${session}: Claude Code did not exit after /exit and Ctrl-C twice`, session);
+    throw new AgentError("AGENT_EXIT_TIMEOUT", `${session}: Claude Code did not exit after ${presses} Ctrl-C presses`, session);
   }
+
 
 }

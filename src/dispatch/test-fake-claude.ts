@@ -22,6 +22,8 @@ export interface FakeClaudeOptions {
   swallowEnters?: number;
   /** Send Stop hooks (false = only the screen tells, to test the idle fallback). */
   hooks?: boolean;
+  /** A loaded machine: what is typed or pasted is read only this many screen captures later. */
+  inputLag?: number;
 }
 
 const PROMPT = "ops@host:~$ ";
@@ -37,6 +39,11 @@ interface ClaudeState {
   busy: { left: number; behaviour: FakeBehaviour; prompt: string } | null;
   swallow: number;
   shellLine: string;
+  /** A Ctrl-C on an empty box armed the exit: the next Ctrl-C ends Claude Code. */
+  exitArmed: boolean;
+  /** Captures of this session so far, and input not read yet (see `inputLag`). */
+  looks: number;
+  unread: { at: number; apply: () => void }[];
 }
 
 export class FakeClaude {
@@ -48,13 +55,12 @@ export class FakeClaude {
 
   /** The FakeProgram to install: `tmux.programFor = () => fake.program`. */
   readonly program: FakeProgram = {
-    onText: (s, text) => {
+    onText: (s, text) => this.input(s, () => {
       const st = this.state(s);
       if (st.mode === "shell") st.shellLine += text;
       else st.input += text;
-      this.render(s);
-    },
-    onPaste: (s, text) => {
+    }),
+    onPaste: (s, text) => this.input(s, () => {
       const st = this.state(s);
       if (st.mode === "shell") st.shellLine += text;
       else {
@@ -62,11 +68,24 @@ export class FakeClaude {
         st.pasted = text.includes("\n");
         st.swallow = this.o.swallowEnters ?? 0;
       }
+    }),
+    onKey: (s, key) => this.input(s, () => this.key(s, key)),
+    onCapture: (s) => {
+      const st = this.state(s);
+      st.looks++;
+      while (st.unread[0] && st.unread[0].at <= st.looks) st.unread.shift()!.apply();
       this.render(s);
+      this.tick(s);
     },
-    onKey: (s, key) => this.key(s, key),
-    onCapture: (s) => this.tick(s),
   };
+
+  /** Input is read at once, or `inputLag` looks later and in order, like bytes waiting in a pty. */
+  private input(s: FakeSession, apply: () => void): void {
+    const st = this.state(s);
+    if (this.o.inputLag) st.unread.push({ at: st.looks + this.o.inputLag, apply });
+    else apply();
+    this.render(s);
+  }
 
   /** Makes a session's agent vanish (crash): its screen becomes a shell prompt. */
   kill(session: FakeSession): void {
@@ -87,7 +106,7 @@ export class FakeClaude {
   private state(s: FakeSession): ClaudeState {
     let st = this.states.get(s.name);
     if (!st) {
-      st = { mode: "shell", sessionId: "", history: [PROMPT], input: "", pasted: false, busy: null, swallow: 0, shellLine: "" };
+      st = { mode: "shell", sessionId: "", history: [PROMPT], input: "", pasted: false, busy: null, swallow: 0, shellLine: "", exitArmed: false, looks: 0, unread: [] };
       this.states.set(s.name, st);
     }
     return st;
@@ -95,13 +114,28 @@ export class FakeClaude {
 
   private key(s: FakeSession, key: string): void {
     const st = this.state(s);
+    const armed = st.exitArmed;
+    st.exitArmed = false;
     if (key === "C-u") {
       if (st.mode === "shell") st.shellLine = "";
       else st.input = "";
     } else if (key === "Escape") {
       if (st.mode === "claude" && !st.busy) st.input = "";
     } else if (key === "C-c" && st.mode === "claude") {
-      this.exitClaude(s, st);
+      // As the real CLI: interrupt a turn, else empty the box, else arm the exit; a second press ends it.
+      if (st.busy) {
+        st.busy = null;
+        st.history.push("  ⎿  Interrupted · What should Claude do instead?");
+      } else if (st.input !== "") {
+        st.input = "";
+        st.pasted = false;
+      } else if (armed) {
+        this.exitClaude(s, st);
+      } else {
+        st.exitArmed = true;
+      }
+    } else if (key === "C-c") {
+      st.shellLine = "";
     } else if (key === "Enter") {
       if (st.mode === "shell") this.shellEnter(s, st);
       else this.claudeEnter(s, st);
@@ -194,7 +228,7 @@ export class FakeClaude {
       RULE,
       ...input,
       RULE,
-      st.busy ? "  esc to interrupt" : "  ? for shortcuts",
+      st.busy ? "  esc to interrupt" : st.exitArmed ? "  Press Ctrl-C again to exit" : "  ? for shortcuts",
     ];
   }
 }

@@ -25,6 +25,9 @@ import { startMockModelApi, type MockModelApi } from "../support/mock-model-api.
 import { privateTmux } from "../support/tmux-server.js";
 import { waitForProcessesGone } from "../support/claude-sandbox.js";
 import { selfCommand } from "../../src/daemon/hook-settings.js";
+import { AgentDriver } from "../../src/dispatch/agent-driver.js";
+import { systemClock } from "../../src/lib/clock.js";
+import { silentLogger } from "../../src/lib/logger.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
@@ -118,9 +121,11 @@ async function startAgent(name: string, auth: { apiKey: string } | { oauthToken:
     },
   });
   // The tmux server inherits this process's environment: credentials the test did not give are removed.
+  // `set -m` puts the agent in its own foreground process group, as at the daemon's interactive
+  // shell, so the pane's current command is claude while it runs (the driver relies on it).
   const unset = AUTH_VARS.filter((v) => !(v in launch.env)).flatMap((v) => ["-u", v]);
   const startedAt = Date.now();
-  await tmux.client.newSession({ name, cwd, env: launch.env, command: ["sh", "-c", `env ${unset.join(" ")} ${shellJoin(launch.argv)}; exec /bin/sh`] });
+  await tmux.client.newSession({ name, cwd, env: launch.env, command: ["sh", "-c", `set -m; env ${unset.join(" ")} ${shellJoin(launch.argv)}; exec /bin/sh`] });
   return {
     name, home, cwd, sessionId, stateDir, startedAt,
     async screen() {
@@ -231,6 +236,31 @@ describe("the real Claude Code CLI in tmux against the mock model API", { concur
     assert.match(shell.text, new RegExp(`--resume ${agent.sessionId}`));
     assert.equal(agent.hooks("StopFailure").length, 0);
   });
+
+  // A daemon killed between the paste and its Enter leaves the prompt in the box, drawn or not yet
+  // (the crash harness once caught the old `/exit` going in behind an undrawn paste, and Enter
+  // submitting both); the next daemon ends that agent. The prompt must never reach the model.
+  // (Stopping the agent to hold the paste undrawn is no model: the shell takes the terminal back.
+  // The undrawn case is pinned with the fake's input lag in agent-driver.test.ts.)
+  for (const when of ["at once", "once drawn"] as const) {
+    test(`the driver's exit after a paste whose Enter never came (${when}) submits nothing`, async (t) => {
+      const agent = await startAgent(`cf-e2e-exit-${when === "at once" ? "now" : "drawn"}`, { apiKey: API_KEY });
+      await untilState(agent, "idle");
+      const marker = `NEVER-SENT-${randomUUID()}`;
+      const driver = new AgentDriver({
+        tmux: tmux.client, clock: systemClock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: Date.now(), hostZone: "UTC" }),
+        signals: { promptSeen: () => false, sessionStarted: () => false },
+      });
+      await tmux.client.paste(agent.name, `a task for ${marker}\nwith a second line\nand a third\nand a fourth`);
+      if (when === "once drawn") await waitFor(agent, "the paste drawn", async () => ((await agent.screen()).verdict.inputText ? true : undefined));
+      await driver.exit(agent.name);
+      note(t, agent, "back at the shell");
+      const end = await untilHook(agent, "SessionEnd");
+      assert.ok(end.kind === "SessionEnd" && end.reason === "prompt_input_exit");
+      assert.deepEqual(agent.hooks("UserPromptSubmit"), []);
+      assert.deepEqual(api.requests.filter((r) => JSON.stringify(r.body ?? "").includes(marker)).map((r) => r.lastUserText), [], "the pasted prompt never reached the model");
+    });
+  }
 
   test("login mode: a subscription usage limit shows the banner and fires StopFailure rate_limit", async (t) => {
     const token = "tok-e2e-exhausted-account";
