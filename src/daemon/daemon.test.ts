@@ -182,6 +182,40 @@ describe("Daemon", () => {
     }
   });
 
+  test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await d.start();
+      const { mkdir: mkdirp, rename, rm, symlink, writeFile, readlink } = await import("node:fs/promises");
+      // 0.3.8: the target's shared link points elsewhere (ensure fails) and the previous home became
+      // a file (the flip back fails too). Planted after start: `run` refuses to start on either.
+      const main = path.join(sb.home, ".claude-main");
+      await mkdirp(path.join(sb.dir, "someone-elses-transcripts"));
+      await rm(path.join(sb.home, ".claude-backup", "projects"));
+      await symlink(path.join(sb.dir, "someone-elses-transcripts"), path.join(sb.home, ".claude-backup", "projects"));
+      await rename(main, `${main}.moved`);
+      await writeFile(main, "not a folder");
+      const swap = (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const first = await swap({ to: "backup" });
+      assert.equal(first.status, 409, await first.clone().text());
+      assert.equal(((await first.json()) as { code: string }).code, "SWAP_PARTIAL");
+      const health = await fetch(`${d.url}/health`);
+      assert.equal(health.status, 503);
+      assert.match(((await health.json()) as { reason: string }).reason, /^partial-swap since .*failed too/);
+      const status = (await (await fetch(`${d.url}/status`)).json()) as { partial_swap: boolean; swap_state: string; active_account: string };
+      assert.deepEqual([status.partial_swap, status.swap_state, status.active_account], [true, "partial-swap", "main"]);
+      assert.equal(path.resolve(path.dirname(config.claude.link), await readlink(config.claude.link)), path.join(sb.home, ".claude-backup"), "the link is left where the failure put it, never guessed");
+      const again = await swap({ to: "backup" });
+      assert.equal(again.status, 409);
+      assert.equal(((await again.json()) as { code: string }).code, "SWAP_PARTIAL_STATE");
+      await d.stop();
+    } finally {
+      await sb.close();
+    }
+  });
+
   test("stop() is idempotent and a stopped daemon reports 503-worthy health", async () => {
     const sb = await makeSandbox();
     try {
