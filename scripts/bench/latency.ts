@@ -93,7 +93,7 @@ export async function runLatency(ctx: BenchContext): Promise<LatencyResults> {
   const floors = await prepareFloors(ctx, sb, run, settingsFile, hooks, r);
   const tasks = await prepareTasks(sb, run, hooks, r);
   // Floors and tasks alternate, so each pair is measured under the same load of the machine.
-  ctx.say(`  ${ctx.opts.tasks} rounds: floors (tmux round trips, durable renames, a hook client run, an agent start-up and /exit), then one task`);
+  ctx.say(`  ${ctx.opts.tasks} rounds: floors (tmux round trips, durable renames, a hook client run, an agent start-up and its exit), then one task`);
   try {
     for (let i = 1; i <= ctx.opts.tasks; i++) {
       await floors.round();
@@ -144,7 +144,7 @@ async function runHookClient(ctx: BenchContext, argv: string[], url: string, sta
  * The floors, one round per task: 5 tmux round trips, 5 durable renames between two folders, one
  * run of the hook client the agents use, and the real CLI started the way the daemon starts it (same
  * launch line, account home, hook settings) in a session outside the pool, its idle prompt polled
- * every 50 ms, then /exit through the daemon's own driver. One uncounted start first warms the page cache.
+ * every 50 ms, then its exit (Ctrl-C) through the daemon's own driver. One uncounted start first warms the page cache.
  * Every agent start, here and in the tasks, begins once the previous agent's hook processes are done.
  */
 async function prepareFloors(ctx: BenchContext, sb: ClaudeSandbox, run: RunningDaemon, settingsFile: string, hooks: HookMark[], r: LatencyResults): Promise<{ round(): Promise<void> }> {

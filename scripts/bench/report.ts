@@ -65,14 +65,14 @@ function latencySection(r: LatencyResults): string {
     ["**Completion**: Stop at the daemon's /api/hook → task file in done/", ...cells(summarize(r.completion)), "rename + fsync of both folders", fmtMs(fsync?.median)],
     ["  ↳ Stop → result staged in active/ (wake the loop, supervise, copy + append + fsync, rename)", ...cells(summarize(r.completionStaged)), "", ""],
     ["tmux commands between Stop and done/", String(r.completionTmuxExecs.length), count(r.completionTmuxExecs), "", "", "", ""],
-    ["recycle: task in done/ → session idle again (/exit, shell back)", ...cells(summarize(r.recycle)), "agent /exit → shell", fmtMs(summarize(r.agentExit)?.median)],
+    ["recycle: task in done/ → session idle again (agent ended, shell back)", ...cells(summarize(r.recycle)), "agent exit (Ctrl-C ×2) → shell", fmtMs(summarize(r.agentExit)?.median)],
   ];
   const floorRows: string[][] = [
     ["tmux round trip (`display-message -p`, one tmux client process)", ...cells(tmuxRt)],
     ["rename + fsync of both folders (`moveDurably`)", ...cells(fsync)],
     ["agent start-up: launch line entered → idle prompt (real CLI, same launch line and hooks, 50 ms polls)", ...cells(agent)],
     ["  agent start-up: launch line entered → SessionStart hook at the daemon", ...cells(summarize(r.agentSessionStartHook))],
-    ["agent /exit → shell in the foreground (the daemon's AgentDriver.exit)", ...cells(summarize(r.agentExit))],
+    ["agent exit (Ctrl-C ×2) → shell in the foreground (the daemon's AgentDriver.exit)", ...cells(summarize(r.agentExit))],
     ...r.hookClient.flatMap((h) => [
       [`hook client (${h.label}): spawn → POST received by the daemon`, ...cells(summarize(h.post))],
       [`hook client (${h.label}): spawn → exit`, ...cells(summarize(h.exit))],
@@ -122,7 +122,8 @@ function scaleSection(r: ScaleResults): string {
   const rows: string[][] = [
     [`first full inbox scan, ${r.files} files (TaskQueue.scanInbox × ${r.projects}, fresh cache: lstat + 4 KiB read per file)`, fmtMs(r.coldScan), "bare readdir + lstat of the same files", fmtMs(bare?.median)],
     ["rescan, warm cache (lstat only): each dispatch pass with a free session", `${fmtMs(warm?.median)} (max ${fmtMs(warm?.max)})`, "bare readdir + lstat", fmtMs(bare?.median)],
-    [`status pass (scan, counts, ${r.projects} status.json written durably): every 10 s`, `${fmtMs(status?.median)} (max ${fmtMs(status?.max)})`, "", ""],
+    [`status pass, nothing changed (scan, counts, no file written): every 10 s`, `${fmtMs(status?.median)} (max ${fmtMs(status?.max)})`, "bare readdir + lstat", fmtMs(bare?.median)],
+    [`status pass writing all ${r.projects} status.json durably: the first, then once a minute if unchanged`, fmtMs(r.statusWrite), "", ""],
     ["Daemon.start() → running", fmtMs(r.startMs), "", ""],
     [`Daemon.start() → first full pass done (all ${r.projects} status.json written)`, fmtMs(r.firstPassMs), "", ""],
     ["CPU of the process during that", fmtMs(r.firstPassCpuMs), "", ""],

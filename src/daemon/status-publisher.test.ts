@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, stat, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import { FakeClock } from "../lib/clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "../queue/queue.js";
-import { StatusPublisher } from "./status-publisher.js";
+import { STATUS_REFRESH_MS, StatusPublisher } from "./status-publisher.js";
 
 test("status.json in the SPEC shape, /status counts, and stale tasks for the watchdog", async () => {
   const root = await mkdtemp(path.join(os.tmpdir(), "cf-status-"));
@@ -49,4 +49,41 @@ test("status.json in the SPEC shape, /status counts, and stale tasks for the wat
   const w = pub.watchdog();
   assert.deepEqual(w.stale.map((s) => `${s.state}:${s.id}`).sort(), ["active:run", "inbox:old"]);
   assert.deepEqual(w.counters, { done_since_start: 1, failed_since_start: 0 });
+});
+
+test("status.json is written when it changes, and unchanged only once a minute (updated_at as a heartbeat)", async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), "cf-status-"));
+  const clock = new FakeClock(Date.UTC(2026, 3, 17, 12));
+  const queue = new TaskQueue({ root, projects: { web: root }, clock, log: silentLogger() });
+  await queue.ensureLayout();
+  const ledger: TaskLedger = {
+    records: () => [], get: () => undefined, put: () => undefined, remove: () => undefined,
+    attempts: () => 0, setAttempts: () => undefined, flush: async () => undefined,
+  };
+  const pub = new StatusPublisher({ queue, root, projects: ["web"], ledger, clock, log: silentLogger() });
+  const file = path.join(root, "web", "status.json");
+  const read = async () => JSON.parse(await readFile(file, "utf8")) as { updated_at: string; counts: { inbox: number }; tasks: Record<string, unknown> };
+  const inode = async () => (await stat(file)).ino;
+  await pub.publish();
+  const first = await inode();
+  assert.equal((await read()).updated_at, "2026-04-17T12:00:00Z");
+
+  await clock.advance(10_000);
+  await pub.publish();
+  assert.equal(await inode(), first, "nothing changed: not rewritten");
+  assert.equal((await read()).updated_at, "2026-04-17T12:00:00Z");
+
+  await writeFile(path.join(root, "web", "inbox", ".t.tmp"), "new task");
+  await rename(path.join(root, "web", "inbox", ".t.tmp"), path.join(root, "web", "inbox", "t.md"));
+  await clock.advance(10_000);
+  await pub.publish();
+  const changed = await read();
+  assert.deepEqual([changed.updated_at, changed.counts.inbox, Object.keys(changed.tasks)], ["2026-04-17T12:00:20Z", 1, ["t"]], "a new task: written at once");
+
+  await clock.advance(STATUS_REFRESH_MS - 1);
+  await pub.publish();
+  assert.equal((await read()).updated_at, "2026-04-17T12:00:20Z");
+  await clock.advance(1);
+  await pub.publish();
+  assert.equal((await read()).updated_at, "2026-04-17T12:01:20Z", "unchanged for a minute: written again");
 });

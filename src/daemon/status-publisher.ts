@@ -9,6 +9,12 @@ import type { TaskQueue } from "../queue/queue.js";
 import { FINISHED_LISTED_MS, type QueueCounts, type TaskStatusInput } from "../queue/status.js";
 
 export const STATUS_INTERVAL_MS = 10_000;
+/**
+ * An unchanged status.json is rewritten this often all the same, so its `updated_at` stays a
+ * heartbeat for the operators' watchdogs; changes are written at the next pass (≤ 10 s, or at once
+ * after a poke).
+ */
+export const STATUS_REFRESH_MS = 60_000;
 /** A task waiting in an inbox longer than this is reported stale. */
 export const STALE_INBOX_MS = 3_600_000;
 
@@ -22,8 +28,8 @@ export interface StaleTask {
 }
 
 /**
- * Rewrites every project's status.json (SPEC §4) and keeps the counts /status shows, so an HTTP request
- * never walks the queue folders. Finished tasks are remembered for 24 h: from the work loop's events,
+ * Keeps every project's status.json (SPEC §4) up to date — written when it changes and at least every
+ * minute — and keeps the counts /status shows, so an HTTP request never walks the queue folders. Finished tasks are remembered for 24 h: from the work loop's events,
  * and at start from the mtimes in done/ and failed/.
  */
 export class StatusPublisher {
@@ -32,6 +38,8 @@ export class StatusPublisher {
   private counts: Record<string, QueueCounts> = {};
   private stale: StaleTask[] = [];
   private readonly counters = { done: 0, failed: 0 };
+  /** What each project's status.json last said (counts and tasks), and when it was written. */
+  private readonly written = new Map<string, { said: string; at: number }>();
 
   constructor(
     private readonly d: {
@@ -113,8 +121,15 @@ export class StatusPublisher {
           tasks[r.id] = { state: "dispatched", session: r.session, account: r.account, attempts: r.attempt, since: r.started_at };
           if (now - r.started_at > r.timeout_ms) stale.push({ project, id: r.id, state: "active", since: new Date(r.started_at).toISOString(), age_s: Math.round((now - r.started_at) / 1000), session: r.session });
         }
-        next[project] = await this.d.queue.counts(project);
-        await this.d.queue.writeStatusJson(project, tasks);
+        const counts = await this.d.queue.counts(project);
+        next[project] = counts;
+        // A deep queue made every pass rewrite every file durably (temp, fsync, rename, fsync the
+        // folder) for nothing: write what changed, and the rest once a minute.
+        const said = JSON.stringify([counts, tasks]);
+        const last = this.written.get(project);
+        if (last && last.said === said && now - last.at < STATUS_REFRESH_MS) continue;
+        await this.d.queue.writeStatusJson(project, tasks, counts);
+        this.written.set(project, { said, at: now });
       } catch (err) {
         this.d.log.warn({ project, err: describeError(err) }, "status.json not written");
       }

@@ -253,9 +253,10 @@ export class TaskQueue {
   }
 
   /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (SPEC §4 shape). */
-  async writeStatusJson(project: string, tasks: Readonly<Record<string, TaskStatusInput>>): Promise<void> {
+  /** Writes the project's status.json; `counts` when the caller has just read them (else they are read here). */
+  async writeStatusJson(project: string, tasks: Readonly<Record<string, TaskStatusInput>>, counts?: QueueCounts): Promise<void> {
     this.checkProject(project);
-    await writeProjectStatus(this.root, project, await countProject(this.root, project), tasks, this.deps.clock.now());
+    await writeProjectStatus(this.root, project, counts ?? (await countProject(this.root, project)), tasks, this.deps.clock.now());
   }
 
   /** Tasks by state with title, priority and age, for `claude-failover queue [PROJECT]`. */
