@@ -1,18 +1,19 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { LaunchCommand } from "../claude/launch.js";
 import type { ScreenVerdict } from "../claude/screen.js";
-import { isUsageLimitError } from "../claude/hooks.js";
 import type { Clock } from "../lib/clock.js";
 import { isAbortError } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
 import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
-import { TmuxError } from "../tmux/client.js";
+import { adoptAfterRestart, type AdoptionReport } from "./adopt.js";
 import type { AgentDriver } from "./agent-driver.js";
 import type { HookHub } from "./hook-hub.js";
-import type { AccountPort, ClaimedTask, FooterFields, QueuePort, SessionPort } from "./ports.js";
+import type { AccountPort, ClaimedTask, QueuePort, SessionPort } from "./ports.js";
 import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
+import { supervise } from "./supervise.js";
+import { TaskOutcomes } from "./task-outcomes.js";
 
 export interface WorkLoopSettings {
   pollIntervalMs: number;
@@ -58,8 +59,13 @@ export class WorkLoop {
   private readonly handing = new Map<string, Promise<void>>();
   private stopping = false;
   private pausedFor: string | undefined;
+  private readonly outcomes: TaskOutcomes;
 
   constructor(private readonly d: WorkLoopDeps) {
+    this.outcomes = new TaskOutcomes({
+      queue: d.queue, sessions: d.sessions, driver: d.driver, ledger: d.ledger, clock: d.clock, log: d.log,
+      record: (event) => d.record(event), maxAttempts: d.settings.maxAttempts,
+    });
     this.loop = new PeriodicLoop({
       name: "work", intervalMs: d.settings.pollIntervalMs, clock: d.clock, log: d.log,
       tick: (signal) => this.tick(signal),
@@ -133,7 +139,7 @@ export class WorkLoop {
     await this.d.driver.launch(record.session, record.cwd, launch, signal);
     const since = this.d.clock.now();
     await this.d.driver.submit(record.session, "continue", record.claude_session_id, signal);
-    this.update(record, { account: account.name, phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
+    this.outcomes.update(record, { account: account.name, phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
     await this.d.ledger.flush();
     this.d.sessions.markBusy(record.session, taskKey(record.project, record.id), account.name);
     this.d.record({ type: "task_resumed", project: record.project, task: record.id, session: record.session, account: account.name, claude_session_id: record.claude_session_id });
@@ -143,7 +149,7 @@ export class WorkLoop {
   async continueTask(record: TaskRecord, signal?: AbortSignal): Promise<void> {
     const since = this.d.clock.now();
     await this.d.driver.submit(record.session, "continue", record.claude_session_id, signal);
-    this.update(record, { submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
+    this.outcomes.update(record, { submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
     await this.d.ledger.flush();
     this.d.record({ type: "task_continued", project: record.project, task: record.id, session: record.session });
   }
@@ -154,7 +160,7 @@ export class WorkLoop {
     for (const r of this.d.ledger.records()) {
       if (r.phase !== "working" || this.handing.has(r.session)) continue;
       try {
-        await this.supervise(r, signal);
+        await supervise(r, this.d, this.outcomes, signal);
       } catch (err) {
         if (isAbortError(err)) throw err;
         this.d.log.error({ task: taskKey(r.project, r.id), session: r.session, err: describeError(err) }, "supervising a task failed");
@@ -164,71 +170,11 @@ export class WorkLoop {
   }
 
   /**
-   * Q4, at start-up, before the loop runs: every task in active/ is re-adopted when its session is
-   * alive with its agent, else re-queued (attempts+1) or failed at max_attempts. A hand-over cut short
-   * before the prompt got through is re-queued without counting an attempt: nothing was delivered.
+   * Q4, at start-up, before the loop runs: every task in active/ is re-adopted, re-queued or failed
+   * (see adopt.ts).
    */
-  async adopt(signal?: AbortSignal): Promise<{ adopted: string[]; requeued: string[]; failed: string[] }> {
-    const out = { adopted: [] as string[], requeued: [] as string[], failed: [] as string[] };
-    const active = await this.d.queue.active();
-    const onDisk = new Set(active.map((t) => taskKey(t.project, t.id)));
-    for (const r of this.d.ledger.records()) {
-      // Filed under done/ or failed/ just before the crash: only the record was left behind.
-      if (!onDisk.has(taskKey(r.project, r.id))) {
-        // Its agent may still be in the session: end it, or the next task's launch finds it there.
-        await this.recycle(r.session, signal);
-        this.d.ledger.remove(taskKey(r.project, r.id));
-      }
-    }
-    for (const t of active) {
-      const key = taskKey(t.project, t.id);
-      const r = this.d.ledger.get(key);
-      if (!r) {
-        // Renamed into active/ but never recorded: the crash came before any hand-over began.
-        await this.d.queue.requeue(t.project, t.id);
-        out.requeued.push(key);
-        continue;
-      }
-      let screen: ScreenVerdict | undefined;
-      try {
-        screen = await this.d.driver.screen(r.session, signal);
-      } catch (err) {
-        if (!(err instanceof TmuxError && err.code === "TMUX_NO_SESSION")) throw err;
-      }
-      // The driver reports "shell" whenever a shell holds the pane's foreground; anything else
-      // (an unknown frame included, e.g. a redraw in progress) is the agent still running.
-      const agentAlive = screen !== undefined && screen.state !== "shell";
-      let delivered = r.phase === "working";
-      if (r.phase === "submitting") {
-        delivered = this.d.hooks.promptSeen(r.claude_session_id, r.started_at) || screen?.state === "busy" ||
-          (await this.d.promptDelivered(r.account, r.cwd, r.claude_session_id));
-      }
-      if (delivered && agentAlive) {
-        this.update(r, { phase: "working", submitted_at: r.submitted_at ?? r.started_at, idle_polls: 0 });
-        this.d.sessions.markBusy(r.session, key, r.account);
-        out.adopted.push(key);
-        this.d.log.info({ task: key, session: r.session }, "re-adopted a task after restart");
-        continue;
-      }
-      if (!delivered) {
-        if (screen !== undefined) await this.recycle(r.session, signal);
-        this.d.ledger.setAttempts(key, r.attempt - 1);
-        await this.d.ledger.flush();
-        const waitsAs = await this.d.queue.requeue(r.project, r.id);
-        if (waitsAs !== r.id) {
-          this.d.ledger.setAttempts(key, undefined);
-          this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
-        }
-        this.d.ledger.remove(key);
-        out.requeued.push(key);
-        this.d.log.info({ task: key, phase: r.phase }, "hand-over cut short by a restart: re-queued, no attempt counted");
-        continue;
-      }
-      await this.retry(r, `session ${r.session} lost its agent while the daemon was down`, signal);
-      (r.attempt >= this.d.settings.maxAttempts ? out.failed : out.requeued).push(key);
-    }
-    await this.d.ledger.flush();
-    return out;
+  adopt(signal?: AbortSignal): Promise<AdoptionReport> {
+    return adoptAfterRestart(this.d, this.outcomes, signal);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -294,7 +240,7 @@ export class WorkLoop {
       .catch(async (err: unknown) => {
         if (isAbortError(err)) return;
         this.d.log.error({ task: key, session, err: describeError(err) }, "hand-over failed");
-        await this.retry(record, `hand-over failed: ${describeError(err)}`).catch((e: unknown) =>
+        await this.outcomes.retry(record, `hand-over failed: ${describeError(err)}`).catch((e: unknown) =>
           this.d.log.error({ task: key, err: describeError(e) }, "could not re-queue after a failed hand-over"));
       })
       .finally(() => this.handing.delete(session));
@@ -307,153 +253,18 @@ export class WorkLoop {
     await this.d.ledger.flush();
     crashPoint("after-record");
     const launch = await this.d.launchFor(account, record.claude_session_id, task.cwd);
-    this.update(record, { phase: "launching" });
+    this.outcomes.update(record, { phase: "launching" });
     await this.d.ledger.flush();
     await this.d.driver.launch(record.session, task.cwd, launch, signal);
     crashPoint("after-launch");
-    this.update(record, { phase: "submitting" });
+    this.outcomes.update(record, { phase: "submitting" });
     await this.d.ledger.flush();
     const since = this.d.clock.now();
     await this.d.driver.submit(record.session, task.prompt, record.claude_session_id, signal);
     crashPoint("after-submit");
-    this.update(record, { phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now() });
+    this.outcomes.update(record, { phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now() });
     await this.d.ledger.flush();
     this.d.record({ type: "task_dispatched", project: record.project, task: record.id, session: record.session, account: record.account, attempt: record.attempt, claude_session_id: record.claude_session_id });
     this.d.log.info({ task: key, session: record.session, account: record.account, attempt: record.attempt }, "task dispatched");
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Supervision
-
-  private async supervise(r: TaskRecord, signal: AbortSignal): Promise<void> {
-    const key = taskKey(r.project, r.id);
-    const since = r.submitted_at ?? r.started_at;
-    const now = this.d.clock.now();
-    const stop = this.d.hooks.stopSince(r.claude_session_id, since);
-    if (stop) {
-      await this.finish(r, stop.message ?? (await this.d.lastMessage(r.account, r.cwd, r.claude_session_id)), "stop-hook", signal);
-      return;
-    }
-    if (await this.d.queue.doneSignal(r.project, r.id)) {
-      await this.finish(r, await this.d.lastMessage(r.account, r.cwd, r.claude_session_id), "signal-file", signal);
-      return;
-    }
-    let screen: ScreenVerdict;
-    let capture: string;
-    try {
-      ({ capture, verdict: screen } = await this.d.driver.look(r.session, signal));
-    } catch (err) {
-      if (err instanceof TmuxError && err.code === "TMUX_NO_SESSION") {
-        await this.retry(r, `session ${r.session} disappeared`);
-        return;
-      }
-      throw err;
-    }
-    this.d.observeScreen?.(r, screen);
-    const failure = this.d.hooks.failureSince(r.claude_session_id, since);
-    if (screen.state === "shell") {
-      await this.retry(r, `the agent in ${r.session} exited (${screen.detail})`);
-      return;
-    }
-    // StopFailure "rate_limit" also comes with plain throttling ("not your usage limit"): only the
-    // banner's text makes it a usage limit; throttling is an error like any other, retried below.
-    if (screen.state === "limit" || (failure && isUsageLimitError(failure.error, failure.message))) {
-      // Usage limits belong to the quota monitor (failover); the task waits where it is.
-      this.update(r, { idle_polls: 0 });
-      return;
-    }
-    if (failure || screen.state === "error") {
-      this.update(r, { idle_polls: r.idle_polls + 1 });
-      if (r.idle_polls >= this.d.settings.idleConfirm) {
-        await this.retry(r, `the turn ended on an error: ${failure ? `${failure.error}: ${failure.message ?? ""}` : screen.detail}`.slice(0, 300), signal);
-      }
-      return;
-    }
-    const hash = createHash("sha1").update(capture).digest("hex");
-    if (hash !== r.screen_hash) this.update(r, { screen_hash: hash, screen_changed_at: now });
-    if (screen.state === "idle" && !screen.inputText) {
-      this.update(r, { idle_polls: r.idle_polls + 1 });
-      if (r.idle_polls >= this.d.settings.idleConfirm) {
-        await this.finish(r, await this.d.lastMessage(r.account, r.cwd, r.claude_session_id), "idle-screen", signal);
-      }
-      return;
-    }
-    if (r.idle_polls !== 0) this.update(r, { idle_polls: 0 });
-    if (now - r.started_at > r.timeout_ms) {
-      this.d.record({ type: "task_timed_out", project: r.project, task: r.id, session: r.session, after_ms: now - r.started_at });
-      await this.retry(r, `timed out after ${Math.round((now - r.started_at) / 1000)} s (timeout ${Math.round(r.timeout_ms / 1000)} s)`, signal);
-      return;
-    }
-    if (now - r.screen_changed_at > this.d.settings.stallTimeoutMs) {
-      this.d.record({ type: "session_stalled", project: r.project, task: r.id, session: r.session, still_ms: now - r.screen_changed_at });
-      await this.retry(r, `stalled: no screen change for ${Math.round((now - r.screen_changed_at) / 1000)} s in ${r.session}`, signal);
-      return;
-    }
-    this.d.log.debug({ task: key, screen: screen.state, detail: screen.detail }, "task working");
-  }
-
-  private update(r: TaskRecord, patch: Partial<TaskRecord>): void {
-    Object.assign(r, patch);
-    this.d.ledger.put({ ...r });
-  }
-
-  private footer(r: TaskRecord): FooterFields {
-    return {
-      session: r.session, account: r.account, attempts: r.attempt,
-      startedAt: r.started_at, finishedAt: this.d.clock.now(), provider: "claude-code", claudeSessionId: r.claude_session_id,
-    };
-  }
-
-  /** The task is done: file it under done/ with the result, then recycle the session (S7). */
-  private async finish(r: TaskRecord, result: string | undefined, how: string, signal?: AbortSignal): Promise<void> {
-    const key = taskKey(r.project, r.id);
-    // The counter goes first: a crash after the file is filed must not leave it behind (crash harness).
-    this.d.ledger.setAttempts(key, undefined);
-    await this.d.ledger.flush();
-    await this.d.queue.complete(r.project, r.id, result ?? "(the agent left no final message)", this.footer(r));
-    crashPoint("after-complete");
-    this.d.ledger.remove(key);
-    await this.d.ledger.flush();
-    this.d.record({ type: "task_done", project: r.project, task: r.id, session: r.session, account: r.account, attempts: r.attempt, how });
-    this.d.log.info({ task: key, session: r.session, how, attempts: r.attempt }, "task done");
-    await this.recycle(r.session, signal);
-  }
-
-  /** Q4: back to the inbox with attempts+1, or into failed/ once max_attempts is reached. */
-  async retry(r: TaskRecord, reason: string, signal?: AbortSignal): Promise<void> {
-    const key = taskKey(r.project, r.id);
-    await this.recycle(r.session, signal);
-    if (r.attempt >= this.d.settings.maxAttempts) {
-      this.d.ledger.setAttempts(key, undefined);
-      await this.d.ledger.flush();
-      await this.d.queue.fail(r.project, r.id, reason, this.footer(r));
-      this.d.record({ type: "task_failed", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
-      this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task failed");
-    } else {
-      // Written before the move: a crash between the two must not lose the attempt (crash harness).
-      this.d.ledger.setAttempts(key, r.attempt);
-      await this.d.ledger.flush();
-      const waitsAs = await this.d.queue.requeue(r.project, r.id);
-      crashPoint("after-requeue");
-      if (waitsAs !== r.id) {
-        this.d.ledger.setAttempts(key, undefined);
-        this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
-      }
-      this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
-      this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");
-    }
-    this.d.ledger.remove(key);
-    await this.d.ledger.flush();
-  }
-
-  /** Ends the agent so the next task gets a fresh one; the session itself stays (or the pool recreates it). */
-  private async recycle(session: string, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.d.driver.exit(session, signal);
-    } catch (err) {
-      if (isAbortError(err)) throw err;
-      this.d.log.warn({ session, err: describeError(err) }, "could not exit the agent; the session is left for the pool to recreate");
-    }
-    this.d.sessions.markIdle(session);
   }
 }

@@ -1,0 +1,79 @@
+import type { ScreenVerdict } from "../claude/screen.js";
+import { TmuxError } from "../tmux/client.js";
+import { taskKey } from "./records.js";
+import type { TaskOutcomes } from "./task-outcomes.js";
+import type { WorkLoopDeps } from "./work-loop.js";
+
+export interface AdoptionReport {
+  adopted: string[];
+  requeued: string[];
+  failed: string[];
+}
+
+/**
+ * Q4, at start-up, before the loop runs: every task in active/ is re-adopted when its session is
+ * alive with its agent, else re-queued (attempts+1) or failed at max_attempts. A hand-over cut short
+ * before the prompt got through is re-queued without counting an attempt: nothing was delivered.
+ */
+export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes, signal?: AbortSignal): Promise<AdoptionReport> {
+  const out = { adopted: [] as string[], requeued: [] as string[], failed: [] as string[] };
+  const active = await d.queue.active();
+  const onDisk = new Set(active.map((t) => taskKey(t.project, t.id)));
+  for (const r of d.ledger.records()) {
+    // Filed under done/ or failed/ just before the crash: only the record was left behind.
+    if (!onDisk.has(taskKey(r.project, r.id))) {
+      // Its agent may still be in the session: end it, or the next task's launch finds it there.
+      await outcomes.recycle(r.session, signal);
+      d.ledger.remove(taskKey(r.project, r.id));
+    }
+  }
+  for (const t of active) {
+    const key = taskKey(t.project, t.id);
+    const r = d.ledger.get(key);
+    if (!r) {
+      // Renamed into active/ but never recorded: the crash came before any hand-over began.
+      await d.queue.requeue(t.project, t.id);
+      out.requeued.push(key);
+      continue;
+    }
+    let screen: ScreenVerdict | undefined;
+    try {
+      screen = await d.driver.screen(r.session, signal);
+    } catch (err) {
+      if (!(err instanceof TmuxError && err.code === "TMUX_NO_SESSION")) throw err;
+    }
+    // The driver reports "shell" whenever a shell holds the pane's foreground; anything else
+    // (an unknown frame included, e.g. a redraw in progress) is the agent still running.
+    const agentAlive = screen !== undefined && screen.state !== "shell";
+    let delivered = r.phase === "working";
+    if (r.phase === "submitting") {
+      delivered = d.hooks.promptSeen(r.claude_session_id, r.started_at) || screen?.state === "busy" ||
+        (await d.promptDelivered(r.account, r.cwd, r.claude_session_id));
+    }
+    if (delivered && agentAlive) {
+      outcomes.update(r, { phase: "working", submitted_at: r.submitted_at ?? r.started_at, idle_polls: 0 });
+      d.sessions.markBusy(r.session, key, r.account);
+      out.adopted.push(key);
+      d.log.info({ task: key, session: r.session }, "re-adopted a task after restart");
+      continue;
+    }
+    if (!delivered) {
+      if (screen !== undefined) await outcomes.recycle(r.session, signal);
+      d.ledger.setAttempts(key, r.attempt - 1);
+      await d.ledger.flush();
+      const waitsAs = await d.queue.requeue(r.project, r.id);
+      if (waitsAs !== r.id) {
+        d.ledger.setAttempts(key, undefined);
+        d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
+      }
+      d.ledger.remove(key);
+      out.requeued.push(key);
+      d.log.info({ task: key, phase: r.phase }, "hand-over cut short by a restart: re-queued, no attempt counted");
+      continue;
+    }
+    await outcomes.retry(r, `session ${r.session} lost its agent while the daemon was down`, signal);
+    (r.attempt >= d.settings.maxAttempts ? out.failed : out.requeued).push(key);
+  }
+  await d.ledger.flush();
+  return out;
+}

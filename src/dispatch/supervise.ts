@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto";
+import { isUsageLimitError } from "../claude/hooks.js";
+import type { ScreenVerdict } from "../claude/screen.js";
+import { TmuxError } from "../tmux/client.js";
+import { taskKey, type TaskRecord } from "./records.js";
+import type { TaskOutcomes } from "./task-outcomes.js";
+import type { WorkLoopDeps } from "./work-loop.js";
+
+/**
+ * One look at a working task (S6–S8), in the order the evidence is trusted: the Stop hook, the signal
+ * file, then the screen — a shell (the agent died), a usage limit (left to the quota monitor), an
+ * error turn or an idle prompt (each confirmed over idle_confirm polls), the task timeout, a stall.
+ */
+export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOutcomes, signal: AbortSignal): Promise<void> {
+  const key = taskKey(r.project, r.id);
+  const since = r.submitted_at ?? r.started_at;
+  const now = d.clock.now();
+  const stop = d.hooks.stopSince(r.claude_session_id, since);
+  if (stop) {
+    await outcomes.finish(r, stop.message ?? (await d.lastMessage(r.account, r.cwd, r.claude_session_id)), "stop-hook", signal);
+    return;
+  }
+  if (await d.queue.doneSignal(r.project, r.id)) {
+    await outcomes.finish(r, await d.lastMessage(r.account, r.cwd, r.claude_session_id), "signal-file", signal);
+    return;
+  }
+  let screen: ScreenVerdict;
+  let capture: string;
+  try {
+    ({ capture, verdict: screen } = await d.driver.look(r.session, signal));
+  } catch (err) {
+    if (err instanceof TmuxError && err.code === "TMUX_NO_SESSION") {
+      await outcomes.retry(r, `session ${r.session} disappeared`);
+      return;
+    }
+    throw err;
+  }
+  d.observeScreen?.(r, screen);
+  const failure = d.hooks.failureSince(r.claude_session_id, since);
+  if (screen.state === "shell") {
+    await outcomes.retry(r, `the agent in ${r.session} exited (${screen.detail})`);
+    return;
+  }
+  // StopFailure "rate_limit" also comes with plain throttling ("not your usage limit"): only the
+  // banner's text makes it a usage limit; throttling is an error like any other, retried below.
+  if (screen.state === "limit" || (failure && isUsageLimitError(failure.error, failure.message))) {
+    // Usage limits belong to the quota monitor (failover); the task waits where it is.
+    outcomes.update(r, { idle_polls: 0 });
+    return;
+  }
+  if (failure || screen.state === "error") {
+    outcomes.update(r, { idle_polls: r.idle_polls + 1 });
+    if (r.idle_polls >= d.settings.idleConfirm) {
+      await outcomes.retry(r, `the turn ended on an error: ${failure ? `${failure.error}: ${failure.message ?? ""}` : screen.detail}`.slice(0, 300), signal);
+    }
+    return;
+  }
+  const hash = createHash("sha1").update(capture).digest("hex");
+  if (hash !== r.screen_hash) outcomes.update(r, { screen_hash: hash, screen_changed_at: now });
+  if (screen.state === "idle" && !screen.inputText) {
+    outcomes.update(r, { idle_polls: r.idle_polls + 1 });
+    if (r.idle_polls >= d.settings.idleConfirm) {
+      await outcomes.finish(r, await d.lastMessage(r.account, r.cwd, r.claude_session_id), "idle-screen", signal);
+    }
+    return;
+  }
+  if (r.idle_polls !== 0) outcomes.update(r, { idle_polls: 0 });
+  if (now - r.started_at > r.timeout_ms) {
+    d.record({ type: "task_timed_out", project: r.project, task: r.id, session: r.session, after_ms: now - r.started_at });
+    await outcomes.retry(r, `timed out after ${Math.round((now - r.started_at) / 1000)} s (timeout ${Math.round(r.timeout_ms / 1000)} s)`, signal);
+    return;
+  }
+  if (now - r.screen_changed_at > d.settings.stallTimeoutMs) {
+    d.record({ type: "session_stalled", project: r.project, task: r.id, session: r.session, still_ms: now - r.screen_changed_at });
+    await outcomes.retry(r, `stalled: no screen change for ${Math.round((now - r.screen_changed_at) / 1000)} s in ${r.session}`, signal);
+    return;
+  }
+  d.log.debug({ task: key, screen: screen.state, detail: screen.detail }, "task working");
+}

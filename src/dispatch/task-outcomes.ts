@@ -1,0 +1,84 @@
+import { isAbortError } from "../lib/clock.js";
+import { crashPoint } from "../lib/crash-points.js";
+import { describeError } from "../lib/errors.js";
+import type { FooterFields } from "./ports.js";
+import { taskKey, type TaskRecord } from "./records.js";
+import type { WorkLoopDeps } from "./work-loop.js";
+
+export type TaskOutcomeDeps = Pick<WorkLoopDeps, "queue" | "sessions" | "driver" | "ledger" | "clock" | "log" | "record"> & { maxAttempts: number };
+
+/**
+ * How a task in flight ends, whoever noticed it (supervision, a failed hand-over, adoption at
+ * restart): filed under done/, back to the inbox with its attempt counted, or failed at
+ * max_attempts — each step ordered so a crash between two of them loses nothing (crash harness) —
+ * and its session's agent ended for the next task.
+ */
+export class TaskOutcomes {
+  constructor(private readonly d: TaskOutcomeDeps) {}
+
+  /** Changes a record in place and in the ledger (persisted at the next flush). */
+  update(r: TaskRecord, patch: Partial<TaskRecord>): void {
+    Object.assign(r, patch);
+    this.d.ledger.put({ ...r });
+  }
+
+  private footer(r: TaskRecord): FooterFields {
+    return {
+      session: r.session, account: r.account, attempts: r.attempt,
+      startedAt: r.started_at, finishedAt: this.d.clock.now(), provider: "claude-code", claudeSessionId: r.claude_session_id,
+    };
+  }
+
+  /** The task is done: file it under done/ with the result, then recycle the session (S7). */
+  async finish(r: TaskRecord, result: string | undefined, how: string, signal?: AbortSignal): Promise<void> {
+    const key = taskKey(r.project, r.id);
+    // The counter goes first: a crash after the file is filed must not leave it behind (crash harness).
+    this.d.ledger.setAttempts(key, undefined);
+    await this.d.ledger.flush();
+    await this.d.queue.complete(r.project, r.id, result ?? "(the agent left no final message)", this.footer(r));
+    crashPoint("after-complete");
+    this.d.ledger.remove(key);
+    await this.d.ledger.flush();
+    this.d.record({ type: "task_done", project: r.project, task: r.id, session: r.session, account: r.account, attempts: r.attempt, how });
+    this.d.log.info({ task: key, session: r.session, how, attempts: r.attempt }, "task done");
+    await this.recycle(r.session, signal);
+  }
+
+  /** Q4: back to the inbox with attempts+1, or into failed/ once max_attempts is reached. */
+  async retry(r: TaskRecord, reason: string, signal?: AbortSignal): Promise<void> {
+    const key = taskKey(r.project, r.id);
+    await this.recycle(r.session, signal);
+    if (r.attempt >= this.d.maxAttempts) {
+      this.d.ledger.setAttempts(key, undefined);
+      await this.d.ledger.flush();
+      await this.d.queue.fail(r.project, r.id, reason, this.footer(r));
+      this.d.record({ type: "task_failed", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
+      this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task failed");
+    } else {
+      // Written before the move: a crash between the two must not lose the attempt (crash harness).
+      this.d.ledger.setAttempts(key, r.attempt);
+      await this.d.ledger.flush();
+      const waitsAs = await this.d.queue.requeue(r.project, r.id);
+      crashPoint("after-requeue");
+      if (waitsAs !== r.id) {
+        this.d.ledger.setAttempts(key, undefined);
+        this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
+      }
+      this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
+      this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");
+    }
+    this.d.ledger.remove(key);
+    await this.d.ledger.flush();
+  }
+
+  /** Ends the agent so the next task gets a fresh one; the session itself stays (or the pool recreates it). */
+  async recycle(session: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.d.driver.exit(session, signal);
+    } catch (err) {
+      if (isAbortError(err)) throw err;
+      this.d.log.warn({ session, err: describeError(err) }, "could not exit the agent; the session is left for the pool to recreate");
+    }
+    this.d.sessions.markIdle(session);
+  }
+}
