@@ -1,9 +1,11 @@
+import { access } from "node:fs/promises";
 import { ensureSharedLinks, flipLink } from "../accounts/shared-links.js";
 import { AccountLedger, type AccountView } from "../accounts/ledger.js";
 import { AccountSwitcher, SwapError, type SwapResult } from "../accounts/switcher.js";
 import type { HookEvent } from "../claude/hooks.js";
 import { fetchAccountUsage } from "../claude/usage-api.js";
 import { runningSession } from "../claude/running-session.js";
+import { transcriptPath } from "../claude/transcripts.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Config } from "../config/schema.js";
 import { poolSessionNames } from "../config/schema.js";
@@ -92,7 +94,12 @@ export class Failover {
           const account = this.accountByHome(home);
           await d.driver.exit(session);
           const cwd = this.dedicatedCwd.get(session) ?? config.pool.dedicated.find((x) => x.name === session)?.cwd ?? config.pool.autonomous.cwd;
-          await d.driver.launch(session, cwd, await d.work.launchLine(account, uuid, cwd, true));
+          // Claude Code writes a transcript with the first message: an agent the operator never spoke
+          // to has none, and `--resume` would end at "No conversation found". It comes back as a new
+          // session under the same id instead (transcripts are shared: the target home sees them).
+          const resume = await access(transcriptPath(home, cwd, uuid)).then(() => true, () => false);
+          if (!resume) d.log.info({ session, claude_session_id: uuid }, "the dedicated agent had no conversation yet: relaunched fresh under the same session id");
+          await d.driver.launch(session, cwd, await d.work.launchLine(account, uuid, cwd, resume));
           this.monitor.noteResumed(session);
         },
         resumePoolTask: async (session, record, home) => {

@@ -77,6 +77,43 @@ describe("AgentDriver", () => {
     await assert.rejects(driver.submit("p1", "x\ny\nz", ID), (e: unknown) => e instanceof AgentError && e.code === "PROMPT_NOT_ACCEPTED");
   });
 
+  test("an agent that draws its prompt and then fails at start (no SessionStart) is not taken as started", async () => {
+    const { driver, tmux } = await setup();
+    // `--resume` of a session that never had a message: the real CLI draws its frame for a moment,
+    // erases it, prints "No conversation found" and gives the shell back — no SessionStart hook.
+    const s = tmux.sessions.get("p1")!;
+    const frame = ["─".repeat(80), "❯\u00a0", "─".repeat(80), "  ? for shortcuts"];
+    let holding = 0;
+    s.program = {
+      onText: (session, text) => {
+        session.screen[session.screen.length - 1] += text;
+      },
+      onKey: (session, key) => {
+        if (key === "C-u") session.screen[session.screen.length - 1] = "ops@host:~$ ";
+        if (key !== "Enter") return;
+        session.currentCommand = "claude";
+        session.screen.push(...frame);
+        holding = 6;
+      },
+      onCapture: (session) => {
+        if (holding > 0 && --holding === 0) {
+          session.currentCommand = "bash";
+          session.screen.splice(-frame.length, frame.length, `No conversation found with session ID: ${ID}`, "ops@host:~$ ");
+        }
+      },
+    };
+    const resume = { ...LAUNCH, argv: LAUNCH.argv.map((a) => (a === "--session-id" ? "--resume" : a)) };
+    await assert.rejects(driver.launch("p1", "/w", resume), (e: unknown) => e instanceof AgentError && e.code === "AGENT_START_FAILED");
+  });
+
+  test("without hooks, an agent holding its idle prompt for a few seconds counts as started", async () => {
+    const { driver, clock } = await setup({ hooks: false });
+    const t0 = clock.now();
+    await driver.launch("p1", "/w", LAUNCH);
+    assert.equal((await driver.screen("p1")).state, "idle");
+    assert.ok(clock.now() - t0 >= 3_000, `${clock.now() - t0} ms`);
+  });
+
   test("a launch that never reaches the prompt times out", async () => {
     const { driver, tmux } = await setup();
     await assert.rejects(driver.launch("p1", "/w", { argv: ["claude", "--version"], env: {} }), (e: unknown) => e instanceof AgentError && e.code === "AGENT_START_TIMEOUT");

@@ -37,6 +37,9 @@ export interface AgentDriverDeps {
   acceptTimeoutMs?: number;
 }
 
+/** Without a SessionStart hook, how long the agent must hold the terminal at its prompt to count as started. */
+const UNHOOKED_START_MS = 3_000;
+
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
 
 /** The key that answers a dialog blocking an unattended start (CLAUDE-CODE.md §1), by the classifier's detail. */
@@ -121,9 +124,12 @@ export class AgentDriver {
     const started = this.d.clock.now();
     const idFlag = launch.argv.findIndex((a) => a === "--session-id" || a === "--resume");
     const claudeId = idFlag >= 0 ? launch.argv[idFlag + 1] : undefined;
-    // The previous agent's last frame (an empty prompt) stays on screen for a moment after the new
-    // one starts: trust an idle screen once SessionStart came, or when it holds for two polls.
+    // The previous agent's last frame (an empty prompt) stays on screen while the new one starts,
+    // and stays there when the new one fails early ("No conversation found", a bad flag) and the
+    // shell comes back within a second. Trust an idle screen once SessionStart came; without the
+    // hook (it may be slow or lost), once the agent has held the terminal for UNHOOKED_START_MS.
     let idleStreak = 0;
+    let agentSince: number | undefined;
     const deadline = started + (this.d.startTimeoutMs ?? 60_000);
     let answered = 0;
     let sawAgent = false;
@@ -138,12 +144,16 @@ export class AgentDriver {
         await type();
         continue;
       }
-      if (!SHELLS.has(foreground)) sawAgent = true;
+      if (!SHELLS.has(foreground)) {
+        sawAgent = true;
+        agentSince ??= this.d.clock.now();
+      }
       // A resumed session replays its history: when the last turn ended on a limit or an error, the
       // agent is at its prompt all the same (the limit menu, though, still holds the keyboard).
       const atPrompt = !v.inputText && (v.state === "idle" || (sawAgent && (v.state === "error" || (v.state === "limit" && v.detail !== "limit-menu"))));
       idleStreak = atPrompt ? idleStreak + 1 : 0;
-      if (atPrompt && (idleStreak >= 2 || (claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)))) return;
+      if (atPrompt && claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)) return;
+      if (atPrompt && idleStreak >= 2 && agentSince !== undefined && !SHELLS.has(foreground) && this.d.clock.now() - agentSince >= UNHOOKED_START_MS) return;
       if (v.state === "dialog") {
         sawAgent = true;
         const key = DIALOG_ANSWERS[v.detail];

@@ -37,7 +37,7 @@ async function startDaemon(label: string, grace?: number, dedicated: { name: str
 describe("failover", () => {
   let a: { sb: ClaudeSandbox; daemon: Daemon };
   before(async () => {
-    a = await startDaemon("fo", undefined, [{ name: "fo-ded", cwd: "work/ded" }]);
+    a = await startDaemon("fo", undefined, [{ name: "fo-ded", cwd: "work/ded" }, { name: "fo-quiet", cwd: "work/quiet" }]);
   });
   after(async () => {
     await a?.daemon.stop();
@@ -50,15 +50,22 @@ describe("failover", () => {
     const dedicatedId = randomUUID();
     const dedCwd = path.join(sb.dir, "work", "ded");
     const mainHome = path.join(sb.home, ".claude-main");
-    await prepareAccountHome({ home: mainHome, cwd: dedCwd });
-    const line = toShellLine(buildLaunchCommand({
-      command: CLAUDE_BIN, args: ["--dangerously-skip-permissions"], home: mainHome, sessionId: dedicatedId, settingsFile: path.join(sb.dir, "state", "claude-settings.json"),
-      env: { ANTHROPIC_BASE_URL: sb.api.url, CLAUDE_CODE_OAUTH_TOKEN: "token-main", DISABLE_TELEMETRY: "1", DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
-      runningAsRoot: process.getuid?.() === 0,
-    }));
-    await sb.tmux.sendText("fo-ded", `cd ${dedCwd} && ${line}`);
-    await sb.tmux.sendKey("fo-ded", "Enter");
-    await until("the operator's agent at its prompt", async () => ((await sb.tmux.capturePane("fo-ded")).includes("? for shortcuts") || (await sb.tmux.capturePane("fo-ded")).includes("bypass permissions") ? true : undefined), 30_000);
+    const operatorAgent = async (session: string, cwd: string, sessionId: string): Promise<void> => {
+      await prepareAccountHome({ home: mainHome, cwd });
+      const line = toShellLine(buildLaunchCommand({
+        command: CLAUDE_BIN, args: ["--dangerously-skip-permissions"], home: mainHome, sessionId, settingsFile: path.join(sb.dir, "state", "claude-settings.json"),
+        env: { ANTHROPIC_BASE_URL: sb.api.url, CLAUDE_CODE_OAUTH_TOKEN: "token-main", DISABLE_TELEMETRY: "1", DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
+        runningAsRoot: process.getuid?.() === 0,
+      }));
+      await sb.tmux.sendText(session, `cd ${cwd} && ${line}`);
+      await sb.tmux.sendKey(session, "Enter");
+      await until(`the operator's agent in ${session} at its prompt`, async () => ((await sb.tmux.capturePane(session)).includes("? for shortcuts") || (await sb.tmux.capturePane(session)).includes("bypass permissions") ? true : undefined), 30_000);
+    };
+    // A second operator agent, never spoken to: it has no transcript, so `--resume` cannot bring it back.
+    const quietId = randomUUID();
+    // One after the other: both prepare (rewrite) main's .claude.json.
+    await operatorAgent("fo-ded", dedCwd, dedicatedId);
+    await operatorAgent("fo-quiet", path.join(sb.dir, "work", "quiet"), quietId);
     await sb.tmux.sendText("fo-ded", "TOKEN-OPERATOR hello");
     await sb.tmux.sendKey("fo-ded", "Enter");
     await until("the operator's first reply", async () => (sb.api.requests.some((r) => r.kind === "turn" && r.lastUserText?.includes("TOKEN-OPERATOR")) ? true : undefined), 30_000);
@@ -83,14 +90,22 @@ describe("failover", () => {
     assert.deepEqual(status.swaps.map((x) => `${x.from}>${x.to}`), ["main>backup"]);
     assert.equal(status.accounts.find((x) => x.name === "main")?.state, "exhausted");
     // The dedicated session came back on backup, resumed: same claude session id, CLAUDE_CONFIG_DIR of backup.
-    await until("the dedicated session resumed on backup", async () => {
-      const files = await readdir(path.join(sb.home, ".claude-backup", "sessions")).catch(() => [] as string[]);
-      for (const f of files) {
+    // Both dedicated sessions came back on backup under their ids: the one with a conversation
+    // resumed, the quiet one started afresh under the same id.
+    const onBackup = async (): Promise<Set<string>> => {
+      const ids = new Set<string>();
+      for (const f of await readdir(path.join(sb.home, ".claude-backup", "sessions")).catch(() => [] as string[])) {
         const s = JSON.parse(await readFile(path.join(sb.home, ".claude-backup", "sessions", f), "utf8")) as { sessionId?: string };
-        if (s.sessionId === dedicatedId) return true;
+        if (s.sessionId) ids.add(s.sessionId);
       }
-      return undefined;
+      return ids;
+    };
+    await until("both dedicated sessions back on backup", async () => {
+      const ids = await onBackup();
+      return ids.has(dedicatedId) && ids.has(quietId) ? true : undefined;
     }, 30_000);
+    assert.match(await sb.tmux.capturePane("fo-quiet"), /--session-id [0-9a-f-]{36}/, "the quiet one was started with --session-id, not --resume");
+    assert.doesNotMatch(await sb.tmux.capturePane("fo-quiet"), /No conversation found/);
     const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
     assert.equal(link, undefined, "the claude link is a symlink, not a file");
   });
