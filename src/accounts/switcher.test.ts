@@ -41,21 +41,31 @@ void describe("AccountSwitcher: the six steps", () => {
   void test("a swap runs every step in order, persisting the journal before each side effect", () =>
     withWorld(async (w) => {
       const result = await new AccountSwitcher(w.deps).swap({ reason: "usage limit on main", trigger: "auto" });
-      assert.deepEqual(w.calls, [
+      const head = [
         "persist:recording", "capture",
         "persist:stopping-pool", "kill",
         "persist:flipping", "flip:backup",
         "persist:ensuring-links", "ensure:backup",
         "persist:recording-swap", "active:backup", "record:main>backup",
         "persist:recreating", "recreate:backup",
+      ];
+      assert.deepEqual(w.calls.slice(0, head.length), head);
+      // Then every session comes back side by side, each one named in a persisted journal before it is touched.
+      const rest = w.calls.slice(head.length);
+      const comeback: [call: string, key: string][] = [
         // 0.3.0: a valid id is resumed; a corrupt one leaves the session at the shell.
-        "persist:recreating", `relaunch:ccl-1-conformvault:backup:${UUID_C}`,
-        "persist:recreating", "relaunch:ccl-2-scanyze:backup:shell",
-        // Oldest submitted first; the task still being handed over is left to the work loop.
-        "persist:recreating", "resume:ccl-auto-11:t-early:backup",
-        "persist:recreating", "resume:ccl-auto-12:t-late:backup",
-        "persist:done",
-      ]);
+        [`relaunch:ccl-1-conformvault:backup:${UUID_C}`, "dedicated:ccl-1-conformvault"],
+        ["relaunch:ccl-2-scanyze:backup:shell", "dedicated:ccl-2-scanyze"],
+        // The task still being handed over is left to the work loop.
+        ["resume:ccl-auto-11:t-early:backup", "task:proj/t-early"],
+        ["resume:ccl-auto-12:t-late:backup", "task:proj/t-late"],
+      ];
+      assert.deepEqual(rest.filter((c) => !c.startsWith("persist:")).sort(), comeback.map(([c]) => c).sort());
+      assert.deepEqual([rest.filter((c) => c === "persist:recreating").length, rest.at(-1)], [4, "persist:done"]);
+      for (const [call, key] of comeback) {
+        const persistedBefore = w.calls.slice(0, w.calls.indexOf(call)).filter((c) => c.startsWith("persist:")).length;
+        assert.ok(w.journals.slice(0, persistedBefore).some((j) => j.started.includes(key)), `${key} persisted before ${call}`);
+      }
       assert.equal(result.outcome, "done");
       assert.deepEqual([result.relaunched, result.resumed], [["ccl-1-conformvault"], ["proj/t-early", "proj/t-late"]]);
       assert.deepEqual(result.skipped.map((s) => s.task), ["proj/t-handover"]);
