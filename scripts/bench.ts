@@ -12,13 +12,14 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { CLAUDE_BIN, REPO } from "../test/support/claude-sandbox.js";
 import type { BenchContext, BenchOptions } from "./bench/harness.js";
+import { runFailover } from "./bench/failover.js";
 import { runLatency } from "./bench/latency.js";
 import { renderResults, writeDoc, type Machine, type Results } from "./bench/report.js";
 import { runScale } from "./bench/scale.js";
 import { runSteady } from "./bench/steady.js";
 import { now } from "./bench/support.js";
 
-const PHASES = ["steady", "latency", "scale"] as const;
+const PHASES = ["steady", "latency", "failover", "scale"] as const;
 type Phase = (typeof PHASES)[number];
 
 const say = (line = ""): void => void process.stdout.write(line + "\n");
@@ -29,6 +30,8 @@ const { values: flags } = parseArgs({
     window: { type: "string", default: "30" },
     files: { type: "string", default: "10000" },
     projects: { type: "string", default: "50" },
+    "swap-pool": { type: "string", default: "4" },
+    swaps: { type: "string", default: "3" },
     only: { type: "string" },
     doc: { type: "string", default: path.join(REPO, "docs/benchmarks.md") },
     "no-doc": { type: "boolean", default: false },
@@ -43,6 +46,8 @@ if (flags.help) {
   --window S     seconds of each steady-state window (default 30)
   --files N      waiting tasks of the scale phase (default 10000)
   --projects N   projects they are spread across (default 50)
+  --swap-pool N  pool agents at work when the usage limit hits, failover phase (default 4)
+  --swaps N      swaps of the failover phase, one per round (default 3)
   --only LIST    some of: ${PHASES.join(",")} (default all)
   --doc FILE     the doc whose generated block is rewritten (default docs/benchmarks.md)
   --no-doc       print only
@@ -58,7 +63,10 @@ const int = (name: keyof typeof flags, min: number): number => {
   }
   return v;
 };
-const opts: BenchOptions = { tasks: int("tasks", 1), window: int("window", 1), files: int("files", 1), projects: int("projects", 1) };
+const opts: BenchOptions = {
+  tasks: int("tasks", 1), window: int("window", 1), files: int("files", 1), projects: int("projects", 1),
+  swapPool: int("swap-pool", 2), swaps: int("swaps", 1),
+};
 const phases = (flags.only?.split(",").map((s) => s.trim()) ?? [...PHASES]) as Phase[];
 for (const p of phases) {
   if (!(PHASES as readonly string[]).includes(p)) {
@@ -140,7 +148,7 @@ const machine: Machine = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
   load: `${os.loadavg()[0]!.toFixed(2)} at the start`,
   // Only the flags that change what is measured (not --json, --logs, --doc, --no-doc).
-  command: ["npx tsx scripts/bench.ts", ...(["tasks", "window", "files", "projects", "only"] as const)
+  command: ["npx tsx scripts/bench.ts", ...(["tasks", "window", "files", "projects", "swap-pool", "swaps", "only"] as const)
     .filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)))
     .map((k) => `--${k} ${String(flags[k])}`)].join(" "),
   code: gitRevision(),
@@ -164,7 +172,7 @@ let exitCode = 0;
 try {
   say(`claude-failover benchmark: ${machine.cpus}, Node ${machine.node}, ${machine.tmux}, Claude Code ${machine.claude}`);
   let compiledCli: string[] | undefined;
-  if (phases.includes("latency")) {
+  if (phases.includes("latency") || phases.includes("failover")) {
     say("compiling the CLI into a temp dir for the agents' hooks (tsc) …");
     compiledCli = await buildCli();
     if (!compiledCli) say("  the build produced no main.js: hooks will run under tsx (slower than an installed daemon)");
@@ -192,6 +200,7 @@ try {
   // Steady state first: the process's memory is then least shaped by the other phases.
   results.steady = await run("steady", "steady-state cost of idle sessions", () => runSteady(ctx));
   results.latency = await run("latency", "dispatch and completion latency (real CLI, mock model API)", () => runLatency(ctx));
+  results.failover = await run("failover", `detection latency and swap duration (${opts.swapPool} pool agents at work + 1 dedicated, real CLI)`, () => runFailover(ctx));
   results.scale = await run("scale", `start-up with ${opts.files} waiting tasks across ${opts.projects} projects`, () => runScale(ctx));
   if (interrupted) await new Promise(() => undefined);
   machine.durationS = (now() - started) / 1000;

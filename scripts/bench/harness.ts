@@ -19,6 +19,9 @@ export interface BenchOptions {
   /** Waiting tasks and projects of the scale phase. */
   files: number;
   projects: number;
+  /** Pool agents at work when the usage limit hits, and swaps (rounds) of the failover phase. */
+  swapPool: number;
+  swaps: number;
 }
 
 export interface BenchContext {

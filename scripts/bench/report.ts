@@ -2,6 +2,7 @@
 // of docs/benchmarks.md, so the prose around them (how to read, findings) survives a re-run.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { FailoverResults } from "./failover.js";
 import type { LatencyResults } from "./latency.js";
 import type { ScaleResults, WatchCost } from "./scale.js";
 import type { SteadyResults } from "./steady.js";
@@ -27,6 +28,7 @@ export interface Machine {
 export interface Results {
   machine: Machine;
   latency?: LatencyResults;
+  failover?: FailoverResults;
   steady?: SteadyResults;
   scale?: ScaleResults;
   errors: string[];
@@ -147,6 +149,31 @@ function scaleSection(r: ScaleResults): string {
   ].join("\n");
 }
 
+function failoverSection(r: FailoverResults): string {
+  const exit = summarize(r.floorExit);
+  const start = summarize(r.floorStart);
+  const head = ["Figure", "n", "median", "p90", "max", "Floor it cannot beat (same run)", "floor median"];
+  const rows: string[][] = [
+    ["**Detection**: the mock answers the usage limit → StopFailure (rate_limit) at the daemon", ...cells(summarize(r.limitToHook)), "", ""],
+    ["StopFailure at the daemon → swap decided (quota monitor, U2: a reset on screen confirms at once)", ...cells(summarize(r.hookToDecision)), "", ""],
+    [`**Swap**: decided → done (${r.pool} pool agents stopped, link flipped, links ensured, pool recreated, ${r.dedicated} dedicated relaunched, ${r.pool} tasks continued)`, ...cells(summarize(r.swap)),
+      `${r.pool} agents ended, then ${r.pool} started, side by side`, exit && start ? fmtMs(exit.median + start.median) : "–"],
+    ...r.steps.map((s) => [`  ↳ ${s.step}`, ...cells(summarize(s.ms)), "", ""]),
+    ["swap decided → the first interrupted task's \"continue\" at the model, new account", ...cells(summarize(r.firstContinue)), "", ""],
+    ["swap decided → the last one's", ...cells(summarize(r.lastContinue)), "", ""],
+    ["swap decided → the dedicated session's agent back (SessionStart at the daemon)", ...cells(summarize(r.dedicatedBack)), "", ""],
+    [`floor: ${r.pool} agents ended side by side (Ctrl-C ×2 → shell)`, ...cells(exit), "", ""],
+    [`floor: ${r.pool} agents started side by side (→ idle prompt)`, ...cells(start), "", ""],
+  ];
+  return [
+    "### Failover: detection and swap",
+    "",
+    `Each round: ${r.pool} pool agents at work on one account (their answers held back by the mock), then one of them meets that account's usage limit and the daemon swaps to the next account. quota.poll_interval ${fmtMs(r.quotaPollMs)} (production); reactivate_cooldown cut to ${fmtMs(r.cooldownMs)} so that rounds can follow each other. Hooks: ${r.hookMode}.${r.failures.length > 0 ? ` Problems: ${r.failures.join("; ")}.` : ""}`,
+    "",
+    markdownTable(head, rows),
+  ].join("\n");
+}
+
 export function renderResults(res: Results): string {
   const m = res.machine;
   const parts = [
@@ -156,6 +183,7 @@ export function renderResults(res: Results): string {
     `Command: \`${m.command}\` (code at ${m.code}).`,
   ];
   if (res.latency) parts.push("", latencySection(res.latency));
+  if (res.failover) parts.push("", failoverSection(res.failover));
   if (res.steady) parts.push("", steadySection(res.steady));
   if (res.scale) parts.push("", scaleSection(res.scale));
   if (res.errors.length > 0) parts.push("", "### Phases that failed", "", ...res.errors.map((e) => `- ${e}`));

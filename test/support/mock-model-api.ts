@@ -72,6 +72,8 @@ export type UsageAnswer =
 
 export interface RecordedRequest {
   seq: number;
+  /** When the body had been read (epoch ms): the benchmark times the daemon against it. */
+  receivedAt: number;
   method: string;
   path: string;
   query: string;
@@ -192,7 +194,7 @@ export async function startMockModelApi(options: MockOptions = {}): Promise<Mock
     const side = isMessages && jsonSchemaOf(body) !== undefined;
     const texts = isMessages ? userTexts(body) : [];
     const record: RecordedRequest = {
-      seq: ++seq, method: req.method ?? "", path: url.pathname, query: url.search, headers, body, token,
+      seq: ++seq, receivedAt: Date.now(), method: req.method ?? "", path: url.pathname, query: url.search, headers, body, token,
       lastUserText: isMessages ? texts.at(-1) : undefined,
       userTexts: texts,
       kind: isMessages ? (side ? "side" : "turn") : "other",
