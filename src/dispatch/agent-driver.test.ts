@@ -130,6 +130,26 @@ describe("AgentDriver", () => {
     assert.deepEqual(keys, ["C-c", "C-c"]);
   });
 
+  test("exit after a turn types /exit, and falls back to Ctrl-C when the agent stays", async () => {
+    const { driver, tmux } = await setup();
+    await driver.launch("p1", "/w", LAUNCH);
+    await driver.submit("p1", "a task", ID);
+    while ((await driver.screen("p1")).state !== "idle");
+    await driver.exit("p1", undefined, { afterTurn: true });
+    assert.equal((await driver.screen("p1")).state, "shell");
+    assert.ok(tmux.calls.some((c) => c.op === "send-text" && c.text === "/exit"));
+    assert.ok(!tmux.calls.some((c) => c.op === "send-key" && c.key === "C-c"));
+
+    // An agent that ignores /exit (a turn still running queues it): Ctrl-C ends it.
+    const other = await setup({ behaviour: () => ({ kind: "hang" }) });
+    await other.driver.launch("p1", "/w", LAUNCH);
+    await other.driver.submit("p1", "work forever", ID);
+    await other.driver.exit("p1", undefined, { afterTurn: true });
+    assert.equal((await other.driver.screen("p1")).state, "shell");
+    assert.ok(other.tmux.calls.some((c) => c.op === "send-key" && c.key === "C-c"));
+    assert.equal(other.fake.prompts.length, 1, "the queued /exit never went to the model");
+  });
+
   test("exit with a prompt still in the box empties it and never submits it", async () => {
     const { driver, fake, tmux } = await setup();
     await driver.launch("p1", "/w", LAUNCH);

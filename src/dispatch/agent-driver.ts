@@ -218,12 +218,21 @@ export class AgentDriver {
   }
 
   /**
-   * Ends Claude Code with Ctrl-C alone and resolves once a shell holds the pane. Ctrl-C never submits
-   * anything: it interrupts a turn, empties a non-empty input box, and on an empty box arms the exit
-   * that the next press confirms. Typing `/exit` instead can land behind a prompt whose paste Claude
-   * Code has not drawn yet, and Enter then submits both (found by the crash harness).
+   * Ends Claude Code and resolves once a shell holds the pane. Ctrl-C never submits anything: it
+   * interrupts a turn, empties a non-empty input box, and on an empty box arms the exit that the next
+   * press confirms. Typing `/exit` can land behind a prompt whose paste Claude Code has not drawn
+   * yet, and Enter then submits both (found by the crash harness) — so it is typed only with
+   * `afterTurn`: the agent has just finished a turn the daemon submitted, nothing else was typed, the
+   * box is empty. There `/exit` waits for the CLI's post-turn work (~0.5 s in all), where Ctrl-C cuts
+   * that work short and then waits on it (~1.8 s; benchmark).
    */
-  async exit(session: string, signal?: AbortSignal): Promise<void> {
+  async exit(session: string, signal?: AbortSignal, options: { afterTurn?: boolean } = {}): Promise<void> {
+    if (options.afterTurn && !SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) {
+      await this.d.tmux.sendText(session, "/exit", signal);
+      await this.d.tmux.sendKey(session, "Enter", signal);
+      if (await this.waitForShell(session, 5_000, signal)) return;
+      this.d.log.warn({ session }, "/exit did not end the agent: Ctrl-C");
+    }
     const deadline = this.d.clock.now() + 15_000;
     let presses = 0;
     for (;;) {
@@ -235,10 +244,19 @@ export class AgentDriver {
       // Press again once this press shows (a new frame: the box emptied, "Press Ctrl-C again to
       // exit", the turn interrupted) — soon enough for the CLI's double-press window.
       const shown = this.d.clock.now() + 2_000;
+      let leaving = false;
       for (;;) {
         await this.d.clock.sleep(this.pollMs, signal);
         if (SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
-        if (this.d.clock.now() > shown || (await this.d.tmux.capturePane(session, {}, signal)) !== before.capture) break;
+        const capture = await this.d.tmux.capturePane(session, {}, signal);
+        // "Resume this session with …": it is on its way out (SessionEnd hooks, flushing). More
+        // presses would only reach it as SIGINTs now that the terminal is back in cooked mode.
+        leaving = this.d.classify(capture).state === "shell";
+        if (leaving || this.d.clock.now() > shown || capture !== before.capture) break;
+      }
+      if (leaving) {
+        if (await this.waitForShell(session, 10_000, signal)) return;
+        break;
       }
     }
     throw new AgentError("AGENT_EXIT_TIMEOUT", `${session}: Claude Code did not exit after ${presses} Ctrl-C presses`, session);

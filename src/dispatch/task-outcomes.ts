@@ -41,7 +41,9 @@ export class TaskOutcomes {
     await this.d.ledger.flush();
     this.d.record({ type: "task_done", project: r.project, task: r.id, session: r.session, account: r.account, attempts: r.attempt, how });
     this.d.log.info({ task: key, session: r.session, how, attempts: r.attempt }, "task done");
-    await this.recycle(r.session, signal);
+    // Its turn ended (Stop, or an idle prompt held) and nothing was typed since: `/exit` is safe and
+    // quicker. A signal file may come while the turn still runs: Ctrl-C cuts it.
+    await this.recycle(r.session, signal, { afterTurn: how !== "signal-file" });
   }
 
   /** Q4: back to the inbox with attempts+1, or into failed/ once max_attempts is reached. */
@@ -72,9 +74,9 @@ export class TaskOutcomes {
   }
 
   /** Ends the agent so the next task gets a fresh one; the session itself stays (or the pool recreates it). */
-  async recycle(session: string, signal?: AbortSignal): Promise<void> {
+  async recycle(session: string, signal?: AbortSignal, options: { afterTurn?: boolean } = {}): Promise<void> {
     try {
-      await this.d.driver.exit(session, signal);
+      await this.d.driver.exit(session, signal, options);
     } catch (err) {
       if (isAbortError(err)) throw err;
       this.d.log.warn({ session, err: describeError(err) }, "could not exit the agent; the session is left for the pool to recreate");
