@@ -1,6 +1,7 @@
 // The benchmark of SPEC §10 on this machine: dispatch and completion latency with the real Claude Code
-// CLI against the mock model API, the steady-state cost of watching idle sessions, and start-up with
-// 10,000 waiting tasks, each figure next to the floor it cannot beat, measured in the same run.
+// CLI against the mock model API, usage-limit detection and swap duration, the steady-state cost of
+// watching idle sessions, and start-up with 10,000 waiting tasks, each figure next to the floor it
+// cannot beat, measured in the same run.
 // Everything lives in temp dirs with private tmux sockets and loopback servers; whatever it started
 // is stopped and removed on exit, failure or Ctrl-C. About 4 minutes on a 2-core machine.
 //   npx tsx scripts/bench.ts                 all phases; prints the tables, rewrites docs/benchmarks.md
