@@ -113,6 +113,19 @@ describe("prepareAccountHome", () => {
     assert.ok(result.changed.length >= 5);
   });
 
+  test("agents launched side by side in different folders: every folder's trust is kept", async () => {
+    const root = await tmp();
+    const home = path.join(root, "home");
+    const cwds = Array.from({ length: 6 }, (_, i) => path.join(root, `proj-${i}`));
+    for (const cwd of cwds) await mkdir(cwd);
+    await Promise.all(cwds.map((cwd) => prepareAccountHome({ home, cwd })));
+    const config = JSON.parse(await readFile(path.join(home, ".claude.json"), "utf8")) as { projects: Record<string, { hasTrustDialogAccepted?: boolean }> };
+    assert.deepEqual(cwds.filter((cwd) => config.projects[cwd]?.hasTrustDialogAccepted !== true), []);
+    // A failed preparation does not hold up the next one for the same home.
+    await assert.rejects(prepareAccountHome({ home: path.join(home, ".claude.json", "inside-a-file"), cwd: cwds[0]! }));
+    await prepareAccountHome({ home, cwd: cwds[0]! });
+  });
+
   test("merges: the operator's keys and values stay, only missing pieces are added", async () => {
     const home = await tmp();
     const cwd = await tmp();

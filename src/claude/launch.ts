@@ -118,6 +118,22 @@ type Json = Record<string, unknown>;
  */
 export async function prepareAccountHome(options: PrepareHomeOptions): Promise<PrepareHomeResult> {
   if (!path.isAbsolute(options.home)) throw new LaunchError("LAUNCH_BAD_ARGUMENT", `account home must be an absolute path, got ${JSON.stringify(options.home)}`);
+  // Each call reads .claude.json, merges and writes it back: two at once for the same home (agents
+  // launched side by side in different folders) would lose one's folder trust. One at a time per home.
+  const key = path.resolve(options.home);
+  const run = (preparing.get(key) ?? Promise.resolve()).then(() => prepareNow(options));
+  const tail = run.then(() => undefined, () => undefined);
+  preparing.set(key, tail);
+  void tail.then(() => {
+    if (preparing.get(key) === tail) preparing.delete(key);
+  });
+  return run;
+}
+
+/** The preparation running (or last queued) per account home. */
+const preparing = new Map<string, Promise<void>>();
+
+async function prepareNow(options: PrepareHomeOptions): Promise<PrepareHomeResult> {
   await ensureDir(options.home);
   const changed: string[] = [];
 

@@ -106,6 +106,40 @@ describe("AgentDriver", () => {
     await assert.rejects(driver.launch("p1", "/w", resume), (e: unknown) => e instanceof AgentError && e.code === "AGENT_START_FAILED");
   });
 
+  test("a start-up dialog slow to go away is answered once: no stray key in the input box", async () => {
+    const { driver, tmux } = await setup();
+    const s = tmux.sessions.get("p1")!;
+    const dialog = [
+      " Accessing workspace:", " /w", "",
+      " Quick safety check: Is this a project you created or one you trust?", "",
+      " ❯ 1. Yes, I trust this folder", "   2. No, exit", "", " Enter to confirm · Esc to cancel",
+    ];
+    let input = "";
+    let closing = -1;
+    const draw = (session: typeof s, state: "dialog" | "idle") => {
+      session.screen = state === "dialog" ? [...dialog] : ["─".repeat(80), `❯\u00a0${input}`, "─".repeat(80), "  ? for shortcuts"];
+    };
+    s.program = {
+      onKey: (session, key) => {
+        if (key === "Enter" && session.currentCommand === "bash") {
+          session.currentCommand = "claude";
+          draw(session, "dialog");
+        } else if (key === "1" && closing === -1 && session.screen[0] === dialog[0]) {
+          closing = 8; // the dialog stays on screen for 8 more looks
+        } else if (session.currentCommand === "claude" && key.length === 1) {
+          input += key;
+        }
+      },
+      onCapture: (session) => {
+        if (closing > 0 && --closing === 0) draw(session, "idle");
+      },
+    };
+    await driver.launch("p1", "/w", LAUNCH);
+    assert.deepEqual(tmux.calls.filter((c) => c.op === "send-key" && c.key === "1").length, 1);
+    assert.equal(input, "");
+    assert.equal((await driver.screen("p1")).state, "idle");
+  });
+
   test("without hooks, an agent holding its idle prompt for a few seconds counts as started", async () => {
     const { driver, clock } = await setup({ hooks: false });
     const t0 = clock.now();

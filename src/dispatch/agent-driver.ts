@@ -37,6 +37,9 @@ export interface AgentDriverDeps {
   acceptTimeoutMs?: number;
 }
 
+/** How long an answered dialog may stay on screen before it is answered again. */
+const DIALOG_REDRAW_MS = 1_500;
+
 /** Without a SessionStart hook, how long the agent must hold the terminal at its prompt to count as started. */
 const UNHOOKED_START_MS = 3_000;
 
@@ -132,6 +135,7 @@ export class AgentDriver {
     let agentSince: number | undefined;
     const deadline = started + (this.d.startTimeoutMs ?? 60_000);
     let answered = 0;
+    let lastAnswer: { detail: string; at: number } | undefined;
     let sawAgent = false;
     let retyped = false;
     for (;;) {
@@ -154,7 +158,11 @@ export class AgentDriver {
       idleStreak = atPrompt ? idleStreak + 1 : 0;
       if (atPrompt && claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)) return;
       if (atPrompt && idleStreak >= 2 && agentSince !== undefined && !SHELLS.has(foreground) && this.d.clock.now() - agentSince >= UNHOOKED_START_MS) return;
-      if (v.state === "dialog") {
+      if (v.state === "dialog" && lastAnswer?.detail === v.detail && this.d.clock.now() - lastAnswer.at < DIALOG_REDRAW_MS) {
+        // Answered already; the dialog is still being taken down. A second key now would land in
+        // the input box once it is gone (and the agent would never look idle).
+        sawAgent = true;
+      } else if (v.state === "dialog") {
         sawAgent = true;
         const key = DIALOG_ANSWERS[v.detail];
         if (key === undefined || answered >= 8) {
@@ -163,6 +171,7 @@ export class AgentDriver {
         answered++;
         this.d.log.warn({ session, dialog: v.detail, key }, "answered a start-up dialog (prepare the account home to avoid it)");
         await this.d.tmux.sendKey(session, key, signal);
+        lastAnswer = { detail: v.detail, at: this.d.clock.now() };
       } else if (v.state === "idle" || v.state === "busy") {
         sawAgent = true;
       } else if (v.state === "shell" && sawAgent) {
