@@ -56,8 +56,8 @@ const DIALOG_ANSWERS: Record<string, Key> = {
 
 /**
  * Drives Claude Code inside one pool session: launch it at the shell, hand it a prompt and confirm it
- * was taken, end it with Ctrl-C. Every wait polls the screen (and hooks) against a deadline — no fixed sleep
- * stands in for a condition.
+ * was taken, end it. Every wait polls the screen (and hooks) against a deadline — no fixed sleep stands
+ * in for a condition.
  */
 export class AgentDriver {
   private readonly pollMs: number;
@@ -253,6 +253,8 @@ export class AgentDriver {
       // Press again once this press shows (a new frame: the box emptied, "Press Ctrl-C again to
       // exit", the turn interrupted) — soon enough for the CLI's double-press window.
       const shown = this.d.clock.now() + 2_000;
+      // An exit message already on screen (an earlier agent's) says nothing about this one.
+      const shellBefore = this.d.classify(before.capture).state === "shell";
       let leaving = false;
       for (;;) {
         await this.d.clock.sleep(this.pollMs, signal);
@@ -260,7 +262,7 @@ export class AgentDriver {
         const capture = await this.d.tmux.capturePane(session, {}, signal);
         // "Resume this session with …": it is on its way out (SessionEnd hooks, flushing). More
         // presses would only reach it as SIGINTs now that the terminal is back in cooked mode.
-        leaving = this.d.classify(capture).state === "shell";
+        leaving = !shellBefore && capture !== before.capture && this.d.classify(capture).state === "shell";
         if (leaving || this.d.clock.now() > shown || capture !== before.capture) break;
       }
       if (leaving) {
@@ -270,6 +272,4 @@ export class AgentDriver {
     }
     throw new AgentError("AGENT_EXIT_TIMEOUT", `${session}: Claude Code did not exit after ${presses} Ctrl-C presses`, session);
   }
-
-
 }
