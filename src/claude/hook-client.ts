@@ -11,7 +11,9 @@ import path from "node:path";
 import { ensureDir, moveDurably, writeFileAtomic } from "../lib/atomic-fs.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
-import { parseHookEnvelope, type HookEnvelope, type HookEvent } from "./hooks.js";
+// Types only: the hook command (run several times per task by every agent) must not load zod, which
+// checking an envelope needs; only drainSpool, in the daemon, loads it.
+import type { HookEnvelope, HookEvent } from "./hooks.js";
 
 /** The largest envelope sent: the daemon's `/api/hook` refuses bodies over 1 MiB. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -231,6 +233,7 @@ export async function drainSpool(
   handler: (drained: DrainedEvent, file: string) => Promise<void>,
   options: { maxFileBytes?: number } = {},
 ): Promise<DrainResult> {
+  const { parseHookEnvelope } = await import("./hooks.js");
   const result: DrainResult = { delivered: 0, kept: [], rejected: [] };
   let names: string[];
   try {
