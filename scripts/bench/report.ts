@@ -136,7 +136,7 @@ function scaleSection(r: ScaleResults): string {
     c ? `${fmtMs(c.readyMs)}; ${fmtMs(c.cpuMs)} CPU; RSS ${fmtDeltaMiB(c.rssGrowth)}, heap ${fmtDeltaMiB(c.heapGrowth)}` : "–";
   if (r.chokidar) {
     rows.push([
-      `the inbox watcher's chokidar alone (same options, same ${r.projects} inboxes): watch → ready; CPU; memory kept (after GC)`,
+      `the inbox watcher alone (InboxWatcher: chokidar on the ${r.projects} inbox folders, first rescan): start → ready; CPU; memory kept (after GC)`,
       watchCost(r.chokidar), `plain fs.watch (one inotify watch) per inbox`, watchCost(r.bareWatch),
     ]);
   }

@@ -4,13 +4,12 @@
 import { watch as fsWatch } from "node:fs";
 import { access, lstat, readdir, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { watch } from "chokidar";
 import type { TaskLedger } from "../../src/dispatch/records.js";
 import { StatusPublisher } from "../../src/daemon/status-publisher.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
-import { isIgnoredInboxName } from "../../src/queue/names.js";
 import { TaskQueue } from "../../src/queue/queue.js";
+import { InboxWatcher } from "../../src/queue/watcher.js";
 import { openSandbox, startDaemon, type BenchContext } from "./harness.js";
 import { forceGc, now, sleep, waitFor } from "./support.js";
 
@@ -40,7 +39,7 @@ export interface ScaleResults {
   /** V8 heap in use after a full GC, before start and once the first pass has settled. */
   heapBefore: number;
   heapSettled: number;
-  /** The inbox watcher's chokidar alone, same options, on the same inboxes (after the daemon stopped). */
+  /** The daemon's InboxWatcher alone (chokidar on the inbox folders), on the same inboxes, after the daemon stopped. */
   chokidar: WatchCost | undefined;
   /** Floor of a watcher: one plain fs.watch (inotify) per inbox. */
   bareWatch: WatchCost | undefined;
@@ -137,8 +136,8 @@ export async function runScale(ctx: BenchContext): Promise<ScaleResults> {
   let claimed = 0;
   for (const p of projects) claimed += (await readdir(path.join(sb.queueRoot, p, "active"))).filter((n) => n.endsWith(".md")).length;
 
-  ctx.say("  the inbox watcher's chokidar alone on the same inboxes");
-  const chokidar = await measureChokidar(projects.map(inbox)).catch(() => undefined);
+  ctx.say("  the inbox watcher alone on the same inboxes");
+  const chokidar = await measureInboxWatcher(sb.queueRoot, projects).catch(() => undefined);
   const bareWatch = await measureBareWatch(projects.map(inbox)).catch(() => undefined);
 
   return {
@@ -189,19 +188,13 @@ function measureBareWatch(dirs: string[]): Promise<WatchCost> {
   });
 }
 
-/** chokidar with the options of src/queue/watcher.ts (inbox roots exempt from `ignored`). */
-function measureChokidar(dirs: string[]): Promise<WatchCost> {
+/** The daemon's InboxWatcher, started alone: watch → ready includes its first rescan (offering each inbox to a no-op). */
+function measureInboxWatcher(root: string, projects: string[]): Promise<WatchCost> {
   return watchCost(async () => {
-    const roots = new Set(dirs);
-    const fsw = watch(dirs, {
-      ignoreInitial: true, depth: 0, followSymlinks: false, persistent: true,
-      ignored: (p: string) => !roots.has(p) && isIgnoredInboxName(path.basename(p)),
-    });
-    await new Promise<void>((resolve, reject) => {
-      fsw.on("ready", resolve);
-      fsw.on("error", reject);
-    });
-    return () => fsw.close();
+    const w = new InboxWatcher({ root, projects, rescanIntervalMs: 3_600_000, clock: systemClock, log: silentLogger(), onWork: () => undefined });
+    w.start();
+    await w.ready();
+    return () => w.stop();
   });
 }
 

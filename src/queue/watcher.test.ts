@@ -152,6 +152,45 @@ describe("InboxWatcher", () => {
     }
   });
 
+  test("hints come from the inbox folder's own events: task names count, dot-files and editor temp files do not", async () => {
+    const q = await makeQueue({ projects: ["alpha", "beta"] });
+    const clock = new FakeClock();
+    const emitter = new EventEmitter();
+    let options: { ignored?: unknown } = {};
+    const { watcher, calls } = makeWatcher(q.root, ["alpha", "beta"], clock, {
+      createWatcher: (_paths, o) => {
+        options = o;
+        queueMicrotask(() => emitter.emit("ready"));
+        return Object.assign(emitter, { add: () => undefined, unwatch: () => undefined, close: async () => undefined });
+      },
+    });
+    const raw = (name: string | null, project: string) => emitter.emit("raw", "rename", name, { watchedPath: q.dir(project, "inbox") });
+    try {
+      watcher.start();
+      await watcher.ready();
+      await waitFor(() => calls.length === 2, "the first rescan");
+      calls.length = 0;
+      // chokidar is told to ignore every entry of an inbox: it keeps no state per waiting task.
+      const ignored = options.ignored as (p: string) => boolean;
+      assert.equal(ignored(path.join(q.dir("alpha", "inbox"), "t1.md")), true);
+      assert.equal(ignored(q.dir("alpha", "inbox")), false);
+      for (const name of [".t1.md.swp", ".drop.tmp", "t1.md~", "#t1.md#", "4913"]) raw(name, "alpha");
+      raw("t1.md", "elsewhere");
+      emitter.emit("raw", "change", "t1.md", undefined);
+      await clock.advance(100);
+      await flushMicrotasks();
+      assert.deepEqual(calls, [], "no hint from ignored names, unknown folders or events without a folder");
+      raw("t2.md", "beta");
+      raw(null, "alpha");
+      await clock.advance(20);
+      await waitFor(() => calls.length === 2, "onWork for both");
+      assert.deepEqual(calls.sort(), ["alpha", "beta"]);
+    } finally {
+      await watcher.stop();
+      await q.cleanup();
+    }
+  });
+
   test("a throwing onWork is logged and does not stop later runs", async () => {
     const clock = new FakeClock();
     let runs = 0;
