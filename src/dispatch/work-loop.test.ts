@@ -275,3 +275,52 @@ describe("WorkLoop.adopt (restart)", () => {
     assert.equal(h.ledger.get("p/ghost"), undefined);
   });
 });
+
+describe("WorkLoop: pause for a swap", () => {
+  test("pause() waits for the pass under way, which stops there: a session killed by the swap does not send its task back", async () => {
+    const h = await harness({ sessions: ["pool-1", "pool-2"], behaviour: () => ({ kind: "hang" }) });
+    h.queue.add("p", "t1", "first");
+    h.queue.add("p", "t2", "second");
+    await h.tick(2);
+    assert.deepEqual([h.queue.where("p", "t1"), h.queue.where("p", "t2")], ["active", "active"]);
+    // The next pass is held inside its first look at a screen.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const capture = h.tmux.capturePane.bind(h.tmux);
+    let held = false;
+    h.tmux.capturePane = async (...args: Parameters<typeof capture>) => {
+      const screen = await capture(...args);
+      if (!held) {
+        held = true;
+        await gate;
+      }
+      return screen;
+    };
+    const pass = h.loop.tick(new AbortController().signal);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(held, "the pass is looking at a screen");
+    let paused = false;
+    const pausing = h.loop.pause("swap").then(() => (paused = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(paused, false, "pause() waits for the pass");
+    // The swap kills the pool meanwhile.
+    await h.tmux.killSession("pool-1");
+    await h.tmux.killSession("pool-2");
+    release();
+    await pausing;
+    await pass;
+    assert.deepEqual([h.queue.where("p", "t1"), h.queue.where("p", "t2")], ["active", "active"], "both still in active/, left to the swap");
+    assert.equal(h.ledger.tasks.size, 2);
+    assert.ok(!h.events.some((e) => e.type === "task_requeued"));
+  });
+
+  test("a task that left the ledger is not resumed (its record would come back without its file)", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }) });
+    h.queue.add("p", "t1", "first");
+    await h.tick(2);
+    const record = h.ledger.records()[0]!;
+    h.ledger.remove("p/t1");
+    await assert.rejects(h.loop.resumeOn(record, { name: "backup", home: "/h/backup", env: {} }), /no longer in flight/);
+    assert.equal(h.ledger.tasks.size, 0);
+  });
+});

@@ -3,7 +3,7 @@ import type { LaunchCommand } from "../claude/launch.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { isAbortError } from "../lib/clock.js";
-import { describeError } from "../lib/errors.js";
+import { AppError, describeError } from "../lib/errors.js";
 import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
@@ -59,6 +59,8 @@ export class WorkLoop {
   private readonly handing = new Map<string, Promise<void>>();
   private stopping = false;
   private pausedFor: string | undefined;
+  /** The pass in progress, if any: pause() waits for it. */
+  private ticking: Promise<void> | undefined;
   private readonly outcomes: TaskOutcomes;
 
   constructor(private readonly d: WorkLoopDeps) {
@@ -117,6 +119,10 @@ export class WorkLoop {
    */
   async pause(reason: string): Promise<void> {
     this.pausedFor = reason;
+    // A pass already under way would go on supervising sessions the swap is killing, and file their
+    // tasks as lost while the swap resumes them (found by the demo under load): wait for it to end.
+    // It stops at the next task it would look at.
+    await this.ticking?.catch(() => undefined);
     await this.settled();
   }
 
@@ -135,6 +141,10 @@ export class WorkLoop {
    * claude session id, one attempt.
    */
   async resumeOn(record: TaskRecord, account: { name: string; home: string; env: Record<string, string> }, signal?: AbortSignal): Promise<void> {
+    // Never bring back a task that left the ledger meanwhile (filed, or back in the inbox): its
+    // record would come back with it and wait for a file that is no longer in active/.
+    const key = taskKey(record.project, record.id);
+    if (this.d.ledger.get(key) === undefined) throw new AppError("TASK_NOT_IN_FLIGHT", `${key} is no longer in flight: not resumed`);
     const launch = await this.d.launchFor(account, record.claude_session_id, record.cwd, true);
     await this.d.driver.launch(record.session, record.cwd, launch, signal);
     const since = this.d.clock.now();
@@ -155,9 +165,18 @@ export class WorkLoop {
   }
 
   /** One pass: supervise every task in flight, then dispatch to free sessions. */
-  async tick(signal: AbortSignal): Promise<void> {
+  tick(signal: AbortSignal): Promise<void> {
+    const pass = this.pass(signal);
+    this.ticking = pass;
+    return pass.finally(() => {
+      if (this.ticking === pass) this.ticking = undefined;
+    });
+  }
+
+  private async pass(signal: AbortSignal): Promise<void> {
     if (this.pausedFor !== undefined) return;
     for (const r of this.d.ledger.records()) {
+      if (this.pausedFor !== undefined) return;
       if (r.phase !== "working" || this.handing.has(r.session)) continue;
       try {
         await supervise(r, this.d, this.outcomes, signal);
@@ -166,7 +185,7 @@ export class WorkLoop {
         this.d.log.error({ task: taskKey(r.project, r.id), session: r.session, err: describeError(err) }, "supervising a task failed");
       }
     }
-    await this.dispatch(signal);
+    if (this.pausedFor === undefined) await this.dispatch(signal);
   }
 
   /**
