@@ -38,6 +38,11 @@ export class SessionRegistry {
       ? { ...prev, cwd, ...extra }
       : { ...(prev ?? {}), name, kind, cwd, state, since: this.now(), ...extra };
     if (state !== "error") delete record.error;
+    // Only a busy session has a task: one killed and recreated (a swap, a crash) comes back without it.
+    if (state !== "busy") {
+      delete record.task;
+      delete record.account;
+    }
     this.records.set(name, record);
     return record;
   }
