@@ -1,12 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { descendantPids, runningSession } from "./running-session.js";
+import { tempDir } from "../lib/test-temp.js";
 
 async function fakeProc(tree: Record<number, number>): Promise<string> {
-  const root = await mkdtemp(path.join(os.tmpdir(), "cf-proc-"));
+  const root = await tempDir("cf-proc-");
   for (const [pid, ppid] of Object.entries(tree)) {
     await mkdir(path.join(root, pid));
     await writeFile(path.join(root, pid, "stat"), `${pid} (odd (name) x) S ${ppid} 1 1 0`);
@@ -23,7 +23,7 @@ test("descendants are found through the whole tree, with odd process names", asy
 
 test("the agent's session id comes from <home>/sessions/<pid>.json of the pane's process or a descendant", async () => {
   const proc = await fakeProc({ 100: 1, 101: 100, 200: 1 });
-  const homes = await mkdtemp(path.join(os.tmpdir(), "cf-homes-"));
+  const homes = await tempDir("cf-homes-");
   const a = path.join(homes, "a");
   const b = path.join(homes, "b");
   await mkdir(path.join(a, "sessions"), { recursive: true });

@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir } from "node:fs/promises";
-import os from "node:os";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { runHookEntry } from "./hook-entry.js";
+import { tempDir } from "../lib/test-temp.js";
 
 test("hook: a dead daemon means the payload is spooled, nothing on stdout, exit 0", async () => {
-  const stateDir = await mkdtemp(path.join(os.tmpdir(), "cf-hook-"));
+  const stateDir = await tempDir("cf-hook-");
   const stdout = new PassThrough();
   let out = "";
   stdout.on("data", (b: Buffer) => (out += b.toString()));
@@ -21,7 +21,7 @@ test("hook: a dead daemon means the payload is spooled, nothing on stdout, exit 
 });
 
 test("hook: garbage on stdin still exits 0", async () => {
-  const stateDir = await mkdtemp(path.join(os.tmpdir(), "cf-hook-"));
+  const stateDir = await tempDir("cf-hook-");
   const code = await runHookEntry(["Stop", "--state-dir", stateDir, "--url", "http://127.0.0.1:9"], {
     stdout: new PassThrough(), stderr: new PassThrough(), env: {}, stdin: Readable.from([Buffer.from([0xff, 0x00, 0x7b])]),
   });

@@ -1,10 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, writeFile, mkdir } from "node:fs/promises";
-import os from "node:os";
+import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError, expandPath, loadConfig, parseConfigText, resolveConfigPath } from "./loader.js";
 import { poolIndexOf, poolSessionNames } from "./schema.js";
+import { tempDir } from "../lib/test-temp.js";
 
 const HOME = "/home/op";
 const parse = (text: string) => parseConfigText(text, "/etc/cf/config.yaml", HOME);
@@ -148,7 +148,7 @@ bogus: 1
 
 describe("config files", () => {
   test("a missing file, a folder, an oversized file and non-UTF-8 text are refused clearly", async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "cf-config-"));
+    const dir = await tempDir("cf-config-");
     await assert.rejects(loadConfig(path.join(dir, "none.yaml")), (e: unknown) => e instanceof ConfigError && /no such file/.test(e.problems[0]!));
     await mkdir(path.join(dir, "folder.yaml"));
     await assert.rejects(loadConfig(path.join(dir, "folder.yaml")), (e: unknown) => e instanceof ConfigError && /not a regular file/.test(e.problems[0]!));
@@ -159,7 +159,7 @@ describe("config files", () => {
   });
 
   test("relative paths are taken from the config file's folder", async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "cf-config-"));
+    const dir = await tempDir("cf-config-");
     const file = path.join(dir, "c.yaml");
     await writeFile(file, "state_dir: state\naccounts: [{ name: a, home: homes/a }]\n");
     const c = await loadConfig(file);

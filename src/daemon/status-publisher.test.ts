@@ -1,16 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rename, stat, utimes, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readFile, rename, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import { FakeClock } from "../lib/clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "../queue/queue.js";
 import { STATUS_REFRESH_MS, StatusPublisher } from "./status-publisher.js";
+import { tempDir } from "../lib/test-temp.js";
 
 test("status.json in the SPEC shape, /status counts, and stale tasks for the watchdog", async () => {
-  const root = await mkdtemp(path.join(os.tmpdir(), "cf-status-"));
+  const root = await tempDir("cf-status-");
   const now = Date.UTC(2026, 3, 17, 12);
   const clock = new FakeClock(now);
   const queue = new TaskQueue({ root, projects: { web: root }, clock, log: silentLogger() });
@@ -52,7 +52,7 @@ test("status.json in the SPEC shape, /status counts, and stale tasks for the wat
 });
 
 test("status.json is written when it changes, and unchanged only once a minute (updated_at as a heartbeat)", async () => {
-  const root = await mkdtemp(path.join(os.tmpdir(), "cf-status-"));
+  const root = await tempDir("cf-status-");
   const clock = new FakeClock(Date.UTC(2026, 3, 17, 12));
   const queue = new TaskQueue({ root, projects: { web: root }, clock, log: silentLogger() });
   await queue.ensureLayout();

@@ -1,16 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, symlink, utimes, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, readdir, symlink, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { FakeClock } from "../lib/clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { Janitor } from "./janitor.js";
+import { tempDir } from "../lib/test-temp.js";
 
 const DAY = 86_400_000;
 
 test("prunes past retention, removes stale temp files and old rejected spool files, leaves everything else", async () => {
-  const root = await mkdtemp(path.join(os.tmpdir(), "cf-janitor-"));
+  const root = await tempDir("cf-janitor-");
   const now = Date.UTC(2026, 5, 1);
   const q = (p: string, ...rest: string[]) => path.join(root, "queue", "web", p, ...rest);
   for (const f of ["inbox", "active", "done", "failed"]) await mkdir(q(f), { recursive: true });
