@@ -1,6 +1,6 @@
 // The benchmark's harness: what every phase needs to build a sandbox, start a daemon in-process over
 // a recording tmux client, and read the process's CPU and memory over a window of wall time.
-import { copyFile, lstat, unlink } from "node:fs/promises";
+import { copyFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Config } from "../../src/config/schema.js";
@@ -38,12 +38,8 @@ export interface BenchContext {
 /** A sandbox whose tmux server (started later by the daemon) and agents get the sandbox HOME. */
 export async function openSandbox(ctx: BenchContext, label: string, projects: string[], pool: { min: number; max: number }): Promise<ClaudeSandbox> {
   const sb = await makeClaudeSandbox({ label, projects, pool });
-  ctx.track(async () => {
-    await sb.close();
-    // kill-server leaves the socket file behind (tmux 3.3a): remove ours, by its exact name.
-    const socketFile = path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, sb.socket);
-    if ((await lstat(socketFile).catch(() => undefined))?.isSocket()) await unlink(socketFile).catch(() => undefined);
-  });
+  // close() kills the private tmux server and removes its socket files.
+  ctx.track(() => sb.close());
   // tmux servers take the environment of the client that starts them: the daemon's, i.e. ours.
   process.env.HOME = sb.env.HOME;
   return sb;

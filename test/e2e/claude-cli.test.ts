@@ -57,8 +57,6 @@ before(async () => {
 
 after(async () => {
   await tmux?.close();
-  // kill-server leaves its socket file behind (tmux 3.3a).
-  if (tmux) await rm(path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, tmux.socket), { force: true });
   // Killing the sessions fires SessionEnd hooks: let every process started from the sandbox finish
   // before removing it, or a late hook would spool into a re-created folder.
   if (root) await waitForProcessesGone(root, 15_000);

@@ -19,7 +19,7 @@ import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { access, constants, readdir, rm, writeFile } from "node:fs/promises";
+import { access, constants, readdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -28,6 +28,7 @@ import { submitTask } from "../../src/queue/submit.js";
 import { CLAUDE_BIN, makeClaudeSandbox, waitForProcessesGone, type ClaudeSandbox } from "../support/claude-sandbox.js";
 import { cleanEnv, startDaemonProcess, type DaemonExit, type DaemonProcess } from "../support/daemon-process.js";
 import { auditQueue, deliveriesOf, leftoverState, readEvents, type AuditedTask } from "../support/queue-audit.js";
+import { removeSocketFiles } from "../support/tmux-server.js";
 import { until } from "../support/until.js";
 
 const PROJECTS = ["alpha", "beta"] as const;
@@ -130,8 +131,6 @@ after(async () => {
     await current?.exited;
   }
   if (!sb) return;
-  // kill-server leaves its socket file behind (tmux 3.3a).
-  const socketFile = path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, sb.socket);
   if (process.env.CRASH_HARNESS_KEEP === "1") {
     // For a post-mortem: the mock's request log beside the daemon logs, queue and state.
     await sb.tmux.killServer().catch(() => undefined);
@@ -146,7 +145,7 @@ after(async () => {
     // SessionEnd hooks run after the kill), closes the mock and removes the folder.
     await sb.close();
   }
-  await rm(socketFile, { force: true });
+  await removeSocketFiles(sb.socket);
 });
 
 async function freePort(): Promise<number> {

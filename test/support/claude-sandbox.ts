@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { CliTmuxClient } from "../../src/tmux/cli-client.js";
 import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
+import { removeSocketFiles } from "./tmux-server.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** The pinned real Claude Code CLI (devDependency). */
@@ -113,7 +114,7 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
       await api.close().catch(() => undefined);
       await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
       // tmux 3.3a leaves its socket file behind after kill-server.
-      await rm(path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
+      await removeSocketFiles(socket);
     },
   };
 }
