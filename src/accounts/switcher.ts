@@ -311,46 +311,44 @@ async function finish(j: SwapJournal, d: SwitcherDeps, throwOnFailure: boolean):
   // Every session comes back at once, as dispatch hands tasks over side by side: one after another,
   // the agents' start-ups added up (benchmark: 1.1 s each). Each relaunch or resume is still marked
   // started in the journal before its side effect, so a crash repeats none of them; those cut short
-  // are left to the adoption at restart (a task whose agent is gone is retried).
-  const relaunchedAt: (string | undefined)[] = [];
-  const resumedAt: (string | undefined)[] = [];
-  const work: Promise<void>[] = [];
+  // are left to the adoption at restart (a task whose agent is gone is retried). bringBack resolves
+  // to the session's or task's label, or undefined when it failed (a warning says why).
+  const bringBack = async (key: string, what: string, run: () => Promise<string | undefined>): Promise<string | undefined> => {
+    await markStarted(j, d, key);
+    try {
+      return await run();
+    } catch (err) {
+      warn(j, d, `${what} failed: ${describeError(err)}`);
+      return undefined;
+    }
+  };
+  const relaunching: Promise<string | undefined>[] = [];
   // Rolled back: dedicated sessions were never touched (they are only stopped by their relaunch).
   if (!j.rolled_back) {
-    for (const [i, x] of j.dedicated.entries()) {
+    for (const x of j.dedicated) {
       const key = `dedicated:${x.session}`;
       if (j.started.includes(key)) continue;
       const uuid = resumableId(x.uuid);
       if (uuid === null && x.uuid !== null) warn(j, d, `dedicated ${x.session}: ${JSON.stringify(x.uuid.slice(0, 60))} is not a session id; left at the shell`);
-      work.push((async () => {
-        await markStarted(j, d, key);
-        try {
-          await d.sessions.relaunchDedicated(x.session, home, uuid);
-          if (uuid !== null) relaunchedAt[i] = x.session;
-        } catch (err) {
-          warn(j, d, `relaunching dedicated ${x.session} failed: ${describeError(err)}`);
-        }
-      })());
+      relaunching.push(bringBack(key, `relaunching dedicated ${x.session}`, async () => {
+        await d.sessions.relaunchDedicated(x.session, home, uuid);
+        return uuid === null ? undefined : x.session;
+      }));
     }
   }
   // Rolled back, the tasks continue where they were; a manual swap's previous account may well have room left.
   const pick = pickResumableTasks(j.pool_tasks);
-  for (const [i, r] of pick.resume.entries()) {
+  const resuming: Promise<string | undefined>[] = [];
+  for (const r of pick.resume) {
     const key = `task:${r.project}/${r.id}`;
     if (j.started.includes(key)) continue;
-    work.push((async () => {
-      await markStarted(j, d, key);
-      try {
-        await d.sessions.resumePoolTask(r.session, r, home);
-        resumedAt[i] = `${r.project}/${r.id}`;
-      } catch (err) {
-        warn(j, d, `resuming ${r.project}/${r.id} in ${r.session} failed: ${describeError(err)}`);
-      }
-    })());
+    resuming.push(bringBack(key, `resuming ${r.project}/${r.id} in ${r.session}`, async () => {
+      await d.sessions.resumePoolTask(r.session, r, home);
+      return `${r.project}/${r.id}`;
+    }));
   }
-  await Promise.all(work);
-  const relaunched = relaunchedAt.filter((x): x is string => x !== undefined);
-  const resumed = resumedAt.filter((x): x is string => x !== undefined);
+  const done = (xs: (string | undefined)[]): string[] => xs.filter((x): x is string => x !== undefined);
+  const [relaunched, resumed] = await Promise.all([Promise.all(relaunching).then(done), Promise.all(resuming).then(done)]);
   const end = j.rolled_back ? "failed" : "done";
   await advance(j, d, end, false);
   const out = { ...result(j, end, pick.skipped), relaunched, resumed };
