@@ -9,7 +9,7 @@ import { transcriptPath } from "../claude/transcripts.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Config } from "../config/schema.js";
 import { poolSessionNames } from "../config/schema.js";
-import type { AgentDriver } from "../dispatch/agent-driver.js";
+import { isShell, type AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
 import type { TaskRecord } from "../dispatch/records.js";
 import type { WorkLoop } from "../dispatch/work-loop.js";
@@ -24,6 +24,7 @@ import { QuotaMonitor, type QuotaDecision } from "../quota/monitor.js";
 import type { StateStore } from "../state/store.js";
 import type { Key, TmuxClient } from "../tmux/client.js";
 import { SWAP_HISTORY, type DaemonState } from "./state.js";
+import { bringBackDedicated } from "./dedicated.js";
 import { agentEnv } from "./work-wiring.js";
 
 export interface FailoverDeps {
@@ -89,19 +90,7 @@ export class Failover {
           for (const name of poolSessionNames(config.pool.autonomous)) await d.tmux.killSession(name);
         },
         recreatePool: async () => void (await d.pool.reconcile()),
-        relaunchDedicated: async (session, home, uuid) => {
-          if (uuid === null) return;
-          const account = this.accountByHome(home);
-          await d.driver.exit(session);
-          const cwd = this.dedicatedCwd.get(session) ?? config.pool.dedicated.find((x) => x.name === session)?.cwd ?? config.pool.autonomous.cwd;
-          // Claude Code writes a transcript with the first message: an agent the operator never spoke
-          // to has none, and `--resume` would end at "No conversation found". It comes back as a new
-          // session under the same id instead (transcripts are shared: the target home sees them).
-          const resume = await access(transcriptPath(home, cwd, uuid)).then(() => true, () => false);
-          if (!resume) d.log.info({ session, claude_session_id: uuid }, "the dedicated agent had no conversation yet: relaunched fresh under the same session id");
-          await d.driver.launch(session, cwd, await d.work.launchLine(account, uuid, cwd, resume));
-          this.monitor.noteResumed(session);
-        },
+        relaunchDedicated: (session, home, uuid) => this.relaunchDedicated(session, home, uuid),
         resumePoolTask: async (session, record, home) => {
           await d.work.resumeOn(record, this.accountByHome(home));
           this.monitor.noteResumed(session);
@@ -270,6 +259,24 @@ export class Failover {
     }
   }
 
+  /** Brings a dedicated session's agent back on `home` under its id (null: nothing to bring back). */
+  private async relaunchDedicated(session: string, home: string, uuid: string | null): Promise<void> {
+    if (uuid === null) return;
+    const { d } = this;
+    const account = this.accountByHome(home);
+    const cwd = this.dedicatedCwd.get(session) ?? d.config.pool.dedicated.find((x) => x.name === session)?.cwd ?? d.config.pool.autonomous.cwd;
+    await bringBackDedicated({
+      session, claudeSessionId: uuid, log: d.log,
+      exit: () => d.driver.exit(session),
+      launch: (command) => d.driver.launch(session, cwd, command),
+      launchLine: (resume) => d.work.launchLine(account, uuid, cwd, resume),
+      // Transcripts are shared: the target home sees the conversation the agent had on the other.
+      hasTranscript: () => access(transcriptPath(home, cwd, uuid)).then(() => true, () => false),
+      capture: () => d.tmux.capturePane(session),
+    });
+    this.monitor.noteResumed(session);
+  }
+
   /**
    * The claude session id of the agent in a dedicated session, from Claude Code's own
    * `<config dir>/sessions/<pid>.json`; null (left at the shell, never relaunched blind: 0.3.0) when
@@ -281,8 +288,12 @@ export class Failover {
       const found = await runningSession(pane.pid, [this.d.config.claude.link, ...this.d.config.accounts.map((a) => a.home)]);
       // --resume only finds the transcript from the same cwd: remember where the agent ran.
       if (found?.cwd) this.dedicatedCwd.set(session, found.cwd);
+      if (!found && !isShell(pane.currentCommand)) {
+        this.d.log.warn({ session, command: pane.currentCommand }, "no claude session id found for what runs in this dedicated session: it is left as it is, on its account");
+      }
       return found?.sessionId ?? null;
-    } catch {
+    } catch (err) {
+      this.d.log.warn({ session, err: describeError(err) }, "dedicated session not inspected: it is left as it is");
       return null;
     }
   }

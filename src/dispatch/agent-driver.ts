@@ -45,6 +45,9 @@ const UNHOOKED_START_MS = 3_000;
 
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
 
+/** Whether a pane's foreground command is a shell (no agent, nor anything else, holds the terminal). */
+export const isShell = (command: string): boolean => SHELLS.has(command);
+
 /** The key that answers a dialog blocking an unattended start (CLAUDE-CODE.md §1), by the classifier's detail. */
 const DIALOG_ANSWERS: Record<string, Key> = {
   theme: "Enter",

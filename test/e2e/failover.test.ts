@@ -14,7 +14,6 @@ import { buildLaunchCommand, prepareAccountHome, toShellLine } from "../../src/c
 import path from "node:path";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
-import { silentLogger } from "../../src/lib/logger.js";
 import { until } from "../support/until.js";
 import { CLAUDE_BIN, makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
 
@@ -27,9 +26,7 @@ async function startDaemon(label: string, grace?: number, dedicated: { name: str
     dedicated,
   });
   sb.adoptEnvironment();
-  // CF_E2E_LOG=<file> keeps the daemon's log of a run, for a failure to be read afterwards.
-  const log = process.env.CF_E2E_LOG ? (await import("../../src/lib/logger.js")).createLogger({ level: "debug", destination: (await import("pino")).default.destination({ dest: process.env.CF_E2E_LOG, sync: true }) }) : silentLogger();
-  const daemon = new Daemon({ config: await loadConfig(sb.configPath), log, ...(grace !== undefined ? { resumeGraceMs: grace } : {}) });
+  const daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger(), ...(grace !== undefined ? { resumeGraceMs: grace } : {}) });
   await daemon.start();
   return { sb, daemon };
 }
@@ -72,7 +69,8 @@ describe("failover", () => {
     // main's first turn of the task hits the session limit; backup answers.
     sb.api.script({ token: "token-main", respond: { kind: "usage-limit", claim: "five_hour", resetAt: Math.floor(Date.now() / 1000) + 3 * 3600 } });
     await sb.drop("p", "job.md", "TOKEN-JOB do the job\n");
-    const done = await until("job.md in done/", async () => ((await sb.files("p", "done")).includes("job.md") ? true : undefined), 120_000);
+    const evidence = { explain: () => sb.evidence(["fo-1", "fo-ded", "fo-quiet"]) };
+    const done = await until("job.md in done/", async () => ((await sb.files("p", "done")).includes("job.md") ? true : undefined), 120_000, evidence);
     assert.equal(done, true);
     const text = await sb.read("p", "done", "job.md");
     assert.equal(footerField(text, "account"), "backup");
@@ -100,10 +98,17 @@ describe("failover", () => {
       }
       return ids;
     };
+    // The swap ends once every session it brings back is at its prompt (or has failed, with a warning).
+    const swap = await until("the swap's record", async () => {
+      const events = (await readFile(path.join(sb.dir, "state", "events.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; outcome?: string; relaunched?: string[] });
+      return events.find((e) => e.type === "swap");
+    }, 120_000, evidence);
+    assert.equal(swap.outcome, "done");
+    assert.deepEqual([...(swap.relaunched ?? [])].sort(), ["fo-ded", "fo-quiet"], await sb.evidence(["fo-ded", "fo-quiet"]));
     await until("both dedicated sessions back on backup", async () => {
       const ids = await onBackup();
       return ids.has(dedicatedId) && ids.has(quietId) ? true : undefined;
-    }, 30_000);
+    }, 30_000, evidence);
     assert.match(await sb.tmux.capturePane("fo-quiet"), /--session-id [0-9a-f-]{36}/, "the quiet one was started with --session-id, not --resume");
     assert.doesNotMatch(await sb.tmux.capturePane("fo-quiet"), /No conversation found/);
     const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
@@ -128,10 +133,11 @@ describe("all accounts exhausted", () => {
     sb.api.script({ token: "token-main", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
     sb.api.script({ token: "token-backup", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
     await sb.drop("p", "first.md", "TOKEN-FIRST the first job\n");
+    const evidence = { explain: () => sb.evidence(["fx-1"]) };
     await until("dispatch paused with every account exhausted", async () => {
       const s = (await (await fetch(`${daemon.url}/status`)).json()) as { dispatch: string; accounts: { state: string }[] };
       return s.dispatch === "paused" && s.accounts.every((a) => a.state === "exhausted") ? true : undefined;
-    }, 60_000);
+    }, 60_000, evidence);
     await sb.drop("p", "second.md", "TOKEN-SECOND the second job\n");
     // While paused the second task waits in the inbox: never dispatched, never failed.
     await new Promise((r) => setTimeout(r, 3000));
@@ -139,7 +145,7 @@ describe("all accounts exhausted", () => {
     assert.deepEqual(await sb.files("p", "failed"), []);
     assert.ok(Date.now() < resetAt * 1000, "still before the reset: the pause was observed");
 
-    await until("both tasks done after the reset", async () => ((await sb.files("p", "done")).length === 2 ? true : undefined), 150_000);
+    await until("both tasks done after the reset", async () => ((await sb.files("p", "done")).length === 2 ? true : undefined), 150_000, evidence);
     assert.deepEqual(await sb.files("p", "failed"), []);
     const first = await sb.read("p", "done", "first.md");
     assert.equal(footerField(first, "attempts"), "1");

@@ -9,7 +9,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
-import { silentLogger } from "../../src/lib/logger.js";
 import { until } from "../support/until.js";
 import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
 
@@ -20,7 +19,7 @@ before(async () => {
   sb = await makeClaudeSandbox({ label: "wl", projects: ["alpha", "beta"], pool: { min: 2, max: 3 }, config: {} });
   // This file runs in its own process: the tmux server it starts, and so every agent, gets the sandbox HOME.
   sb.adoptEnvironment();
-  daemon = new Daemon({ config: await loadConfig(sb.configPath), log: silentLogger() });
+  daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger() });
   await daemon.start();
 });
 
@@ -42,7 +41,7 @@ test("tasks across two projects land in done/ with result and footer; a bad file
   await until("every task filed", async () => {
     const filed = (await Promise.all(["alpha", "beta"].flatMap((p) => [sb.files(p, "done"), sb.files(p, "failed")]))).flat().length;
     return filed === tasks.length ? true : undefined;
-  }, 150_000);
+  }, 150_000, { explain: () => sb.evidence(["wl-1", "wl-2", "wl-3"]) });
 
   assert.deepEqual(await sb.files("alpha", "done"), ["a1.md", "a2.md"]);
   assert.deepEqual(await sb.files("beta", "done"), ["b1.md"]);

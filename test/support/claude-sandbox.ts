@@ -2,7 +2,9 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:f
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import { stringify } from "yaml";
+import { createLogger, type Logger } from "../../src/lib/logger.js";
 import { CliTmuxClient } from "../../src/tmux/cli-client.js";
 import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
 import { removeSocketFiles } from "./tmux-server.js";
@@ -43,6 +45,13 @@ export interface ClaudeSandbox {
   /** Task file names per folder of a project. */
   files(project: string, folder: "inbox" | "active" | "done" | "failed"): Promise<string[]>;
   read(project: string, folder: "done" | "failed", name: string): Promise<string>;
+  /**
+   * A debug logger for a daemon of this sandbox, writing to `<dir>/daemon.log` (or to the file
+   * CF_E2E_LOG names, kept after the run).
+   */
+  logger(): Logger;
+  /** What a failing test should print: the sessions' screens and the end of the daemon's log. */
+  evidence(sessions: string[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -67,6 +76,7 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
   for (const a of ["main", "backup"]) await mkdir(path.join(home, `.claude-${a}`), { recursive: true });
   const queueRoot = path.join(dir, "queue");
   const configPath = path.join(dir, "config.yaml");
+  const logFile = process.env.CF_E2E_LOG ?? path.join(dir, "daemon.log");
   const config = {
     state_dir: path.join(dir, "state"),
     http: { listen: "127.0.0.1:0" },
@@ -108,6 +118,25 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
     },
     files: async (project, folder) => (await readdir(path.join(queueRoot, project, folder)).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort(),
     read: (project, folder, name) => readFile(path.join(queueRoot, project, folder, name), "utf8"),
+    logger: () => createLogger({ level: "debug", destination: pino.destination({ dest: logFile, sync: true }) }),
+    async evidence(sessions) {
+      const out: string[] = [];
+      for (const s of sessions) {
+        const pane = await tmux.capturePane(s).catch((err: unknown) => `(no capture: ${String(err)})`);
+        out.push(`--- screen of ${s}:`, pane.split("\n").filter((l) => l.trim() !== "").slice(-25).join("\n"));
+      }
+      const lines = (await readFile(logFile, "utf8").catch(() => "")).split("\n").filter(Boolean);
+      out.push(`--- daemon log (${lines.length} lines; the last 60 at info and above):`);
+      for (const line of lines.filter((l) => !l.startsWith('{"level":"debug"')).slice(-60)) {
+        try {
+          const { time, msg, level, pid: _pid, ...rest } = JSON.parse(line) as Record<string, unknown>;
+          out.push(`${String(time).slice(11, 23)} ${String(level)} ${String(msg)} ${JSON.stringify(rest).slice(0, 400)}`);
+        } catch {
+          out.push(line.slice(0, 400));
+        }
+      }
+      return out.join("\n");
+    },
     async close() {
       await tmux.killServer().catch(() => undefined);
       await waitForProcessesGone(dir, 15_000);
