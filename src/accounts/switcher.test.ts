@@ -151,6 +151,33 @@ void describe("AccountSwitcher: the six steps", () => {
       assert.equal((await first).outcome, "done");
       assert.equal(switcher.state, "idle");
     }));
+
+  // Without onPoolBack the test would wait for it forever: its own timeout turns that into a failure.
+  void test("onPoolBack comes once the pool's tasks are resumed, while a dedicated session is still coming back", { timeout: 20_000 }, () =>
+    withWorld(async (w) => {
+      let release!: () => void;
+      const slowRelaunch = new Promise<void>((r) => (release = r));
+      const sessions = w.deps.sessions;
+      const relaunch = sessions.relaunchDedicated.bind(sessions);
+      w.deps.sessions = { ...sessions, relaunchDedicated: async (session, home, uuid) => {
+        await relaunch(session, home, uuid);
+        if (session === "ccl-1-conformvault") await slowRelaunch;
+      } };
+      const switcher = new AccountSwitcher(w.deps);
+      let poolBack!: () => void;
+      const back = new Promise<void>((r) => (poolBack = r));
+      const swap = switcher.swap({ reason: "auto", trigger: "auto", onPoolBack: () => {
+        w.calls.push("pool-back");
+        poolBack();
+      } });
+      await back;
+      assert.ok(w.calls.includes("resume:ccl-auto-11:t-early:backup") && w.calls.includes("resume:ccl-auto-12:t-late:backup"), "after the resumes");
+      assert.equal(switcher.state, "swapping", "the swap itself is not over: dispatch still waits");
+      assert.ok(!w.calls.includes("persist:done"));
+      release();
+      assert.equal((await swap).outcome, "done");
+      assert.deepEqual(w.calls.filter((c) => c === "pool-back"), ["pool-back"]);
+    }));
 });
 
 interface Snapshot {

@@ -84,6 +84,17 @@ export interface SwapRequest {
   to?: string;
   reason: string;
   trigger: "auto" | "manual";
+  /**
+   * Called once the pool is recreated and its interrupted tasks are resumed (or have failed to):
+   * the work loop may supervise them again while dedicated sessions are still coming back.
+   */
+  onPoolBack?: () => void;
+}
+
+/** How a run of the machine ends: a live swap throws on a failed end; a recovery at start-up does not. */
+interface DriveOptions {
+  throwOnFailure: boolean;
+  onPoolBack?: (() => void) | undefined;
 }
 
 export interface SwapResult {
@@ -138,7 +149,7 @@ export class AccountSwitcher {
       }
       j.pool_tasks = captured.poolTasks.map((r) => ({ ...r }));
       j.dedicated = captured.dedicated.map((x) => ({ ...x }));
-      return drive(j, this.d, "stopping-pool", true);
+      return drive(j, this.d, "stopping-pool", { throwOnFailure: true, onPoolBack: request.onPoolBack });
     });
   }
 
@@ -221,11 +232,11 @@ export async function recoverSwap(journal: SwapJournal, deps: SwitcherDeps): Pro
     return result(j, "failed", []);
   }
   if (j.step === "partial-swap") start = "rolling-back";
-  return drive(j, deps, start, false);
+  return drive(j, deps, start, { throwOnFailure: false });
 }
 
 /** Runs the machine from `start` to an end. Throws SwapError for failed and partial ends when `throwOnFailure`. */
-async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, throwOnFailure: boolean): Promise<SwapResult> {
+async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: DriveOptions): Promise<SwapResult> {
   let step = start;
   for (;;) {
     switch (step) {
@@ -275,7 +286,7 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, throwOnFa
           await advance(j, d, "partial-swap", false);
           d.log.error({ swap: j.id, error: j.error, problems: j.problems }, "partial swap: every further swap is refused until restart");
           d.notify({ kind: "partial-swap", from: j.from, to: j.to, error: j.error, problems: j.problems });
-          if (throwOnFailure) throw new SwapError("SWAP_PARTIAL", `swap ${j.from} → ${j.to}: ${j.error}`, { rolledBack: false, problems: j.problems });
+          if (how.throwOnFailure) throw new SwapError("SWAP_PARTIAL", `swap ${j.from} → ${j.to}: ${j.error}`, { rolledBack: false, problems: j.problems });
           return result(j, "partial-swap", []);
         }
         j.rolled_back = true;
@@ -296,7 +307,7 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, throwOnFa
         }
         break;
       case "recreating":
-        return finish(j, d, throwOnFailure);
+        return finish(j, d, how);
       default:
         throw new Error(`swap ${j.id}: cannot drive from step ${step}`);
     }
@@ -304,7 +315,7 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, throwOnFa
 }
 
 /** Step 6 on the home that ends up active: the target when done, the previous one when rolled back. */
-async function finish(j: SwapJournal, d: SwitcherDeps, throwOnFailure: boolean): Promise<SwapResult> {
+async function finish(j: SwapJournal, d: SwitcherDeps, how: DriveOptions): Promise<SwapResult> {
   await advance(j, d, "recreating", false);
   const home = j.rolled_back ? j.from_home : j.to_home;
   await d.sessions.recreatePool(home).catch((err: unknown) => warn(j, d, `recreating the pool failed: ${describeError(err)}`));
@@ -348,7 +359,11 @@ async function finish(j: SwapJournal, d: SwitcherDeps, throwOnFailure: boolean):
     }));
   }
   const done = (xs: (string | undefined)[]): string[] => xs.filter((x): x is string => x !== undefined);
-  const [relaunched, resumed] = await Promise.all([Promise.all(relaunching).then(done), Promise.all(resuming).then(done)]);
+  const poolBack = Promise.all(resuming).then((xs) => {
+    how.onPoolBack?.();
+    return done(xs);
+  });
+  const [relaunched, resumed] = await Promise.all([Promise.all(relaunching).then(done), poolBack]);
   const end = j.rolled_back ? "failed" : "done";
   await advance(j, d, end, false);
   const out = { ...result(j, end, pick.skipped), relaunched, resumed };
@@ -359,7 +374,7 @@ async function finish(j: SwapJournal, d: SwitcherDeps, throwOnFailure: boolean):
   }
   d.log.error({ swap: j.id, from: j.from, to: j.to, error: j.error, problems: j.problems }, "swap failed and rolled back");
   d.notify({ kind: "swap-failed", from: j.from, to: j.to, reason: j.reason, error: j.error ?? "swap failed", problems: j.problems });
-  if (throwOnFailure) {
+  if (how.throwOnFailure) {
     const code = j.failed_at === "ensuring-links" ? "SWAP_LINKS_BROKEN" : j.failed_at === "recording-swap" ? "SWAP_RECORD_FAILED" : "SWAP_FLIP_FAILED";
     throw new SwapError(code, `swap ${j.from} → ${j.to} rolled back: ${j.error ?? "failed"}`, { rolledBack: true, problems: j.problems });
   }

@@ -203,7 +203,9 @@ export class Failover {
   private async runSwap(req: { to?: string; reason: string; trigger: "auto" | "manual" }): Promise<SwapResult> {
     await this.d.work.pause("swap");
     try {
-      const r = await this.switcher.swap(req);
+      // Tasks resumed on the new account are supervised again (their Stop hooks, their timeouts) while
+      // dedicated sessions still come back; dispatch waits for the swap's end (activeAccount).
+      const r = await this.switcher.swap({ ...req, onPoolBack: () => this.d.work.resume() });
       this.d.record({ type: "swap", outcome: r.outcome, from: r.journal.from, to: r.journal.to, reason: req.reason, resumed: r.resumed, relaunched: r.relaunched });
       if (req.trigger === "manual" && r.outcome === "done") this.ledger.markAvailable(r.journal.to);
       return r;
