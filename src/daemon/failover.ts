@@ -281,8 +281,8 @@ export class Failover {
 
   /**
    * The claude session id of the agent in a dedicated session, from Claude Code's own
-   * `<config dir>/sessions/<pid>.json`; null (left at the shell, never relaunched blind: 0.3.0) when
-   * no agent runs there or its id cannot be read.
+   * `<config dir>/sessions/<pid>.json`; null when no agent runs there or its id cannot be read: the
+   * session is then left as it is, never relaunched blind (0.3.0).
    */
   private async dedicatedSessionId(session: string): Promise<string | null> {
     try {

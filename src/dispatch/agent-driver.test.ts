@@ -154,14 +154,29 @@ describe("AgentDriver", () => {
     assert.ok(tmux.calls.length > 10);
   });
 
-  test("exit on an empty box presses Ctrl-C twice and waits for the shell, typing nothing", async () => {
+  test("exit on an empty box presses Ctrl-C twice back to back and waits for the shell, typing nothing", async () => {
     const { driver, tmux } = await setup();
     await driver.launch("p1", "/w", LAUNCH);
     const before = tmux.calls.length;
     await driver.exit("p1");
     assert.equal((await driver.screen("p1")).state, "shell");
-    const keys = tmux.calls.slice(before).filter((c) => c.op === "send-key" || c.op === "send-text").map((c) => c.key ?? c.text);
+    const calls = tmux.calls.slice(before);
+    const keys = calls.filter((c) => c.op === "send-key" || c.op === "send-text").map((c) => c.key ?? c.text);
     assert.deepEqual(keys, ["C-c", "C-c"]);
+    // No look between the two: a loaded machine cannot make the CLI's double-press window close.
+    const first = calls.findIndex((c) => c.op === "send-key");
+    assert.equal(calls[first + 1]?.op, "send-key");
+  });
+
+  test("exit when the footer already asks for the second Ctrl-C presses once", async () => {
+    const { driver, tmux } = await setup();
+    await driver.launch("p1", "/w", LAUNCH);
+    await tmux.sendKey("p1", "C-c");
+    assert.match(await tmux.capturePane("p1"), /Press Ctrl-C again to exit/);
+    const before = tmux.calls.length;
+    await driver.exit("p1");
+    assert.equal((await driver.screen("p1")).state, "shell");
+    assert.deepEqual(tmux.calls.slice(before).filter((c) => c.op === "send-key").map((c) => c.key), ["C-c"]);
   });
 
   test("exit after a turn types /exit, and falls back to Ctrl-C when the agent stays", async () => {

@@ -45,6 +45,9 @@ const UNHOOKED_START_MS = 3_000;
 
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
 
+/** The footer while Claude Code waits for the second Ctrl-C of an exit (CLAUDE-CODE.md §screens). */
+const EXIT_ARMED = /Press Ctrl-C again to exit/;
+
 /** Whether a pane's foreground command is a shell (no agent, nor anything else, holds the terminal). */
 export const isShell = (command: string): boolean => SHELLS.has(command);
 
@@ -247,12 +250,24 @@ export class AgentDriver {
     }
     const deadline = this.d.clock.now() + 15_000;
     let presses = 0;
+    let paired = false;
     for (;;) {
       const before = await this.lookWithForeground(session, signal);
       if (SHELLS.has(before.foreground)) return;
       if (this.d.clock.now() > deadline) break;
       await this.d.tmux.sendKey(session, "C-c", signal);
       presses++;
+      // At its prompt with an empty box, the agent needs exactly two presses (arm, confirm): sent
+      // back to back, the CLI's double-press window cannot close between them however loaded the
+      // machine is — waiting for the first press's frame missed it under load (a benchmark swap:
+      // 15 s to end one idle agent). Not when the exit is armed already: the first press ends it.
+      // Once only: an agent the pair did not end is pressed one frame at a time.
+      const v = before.verdict;
+      if (!paired && v.state === "idle" && !v.inputText && !EXIT_ARMED.test(before.capture)) {
+        paired = true;
+        await this.d.tmux.sendKey(session, "C-c", signal);
+        presses++;
+      }
       // Press again once this press shows (a new frame: the box emptied, "Press Ctrl-C again to
       // exit", the turn interrupted) — soon enough for the CLI's double-press window.
       const shown = this.d.clock.now() + 2_000;

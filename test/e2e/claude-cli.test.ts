@@ -260,6 +260,19 @@ describe("the real Claude Code CLI in tmux against the mock model API", { concur
     });
   }
 
+  test("the driver ends an idle agent with two Ctrl-C back to back: a clean exit, SessionEnd prompt_input_exit", async (t) => {
+    const agent = await startAgent("cf-e2e-exit-idle", { apiKey: API_KEY });
+    await untilState(agent, "idle");
+    const driver = new AgentDriver({
+      tmux: tmux.client, clock: systemClock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: Date.now(), hostZone: "UTC" }),
+      signals: { promptSeen: () => false, sessionStarted: () => false },
+    });
+    await driver.exit(agent.name);
+    note(t, agent, "back at the shell");
+    const end = await untilHook(agent, "SessionEnd");
+    assert.ok(end.kind === "SessionEnd" && end.reason === "prompt_input_exit");
+  });
+
   test("login mode: a subscription usage limit shows the banner and fires StopFailure rate_limit", async (t) => {
     const token = "tok-e2e-exhausted-account";
     const resetAt = Math.floor(Date.now() / 1000) + 2 * 3600;
