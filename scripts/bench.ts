@@ -33,6 +33,7 @@ const { values: flags } = parseArgs({
     projects: { type: "string", default: "50" },
     "swap-pool": { type: "string", default: "4" },
     swaps: { type: "string", default: "3" },
+    "swap-dedicated": { type: "string", default: "1" },
     only: { type: "string" },
     doc: { type: "string", default: path.join(REPO, "docs/benchmarks.md") },
     "no-doc": { type: "boolean", default: false },
@@ -49,6 +50,7 @@ if (flags.help) {
   --projects N   projects they are spread across (default 50)
   --swap-pool N  pool agents at work when the usage limit hits, failover phase (default 4)
   --swaps N      swaps of the failover phase, one per round (default 3)
+  --swap-dedicated N  operator agents in dedicated sessions, brought back by each swap (default 1)
   --only LIST    some of: ${PHASES.join(",")} (default all)
   --doc FILE     the doc whose generated block is rewritten (default docs/benchmarks.md)
   --no-doc       print only
@@ -66,7 +68,7 @@ const int = (name: keyof typeof flags, min: number): number => {
 };
 const opts: BenchOptions = {
   tasks: int("tasks", 1), window: int("window", 1), files: int("files", 1), projects: int("projects", 1),
-  swapPool: int("swap-pool", 2), swaps: int("swaps", 1),
+  swapPool: int("swap-pool", 2), swaps: int("swaps", 1), swapDedicated: int("swap-dedicated", 1),
 };
 const phases = (flags.only?.split(",").map((s) => s.trim()) ?? [...PHASES]) as Phase[];
 for (const p of phases) {
@@ -149,7 +151,7 @@ const machine: Machine = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
   load: `${os.loadavg()[0]!.toFixed(2)} at the start`,
   // Only the flags that change what is measured (not --json, --logs, --doc, --no-doc).
-  command: ["npx tsx scripts/bench.ts", ...(["tasks", "window", "files", "projects", "swap-pool", "swaps", "only"] as const)
+  command: ["npx tsx scripts/bench.ts", ...(["tasks", "window", "files", "projects", "swap-pool", "swaps", "swap-dedicated", "only"] as const)
     .filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)))
     .map((k) => `--${k} ${String(flags[k])}`)].join(" "),
   code: gitRevision(),
@@ -201,7 +203,7 @@ try {
   // Steady state first: the process's memory is then least shaped by the other phases.
   results.steady = await run("steady", "steady-state cost of idle sessions", () => runSteady(ctx));
   results.latency = await run("latency", "dispatch and completion latency (real CLI, mock model API)", () => runLatency(ctx));
-  results.failover = await run("failover", `detection latency and swap duration (${opts.swapPool} pool agents at work + 1 dedicated, real CLI)`, () => runFailover(ctx));
+  results.failover = await run("failover", `detection latency and swap duration (${opts.swapPool} pool agents at work + ${opts.swapDedicated} dedicated, real CLI)`, () => runFailover(ctx));
   results.scale = await run("scale", `start-up with ${opts.files} waiting tasks across ${opts.projects} projects`, () => runScale(ctx));
   if (interrupted) await new Promise(() => undefined);
   machine.durationS = (now() - started) / 1000;

@@ -1,9 +1,9 @@
 // Detection latency and swap duration (SPEC §6) with the real CLI against the mock model API: a pool
 // of N agents all at work, one of them hits the active account's usage limit, and the daemon swaps
 // to the next account — stopping the pool, flipping the link, relaunching the operator's dedicated
-// session with --resume and continuing every interrupted task there. Each round swaps once (R + 1
-// accounts for R rounds), then measures its floor in the same sandbox: N agents ended, then N
-// started, side by side, by the daemon's own driver.
+// sessions with --resume and continuing every interrupted task there. Each round swaps once (R + 1
+// accounts for R rounds), then measures its floor in the same sandbox: as many agents as the swap
+// brings back (pool + dedicated) ended, then started, side by side, by the daemon's own driver.
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -18,7 +18,7 @@ import { openSandbox, startDaemon, type BenchContext } from "./harness.js";
 import { waitFor } from "./support.js";
 
 export interface FailoverResults {
-  /** Pool sessions at work when the limit hits, and dedicated sessions (one operator agent). */
+  /** Pool sessions at work when the limit hits, and dedicated sessions (an operator agent in each). */
   pool: number;
   dedicated: number;
   /** What the agents' hooks ran. */
@@ -37,9 +37,9 @@ export interface FailoverResults {
   /** Swap decided → the first / the last interrupted task's "continue" at the mock, on the new account. */
   firstContinue: number[];
   lastContinue: number[];
-  /** Swap decided → the dedicated session's agent back (SessionStart at the daemon). */
+  /** Swap decided → the last dedicated session's agent back (SessionStart at the daemon). */
   dedicatedBack: number[];
-  /** Floors, each round: N agents ended side by side (Ctrl-C ×2 → shell), then N started (→ idle prompt). */
+  /** Floors, each round: pool + dedicated agents ended side by side (Ctrl-C ×2 → shell), then started (→ idle prompt). */
   floorExit: number[];
   floorStart: number[];
   failures: string[];
@@ -47,7 +47,7 @@ export interface FailoverResults {
 
 const PROJECT = "swap";
 const LABEL = "bswap";
-const OPERATOR = "bswap-operator";
+const OPERATOR = "bswap-operator-";
 
 interface LogLine {
   /** ISO time, parsed to epoch ms below. */
@@ -59,6 +59,7 @@ interface LogLine {
 
 export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
   const n = ctx.opts.swapPool;
+  const operators = Array.from({ length: ctx.opts.swapDedicated }, (_, j) => `${OPERATOR}${j + 1}`);
   const rounds = ctx.opts.swaps;
   const sb = await openSandbox(ctx, LABEL, [PROJECT], { min: n, max: n });
   const accounts = Array.from({ length: rounds + 1 }, (_, i) => `acct${i + 1}`);
@@ -68,7 +69,7 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
   await mkdir(operatorCwd, { recursive: true });
   const run = await startDaemon(ctx, sb, "failover", (c) => {
     c.accounts = accounts.map((name) => ({ name, home: homeOf(name), env: { CLAUDE_CODE_OAUTH_TOKEN: `token-${name}` }, env_from: {} }));
-    c.pool.dedicated = [{ name: OPERATOR, cwd: operatorCwd }];
+    c.pool.dedicated = operators.map((name) => ({ name, cwd: operatorCwd }));
     c.quota.usage_api = false;
     c.quota.reactivate_cooldown = 1000;
   });
@@ -82,27 +83,29 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
   const hooks: { kind: string; id: string; at: number; error?: string }[] = [];
   daemon.hooks.subscribe((e) => hooks.push({ kind: e.kind, id: e.sessionId, at: Date.now(), ...("error" in e && e.error ? { error: e.error } : {}) }));
   const r: FailoverResults = {
-    pool: n, dedicated: 1, hookMode, quotaPollMs: config.quota.poll_interval, cooldownMs: config.quota.reactivate_cooldown,
+    pool: n, dedicated: operators.length, hookMode, quotaPollMs: config.quota.poll_interval, cooldownMs: config.quota.reactivate_cooldown,
     limitToHook: [], hookToDecision: [], swap: [], steps: [], firstContinue: [], lastContinue: [], dedicatedBack: [], floorExit: [], floorStart: [], failures: [],
   };
   const status = (): { active_account: string | null; swap_state: string; sessions: { name: string; kind: string; state: string }[] } =>
     daemon.statusView() as ReturnType<typeof status>;
   await waitFor(`${n} pool sessions`, () => (status().sessions.filter((s) => s.kind === "pool").length === n ? true : undefined), 30_000, 100);
 
-  // The operator's agent in the dedicated session, on the first account, as `claude --session-id` would start it.
-  const operatorId = randomUUID();
+  // The operator's agents in the dedicated sessions, on the first account, as `claude --session-id` would start them.
+  const operatorIds = operators.map(() => randomUUID());
   await prepareAccountHome({ home: homeOf(accounts[0]!), cwd: operatorCwd });
-  const operatorLine = toShellLine(buildLaunchCommand({
-    command: config.claude.command, args: config.claude.args, home: homeOf(accounts[0]!), sessionId: operatorId, settingsFile,
-    env: agentEnv(config, config.accounts[0]!, process.env), runningAsRoot: process.getuid?.() === 0,
-  }));
-  await sb.tmux.sendText(OPERATOR, `cd ${operatorCwd} && ${operatorLine}`);
-  await sb.tmux.sendKey(OPERATOR, "Enter");
-  await waitFor("the operator's agent", () => (hooks.some((h) => h.id === operatorId && h.kind === "SessionStart") ? true : undefined), 60_000, 50);
+  for (const [j, session] of operators.entries()) {
+    const operatorLine = toShellLine(buildLaunchCommand({
+      command: config.claude.command, args: config.claude.args, home: homeOf(accounts[0]!), sessionId: operatorIds[j]!, settingsFile,
+      env: agentEnv(config, config.accounts[0]!, process.env), runningAsRoot: process.getuid?.() === 0,
+    }));
+    await sb.tmux.sendText(session, `cd ${operatorCwd} && ${operatorLine}`);
+    await sb.tmux.sendKey(session, "Enter");
+  }
+  await waitFor("the operators' agents", () => (operatorIds.every((id) => hooks.some((h) => h.id === id && h.kind === "SessionStart")) ? true : undefined), 60_000, 50);
 
   const classify = (capture: string): ReturnType<typeof classifyScreen> => classifyScreen(capture, { now: Date.now() });
   const driver = new AgentDriver({ tmux: sb.tmux, clock: systemClock, log: silentLogger(), classify, signals: daemon.hooks, pollMs: 50 });
-  const floorSessions = Array.from({ length: n }, (_, j) => `flr-${j + 1}`);
+  const floorSessions = Array.from({ length: n + operators.length }, (_, j) => `flr-${j + 1}`);
   for (const s of floorSessions) await sb.tmux.newSession({ name: s, cwd: operatorCwd, width: config.tmux.width, height: config.tmux.height });
   const logFile = path.join(sb.dir, "failover.log");
   const stepTimes = new Map<string, number[]>();
@@ -151,15 +154,15 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
       r.firstContinue.push(continues[0]! - decided);
       r.lastContinue.push(continues.at(-1)! - decided);
     }
-    const back = hooks.find((h) => h.id === operatorId && h.kind === "SessionStart" && h.at >= decided);
-    if (back) r.dedicatedBack.push(back.at - decided);
-    else r.failures.push(`round ${i + 1}: the operator's session was not resumed`);
+    const back = operatorIds.map((id) => hooks.find((h) => h.id === id && h.kind === "SessionStart" && h.at >= decided)?.at);
+    if (back.every((at) => at !== undefined)) r.dedicatedBack.push(Math.max(...back) - decided);
+    else r.failures.push(`round ${i + 1}: ${back.filter((at) => at === undefined).length} operator session(s) not brought back`);
     for (const f of (await sb.files(PROJECT, "done")).filter((x) => x.startsWith(`r${i}-`))) {
       const text = await sb.read(PROJECT, "done", f);
       if (!/^account: /m.test(text) || !text.includes(`account: ${to}`) || !/^attempts: 1$/m.test(text)) r.failures.push(`round ${i + 1}: ${f} did not finish on ${to} in one attempt`);
     }
 
-    // The floor, in the same sandbox: N agents on the new account started side by side, then ended.
+    // The floor, in the same sandbox: as many agents on the new account started side by side, then ended.
     const account = config.accounts.find((a) => a.name === to)!;
     await prepareAccountHome({ home: account.home, cwd: operatorCwd });
     let t0 = Date.now();

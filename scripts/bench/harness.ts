@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Pool agents at work when the usage limit hits, and swaps (rounds) of the failover phase. */
   swapPool: number;
   swaps: number;
+  /** Operator agents in dedicated sessions, brought back by each swap. */
+  swapDedicated: number;
 }
 
 export interface BenchContext {

@@ -157,18 +157,18 @@ function failoverSection(r: FailoverResults): string {
     ["**Detection**: the mock answers the usage limit → StopFailure (rate_limit) at the daemon", ...cells(summarize(r.limitToHook)), "", ""],
     ["StopFailure at the daemon → swap decided (quota monitor, U2: a reset on screen confirms at once)", ...cells(summarize(r.hookToDecision)), "", ""],
     [`**Swap**: decided → done (${r.pool} pool agents stopped, link flipped, links ensured, pool recreated, ${r.dedicated} dedicated relaunched, ${r.pool} tasks continued)`, ...cells(summarize(r.swap)),
-      `${r.pool} agents ended, then ${r.pool} started, side by side`, exit && start ? fmtMs(exit.median + start.median) : "–"],
+      `${r.pool + r.dedicated} agents ended, then ${r.pool + r.dedicated} started, side by side`, exit && start ? fmtMs(exit.median + start.median) : "–"],
     ...r.steps.map((s) => [`  ↳ ${s.step}`, ...cells(summarize(s.ms)), "", ""]),
     ["swap decided → the first interrupted task's \"continue\" at the model, new account", ...cells(summarize(r.firstContinue)), "", ""],
     ["swap decided → the last one's", ...cells(summarize(r.lastContinue)), "", ""],
-    ["swap decided → the dedicated session's agent back (SessionStart at the daemon)", ...cells(summarize(r.dedicatedBack)), "", ""],
-    [`floor: ${r.pool} agents ended side by side (Ctrl-C ×2 → shell)`, ...cells(exit), "", ""],
-    [`floor: ${r.pool} agents started side by side (→ idle prompt)`, ...cells(start), "", ""],
+    [`swap decided → the last dedicated session's agent back (SessionStart at the daemon; ${r.dedicated})`, ...cells(summarize(r.dedicatedBack)), "", ""],
+    [`floor: ${r.pool + r.dedicated} agents ended side by side (Ctrl-C ×2 → shell)`, ...cells(exit), "", ""],
+    [`floor: ${r.pool + r.dedicated} agents started side by side (→ idle prompt)`, ...cells(start), "", ""],
   ];
   return [
     "### Failover: detection and swap",
     "",
-    `Each round: ${r.pool} pool agents at work on one account (their answers held back by the mock), then one of them meets that account's usage limit and the daemon swaps to the next account. quota.poll_interval ${fmtMs(r.quotaPollMs)} (production); reactivate_cooldown cut to ${fmtMs(r.cooldownMs)} so that rounds can follow each other. Hooks: ${r.hookMode}.${r.failures.length > 0 ? ` Problems: ${r.failures.join("; ")}.` : ""}`,
+    `Each round: ${r.pool} pool agents at work on one account and ${r.dedicated} operator agent${r.dedicated === 1 ? "" : "s"} in dedicated sessions (their answers held back by the mock), then one of them meets that account's usage limit and the daemon swaps to the next account. quota.poll_interval ${fmtMs(r.quotaPollMs)} (production); reactivate_cooldown cut to ${fmtMs(r.cooldownMs)} so that rounds can follow each other. Hooks: ${r.hookMode}.${r.failures.length > 0 ? ` Problems: ${r.failures.join("; ")}.` : ""}`,
     "",
     markdownTable(head, rows),
   ].join("\n");
