@@ -1,11 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { classifyScreen } from "../claude/screen.js";
+import { readFixture } from "../claude/test-screens.js";
 import type { HookEvent } from "../claude/hooks.js";
 import { InstantClock } from "../lib/clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
-import { AgentDriver, AgentError } from "./agent-driver.js";
+import { AgentDriver, AgentError, EXIT_ARMED } from "./agent-driver.js";
 import { HookHub } from "./hook-hub.js";
 import { FakeClaude, type FakeClaudeOptions } from "./test-fake-claude.js";
 
@@ -169,6 +170,8 @@ describe("AgentDriver", () => {
   });
 
   test("exit when the footer already asks for the second Ctrl-C presses once", async () => {
+    // The footer as the real CLI draws it (capture 54) is what the driver looks for.
+    assert.match(readFixture("54-ctrl-c-twice-exit.txt"), EXIT_ARMED);
     const { driver, tmux } = await setup();
     await driver.launch("p1", "/w", LAUNCH);
     await tmux.sendKey("p1", "C-c");

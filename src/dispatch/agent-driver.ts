@@ -46,7 +46,7 @@ const UNHOOKED_START_MS = 3_000;
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
 
 /** The footer while Claude Code waits for the second Ctrl-C of an exit (CLAUDE-CODE.md §screens). */
-const EXIT_ARMED = /Press Ctrl-C again to exit/;
+export const EXIT_ARMED = /Press Ctrl[-+]C again to exit/i;
 
 /** Whether a pane's foreground command is a shell (no agent, nor anything else, holds the terminal). */
 export const isShell = (command: string): boolean => SHELLS.has(command);
