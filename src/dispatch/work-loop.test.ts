@@ -98,6 +98,35 @@ describe("WorkLoop", () => {
     assert.deepEqual(h.events.map((e) => e.type), ["task_dispatched", "task_done"]);
   });
 
+  // Without side-by-side supervision t2 would wait for t1's agent to end, which waits for t2: the
+  // test's own timeout turns that into a failure.
+  test("tasks done together are filed side by side: one agent slow to end holds up no other task", { timeout: 20_000 }, async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }) });
+    h.queue.add("p", "t1", "first");
+    h.queue.add("p", "t2", "second");
+    await h.tick(2);
+    const sessionOf = (id: string): string => [...h.ledger.tasks.values()].find((r) => r.id === id)!.session;
+    const [s1, s2] = [sessionOf("t1"), sessionOf("t2")];
+    let release!: () => void;
+    const t2Filed = new Promise<void>((r) => (release = r));
+    const complete = h.queue.complete.bind(h.queue);
+    h.queue.complete = async (project, id, result, footer) => {
+      await complete(project, id, result, footer);
+      if (id === "t2") release();
+    };
+    const sendText = h.tmux.sendText.bind(h.tmux);
+    h.tmux.sendText = async (name, text) => {
+      // t1's agent does not end until t2 is in done/.
+      if (name === s1 && text === "/exit") await t2Filed;
+      return sendText(name, text);
+    };
+    h.fake.finish(h.tmux.sessions.get(s1)!);
+    h.fake.finish(h.tmux.sessions.get(s2)!);
+    await h.tick(1);
+    assert.deepEqual([h.queue.where("p", "t1"), h.queue.where("p", "t2")], ["done", "done"]);
+    assert.equal(h.busy.size, 0);
+  });
+
   test("without hooks, an idle screen for idle_confirm polls completes the task with the transcript's last message", async () => {
     const h = await harness({ hooks: false });
     h.queue.add("p", "t1", "hello");
