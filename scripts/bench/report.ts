@@ -168,7 +168,7 @@ function failoverSection(r: FailoverResults): string {
   return [
     "### Failover: detection and swap",
     "",
-    `Each round: ${r.pool} pool agents at work on one account and ${r.dedicated} operator agent${r.dedicated === 1 ? "" : "s"} in dedicated sessions (their answers held back by the mock), then one of them meets that account's usage limit and the daemon swaps to the next account. quota.poll_interval ${fmtMs(r.quotaPollMs)} (production); reactivate_cooldown cut to ${fmtMs(r.cooldownMs)} so that rounds can follow each other. Hooks: ${r.hookMode}.${r.failures.length > 0 ? ` Problems: ${r.failures.join("; ")}.` : ""}`,
+    `Each round: ${r.pool} pool agents at work on one account and ${r.dedicated === 1 ? "1 operator agent in a dedicated session" : `${r.dedicated} operator agents in dedicated sessions`} (their answers held back by the mock), then one of them meets that account's usage limit and the daemon swaps to the next account. quota.poll_interval ${fmtMs(r.quotaPollMs)} (production); reactivate_cooldown cut to ${fmtMs(r.cooldownMs)} so that rounds can follow each other. Hooks: ${r.hookMode}.${r.failures.length > 0 ? ` Problems: ${r.failures.join("; ")}.` : ""}`,
     "",
     markdownTable(head, rows),
   ].join("\n");
