@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { FakeClock, flushMicrotasks } from "../lib/clock.js";
-import { buildPayload, drainSpool, MAX_PAYLOAD_BYTES, readStdinBounded, runHookCommand, spoolDir, spoolEnvelope, type DrainedEvent } from "./hook-client.js";
+import { buildPayload, drainSpool, httpPost, MAX_PAYLOAD_BYTES, readStdinBounded, runHookCommand, spoolDir, spoolEnvelope, type DrainedEvent, type PostFn } from "./hook-client.js";
 import type { HookEnvelope } from "./hooks.js";
 
 const SID = "11111111-2222-4333-8444-555555555555";
@@ -96,15 +96,15 @@ describe("runHookCommand", () => {
     assert.match(r.problem ?? "", /HTTP 500/);
   });
 
-  test("a daemon that never answers is cut off at the deadline, even if fetch ignores its abort signal", async () => {
+  test("a daemon that never answers is cut off at the deadline, even if the post ignores its abort signal", async () => {
     const clock = new FakeClock();
     const stateDir = await tmp();
     let called = false;
-    const hanging = (() => {
+    const hanging: PostFn = () => {
       called = true;
-      return new Promise<Response>(() => undefined);
-    }) as typeof fetch;
-    const pending = runHookCommand({ event: "Stop", stdinText: STOP, env: {}, stateDir, daemonUrl: "http://127.0.0.1:9", timeoutMs: 2000, fetch: hanging, clock });
+      return new Promise(() => undefined);
+    };
+    const pending = runHookCommand({ event: "Stop", stdinText: STOP, env: {}, stateDir, daemonUrl: "http://127.0.0.1:9", timeoutMs: 2000, post: hanging, clock });
     await flushMicrotasks();
     assert.ok(called);
     await clock.advance(1999);
@@ -118,14 +118,14 @@ describe("runHookCommand", () => {
     assert.match(r.problem ?? "", /within 2000 ms/);
   });
 
-  test("the fetch is aborted at the deadline", async () => {
+  test("the post is aborted at the deadline", async () => {
     const clock = new FakeClock();
     let signal: AbortSignal | undefined;
-    const honest = ((_url: string, init: RequestInit) => {
-      signal = init.signal ?? undefined;
-      return new Promise<Response>((_resolve, reject) => signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
-    }) as typeof fetch;
-    const pending = runHookCommand({ event: "Stop", stdinText: STOP, env: {}, stateDir: await tmp(), daemonUrl: "http://127.0.0.1:9", timeoutMs: 500, fetch: honest, clock });
+    const honest: PostFn = (_url, init) => {
+      signal = init.signal;
+      return new Promise((_resolve, reject) => signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+    };
+    const pending = runHookCommand({ event: "Stop", stdinText: STOP, env: {}, stateDir: await tmp(), daemonUrl: "http://127.0.0.1:9", timeoutMs: 500, post: honest, clock });
     await flushMicrotasks();
     await clock.advance(500);
     assert.equal((await pending).outcome, "spooled");
@@ -158,16 +158,39 @@ describe("runHookCommand", () => {
     const d = await daemon();
     const near = JSON.stringify({ session_id: SID, hook_event_name: "Stop", last_assistant_message: "\u0001".repeat(1) + "m".repeat(MAX_PAYLOAD_BYTES - 200) });
     const seen: number[] = [];
-    const measuring = (async (url: string, init: RequestInit) => {
-      seen.push(Buffer.byteLength(typeof init.body === "string" ? init.body : ""));
-      return fetch(url, init);
-    }) as typeof fetch;
-    const r = await runHookCommand({ event: "Stop", stdinText: near, env: { CLAUDE_CONFIG_DIR: "/x".repeat(3000) }, stateDir: await tmp(), daemonUrl: d.url, fetch: measuring });
+    const measuring: PostFn = (url, init) => {
+      seen.push(Buffer.byteLength(init.body));
+      return httpPost(url, init);
+    };
+    const r = await runHookCommand({ event: "Stop", stdinText: near, env: { CLAUDE_CONFIG_DIR: "/x".repeat(3000) }, stateDir: await tmp(), daemonUrl: d.url, post: measuring });
     assert.equal(r.outcome, "delivered");
     assert.ok(seen[0]! <= MAX_PAYLOAD_BYTES, `body of ${seen[0]} bytes`);
     const payload = d.received[0]!.body.payload as Record<string, unknown>;
     assert.equal(payload.session_id, SID);
     assert.equal(payload._truncated, true);
+  });
+
+  test("a daemon that drops the connection in the middle of its answer gets the event spooled", async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        // Headers and half a body promised, then the socket is gone.
+        res.writeHead(200, { "content-length": "100" });
+        res.write("{\"ok\":");
+        res.socket?.destroy();
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const r = await runHookCommand({ event: "Stop", stdinText: STOP, env: {}, stateDir: await tmp(), daemonUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    assert.equal(r.outcome, "spooled");
+    assert.match(r.problem ?? "", /unreachable/);
+  });
+
+  test("an https daemon URL is spooled with the reason: the daemon serves plain HTTP", async () => {
+    const r = await runHookCommand({ event: "Stop", stdinText: STOP, env: {}, stateDir: await tmp(), daemonUrl: "https://127.0.0.1:9" });
+    assert.equal(r.outcome, "spooled");
+    assert.match(r.problem ?? "", /https: is not served/);
   });
 
   test("a malformed daemon URL is spooled, not thrown", async () => {

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { lstat, readdir, readFile, unlink } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import path from "node:path";
 import { ensureDir, moveDurably, writeFileAtomic } from "../lib/atomic-fs.js";
 import { systemClock, type Clock } from "../lib/clock.js";
@@ -40,9 +41,33 @@ export interface HookCommandOptions {
   timeoutMs?: number;
   /** Cap on the whole envelope, payload included (default MAX_PAYLOAD_BYTES). */
   maxBodyBytes?: number;
-  fetch?: typeof fetch;
+  /** How the envelope is POSTed (default httpPost; tests put a daemon that hangs or lies here). */
+  post?: PostFn;
   clock?: Clock;
 }
+
+/** POSTs a body and resolves with the answer's status once its body has been read to the end. */
+export type PostFn = (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ status: number }>;
+
+/**
+ * node:http rather than the built-in fetch: in a fresh process fetch loads undici, which costs the
+ * hook ~70 ms of CPU and ~40 MB of RSS per run (measured: 0.12 s → 0.05 s, 85 → 45 MB), and Claude
+ * Code runs the hook several times per task, twice on the way to a prompt being taken. The daemon's
+ * API is plain HTTP on loopback.
+ */
+export const httpPost: PostFn = (url, init) =>
+  new Promise((resolve, reject) => {
+    const target = new URL(url);
+    if (target.protocol !== "http:") throw new Error(`${target.protocol} is not served: the daemon's API is plain HTTP`);
+    const req = httpRequest(target, { method: "POST", headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) }, signal: init.signal }, (res) => {
+      res.on("error", reject);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
+      res.on("close", () => (res.complete ? undefined : reject(new Error("the daemon closed the connection in the middle of its answer"))));
+      res.resume();
+    });
+    req.on("error", reject);
+    req.end(init.body);
+  });
 
 export interface HookCommandResult {
   outcome: "delivered" | "spooled" | "dropped";
@@ -85,12 +110,12 @@ export async function runHookCommand(options: HookCommandOptions): Promise<HookC
 
 /** POSTs the envelope; undefined on a 2xx, else what went wrong. */
 async function postEnvelope(options: HookCommandOptions, body: string, clock: Clock): Promise<string | undefined> {
-  const doFetch = options.fetch ?? fetch;
+  const post = options.post ?? httpPost;
   const timeoutMs = options.timeoutMs ?? 2000;
   const request = new AbortController();
   const timer = new AbortController();
   const late = `daemon did not answer within ${timeoutMs} ms`;
-  // The deadline also covers a fetch that ignores its abort signal: the race settles regardless.
+  // The deadline also covers a post that ignores its abort signal: the race settles regardless.
   const deadline = clock.sleep(timeoutMs, timer.signal).then(
     () => {
       request.abort();
@@ -101,22 +126,14 @@ async function postEnvelope(options: HookCommandOptions, body: string, clock: Cl
   const attempt = (async (): Promise<string | undefined> => {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
-    const res = await doFetch(`${options.daemonUrl.replace(/\/+$/, "")}/api/hook`, { method: "POST", headers, body, signal: request.signal });
-    await res.arrayBuffer();
-    return res.ok ? undefined : `daemon answered HTTP ${res.status}`;
-  })().catch((err: unknown) => (request.signal.aborted ? late : `daemon unreachable: ${networkProblem(err)}`));
+    const res = await post(`${options.daemonUrl.replace(/\/+$/, "")}/api/hook`, { headers, body, signal: request.signal });
+    return res.status >= 200 && res.status < 300 ? undefined : `daemon answered HTTP ${res.status}`;
+  })().catch((err: unknown) => (request.signal.aborted ? late : `daemon unreachable: ${describeError(err)}`));
   try {
     return await Promise.race([attempt, deadline]);
   } finally {
     timer.abort();
   }
-}
-
-/** fetch says only "fetch failed": the reason (ECONNREFUSED …) sits in its cause. */
-function networkProblem(err: unknown): string {
-  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  const detail = typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : undefined;
-  return detail ? `${describeError(err)} (${detail})` : describeError(err);
 }
 
 function contextOf(env: Readonly<Record<string, string | undefined>>): HookEnvelope["context"] {
