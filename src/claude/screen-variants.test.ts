@@ -1,5 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { classifyScreen, type ScreenState, type ScreenVerdict } from "./screen.js";
 import { stripAnsi } from "./ansi.js";
@@ -205,6 +207,31 @@ describe("shell: Claude Code has exited", () => {
       assert.deepEqual([verdict.state, verdict.detail], [c.state, c.detail]);
     });
   }
+});
+
+describe("a recycled pane: the earlier agent's exit message lies above the agent running now", () => {
+  const idle = buildScreen({ turns: [] }).trimEnd();
+  const earlierExit = `${idle}\nResume this session with:\nclaude --resume af3dc636-c0fb-4ced-88c7-a2ba3a504380\nops@host:~/proj$ claude --session-id 9e343133-af03-4d52-be7e-cb92cfe22d45`;
+
+  test("the new agent's limit menu (no input box on screen) is the limit, not the old exit (real capture)", () => {
+    // A pool session recycled after a task, its next agent at the usage limit: the CLI opened
+    // /rate-limit-options by itself. Read as a shell, a limit seen only on screen was never acted on.
+    const capture = readFileSync(fileURLToPath(new URL("../../test/fixtures/screens/recycled-pane-limit-menu.txt", import.meta.url)), "utf8");
+    const verdict = classifyScreen(capture, { now: Date.UTC(2026, 10, 27, 15, 25), hostZone: "UTC" });
+    assert.deepEqual([verdict.state, verdict.detail, verdict.limit?.kind, verdict.limit?.menu?.waitOption], ["limit", "limit-menu", "session", 1]);
+    assert.equal(verdict.limit?.resetsAt, Date.UTC(2026, 10, 27, 18, 21));
+  });
+
+  test("the new agent's start-up dialog is the dialog", () => {
+    const screen = `${earlierExit}\n${"─".repeat(80)}\n Do you trust the files in this folder?\n ❯ 1. Yes, proceed\n   2. No, exit`;
+    assert.deepEqual([classifyScreen(screen, OPTIONS).state, classifyScreen(screen, OPTIONS).detail], ["dialog", "trust-folder"]);
+  });
+
+  test("the new agent at its prompt is idle; the earlier agent's exit alone is still a shell", () => {
+    assert.equal(classifyScreen(`${earlierExit}\n${idle}`, OPTIONS).state, "idle");
+    const exited = classifyScreen(`${idle}\nResume this session with:\nclaude --resume af3dc636-c0fb-4ced-88c7-a2ba3a504380\nops@host:~/proj$ `, OPTIONS);
+    assert.deepEqual([exited.state, exited.detail], ["shell", "resume-hint"]);
+  });
 });
 
 const LIMIT_BANNERS = [

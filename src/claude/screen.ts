@@ -65,10 +65,14 @@ export function classifyScreen(capture: string, options: ClassifyOptions): Scree
   const box = findInputBox(lines);
   if (box === null) return classifyWithoutBox(lines, options);
   const tail = lines.slice(box.bottom + 1);
+  // Transcript or a dialog under the box means the box is a stale frame: one a redraw left in the
+  // scrollback, or the last box of an earlier agent in the same pane, whose exit message ("Resume
+  // this session with …") and shell prompt lie between it and the agent running now. Looked at
+  // before that exit message, which belongs to the earlier agent (a recycled pool session whose new
+  // agent showed the limit menu, which has no input box, read as a shell: found by the benchmark).
+  if (tail.some(startsLaterScreen)) return classifyWithoutBox(tail, options);
   const exit = detectExit(tail, false);
   if (exit !== null) return { state: "shell", detail: exit, limit: null };
-  // Transcript or a dialog under the box means the box is a stale frame a redraw left in the scrollback.
-  if (tail.some(startsLaterScreen)) return classifyWithoutBox(tail, options);
   return classifyAtBox(lines, box, tail, options);
 }
 
