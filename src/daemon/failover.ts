@@ -21,6 +21,7 @@ import type { Notifier } from "../notify/notifier.js";
 import type { PoolManager } from "../pool/pool.js";
 import { planResume, type ResumeSession } from "../quota/limit-menu.js";
 import { QuotaMonitor, type QuotaDecision } from "../quota/monitor.js";
+import { TranscriptWatch } from "../quota/transcript-watch.js";
 import type { StateStore } from "../state/store.js";
 import type { Key, TmuxClient } from "../tmux/client.js";
 import { SWAP_HISTORY, type DaemonState } from "./state.js";
@@ -62,6 +63,7 @@ export class Failover {
   private polls = 0;
   private unsubscribe: (() => void) | undefined;
   private readonly dedicatedCwd = new Map<string, string>();
+  private readonly transcripts = new TranscriptWatch();
 
   constructor(private readonly d: FailoverDeps) {
     const { config, store, clock, log } = d;
@@ -93,7 +95,7 @@ export class Failover {
         relaunchDedicated: (session, home, uuid) => this.relaunchDedicated(session, home, uuid),
         resumePoolTask: async (session, record, home) => {
           await d.work.resumeOn(record, this.accountByHome(home));
-          this.monitor.noteResumed(session);
+          this.monitor.noteResumed(session, record.claude_session_id);
         },
       },
       links: {
@@ -160,7 +162,18 @@ export class Failover {
 
   /** A screen of a working task's session (from the work loop's supervision). */
   observeScreen(record: TaskRecord, verdict: ScreenVerdict): void {
-    this.enqueue(this.monitor.observeScreen(verdict, record.session, record.account));
+    this.enqueue(this.monitor.observeScreen(verdict, record.session, record.account, record.claude_session_id));
+    // U3's second source, the transcript's synthetic error line: read when a turn may have ended (not
+    // while the agent is busy), and only when the file changed since it was last read.
+    if (verdict.state !== "busy") void this.readTranscriptErrors(record);
+  }
+
+  private async readTranscriptErrors(record: TaskRecord): Promise<void> {
+    const home = this.d.config.accounts.find((a) => a.name === record.account)?.home;
+    if (home === undefined) return;
+    const lines = await this.transcripts.errorsIfChanged(transcriptPath(home, record.cwd, record.claude_session_id));
+    const since = record.submitted_at ?? record.started_at;
+    for (const line of lines ?? []) this.enqueue(this.monitor.observeTranscriptError(line, record.session, record.account, since, record.claude_session_id));
   }
 
   /** `claude-failover swap [ACCOUNT]` / POST /api/swap: the same machine as an automatic swap. */
@@ -276,7 +289,7 @@ export class Failover {
       hasTranscript: () => access(transcriptPath(home, cwd, uuid)).then(() => true, () => false),
       capture: () => d.tmux.capturePane(session),
     });
-    this.monitor.noteResumed(session);
+    this.monitor.noteResumed(session, uuid);
   }
 
   /**

@@ -26,11 +26,11 @@ before(async () => {
 
 type Step =
   | { hook: HookEvent; session?: string; account?: string }
-  | { screen: () => ScreenVerdict; session?: string; account?: string; times?: number }
+  | { screen: () => ScreenVerdict; session?: string; account?: string; times?: number; agent?: string }
   | { transcript: () => ApiErrorLine; session?: string; account?: string; since?: number }
   | { usage: AccountUsage; account: string }
   | { exhaust: string; inMs: number }
-  | { resumed: string }
+  | { resumed: string; agent?: string }
   | { advance: number }
   | { tick: true };
 
@@ -59,11 +59,11 @@ function run(steps: readonly Step[]) {
       const session = "session" in step ? (step.session ?? "ccl-auto-11") : "ccl-auto-11";
       const account = "account" in step && step.account !== undefined ? step.account : (ledger.active() ?? "main");
       if ("hook" in step) take(monitor.observeHook(step.hook, session, account));
-      else if ("screen" in step) for (let i = 0; i < (step.times ?? 1); i++) take(monitor.observeScreen(step.screen(), session, account));
+      else if ("screen" in step) for (let i = 0; i < (step.times ?? 1); i++) take(monitor.observeScreen(step.screen(), session, account, step.agent));
       else if ("transcript" in step) take(monitor.observeTranscriptError(step.transcript(), session, account, step.since));
       else if ("usage" in step) take(monitor.observeUsage(step.account, step.usage));
       else if ("exhaust" in step) ledger.markExhausted(step.exhaust, clock.now() + step.inMs, "test");
-      else if ("resumed" in step) monitor.noteResumed(step.resumed);
+      else if ("resumed" in step) monitor.noteResumed(step.resumed, step.agent);
       else if ("advance" in step) await clock.advance(step.advance);
       else take(monitor.tick());
     }
@@ -241,6 +241,18 @@ const cases: Case[] = [
       { screen: screens.limitWithReset, session: "ccl-1-conformvault" }, { advance: COOLDOWN + 1 },
       { resumed: "ccl-1-conformvault" }, { screen: screens.limitWithReset, session: "ccl-1-conformvault", times: 3 },
       { hook: hookOf("UserPromptSubmit"), session: "ccl-1-conformvault" }, { screen: screens.limitWithReset, session: "ccl-1-conformvault" },
+    ],
+    expect: ["swap:main>backup:screen", "swap:backup>third:screen"],
+    suppressed: ["history"],
+  },
+  {
+    // A pool session: the task resumed after a swap ended with no busy frame seen (no hooks), the
+    // session was recycled, and its next agent met the limit. The replay was the old agent's.
+    name: "a replay noted for one agent does not hide the next agent's limit in the same session",
+    steps: [
+      { screen: screens.limitWithReset, agent: "agent-a" }, { advance: COOLDOWN + 1 },
+      { resumed: "ccl-auto-11", agent: "agent-a" }, { screen: screens.limitWithReset, agent: "agent-a", times: 2 },
+      { screen: screens.limitWithReset, agent: "agent-b" },
     ],
     expect: ["swap:main>backup:screen", "swap:backup>third:screen"],
     suppressed: ["history"],

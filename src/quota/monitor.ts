@@ -38,6 +38,8 @@ interface SessionQuota {
   replaying: boolean;
   historyNoted: boolean;
   workSeenAt: number | null;
+  /** The claude session id of the agent this is about, when known. */
+  agent: string | null;
 }
 
 const MAX_SESSIONS = 1000;
@@ -60,9 +62,9 @@ export class QuotaMonitor {
     return this.allOut;
   }
 
-  /** A hook event from an agent in `session`, running on `account`. */
+  /** A hook event from an agent in `session`, running on `account` (the agent is the event's session id). */
   observeHook(event: HookEvent, session: string, account: string): QuotaDecision[] {
-    const s = this.session(session);
+    const s = this.session(session, event.sessionId);
     if (event.kind === "UserPromptSubmit" || event.kind === "Stop") {
       this.workSeen(s, true);
       return [];
@@ -81,7 +83,7 @@ export class QuotaMonitor {
    * A synthetic API-error line from the transcript of `session`. `since` is when the current work there began
    * (submit or resume): older lines are history, e.g. the limit that sent this transcript over from another account.
    */
-  observeTranscriptError(line: ApiErrorLine, session: string, account: string, since?: number): QuotaDecision[] {
+  observeTranscriptError(line: ApiErrorLine, session: string, account: string, since?: number, agent?: string): QuotaDecision[] {
     const key = `${line.uuid ?? ""}|${line.timestamp ?? ""}|${line.text.slice(0, 200)}`;
     if (this.seenLines.has(key)) return [];
     this.seenLines.add(key);
@@ -92,7 +94,7 @@ export class QuotaMonitor {
       this.note(hit, "suppressed", "not-a-usage-limit", "rate_limit line without a usage-limit banner");
       return [];
     }
-    const s = this.session(session);
+    const s = this.session(session, agent);
     const at = line.timestamp === undefined ? NaN : Date.parse(line.timestamp);
     const floor = Math.max(since ?? -Infinity, s.workSeenAt ?? -Infinity);
     if (Number.isFinite(at) && at < floor) {
@@ -102,9 +104,9 @@ export class QuotaMonitor {
     return this.sighting(s, { ...hit, resetsAt: this.resetIn(line.text) });
   }
 
-  /** The classifier's verdict on `session`'s screen, once per poll of each working session. */
-  observeScreen(verdict: ScreenVerdict, session: string, account: string): QuotaDecision[] {
-    const s = this.session(session);
+  /** The classifier's verdict on `session`'s screen, once per poll of each working session; `agent` is its claude session id. */
+  observeScreen(verdict: ScreenVerdict, session: string, account: string, agent?: string): QuotaDecision[] {
+    const s = this.session(session, agent);
     const limit = verdict.limit;
     if (verdict.state !== "limit" || limit === null) {
       if (s.suspect !== null) {
@@ -195,8 +197,8 @@ export class QuotaMonitor {
    * `session` was relaunched with `--resume` (after a swap or a restart): Claude Code replays the history, whose
    * last turn may be the limit that caused the swap. Its screen is not evidence until new work shows there.
    */
-  noteResumed(session: string): void {
-    const s = this.session(session);
+  noteResumed(session: string, agent?: string): void {
+    const s = this.session(session, agent);
     s.replaying = true;
     s.historyNoted = false;
     s.suspect = null;
@@ -310,13 +312,24 @@ export class QuotaMonitor {
     s.workSeenAt = now;
   }
 
-  private session(name: string): SessionQuota {
+  /**
+   * The state of `name`, for the agent `agent` (its claude session id) when the caller knows it.
+   * Another agent in the same session (the next task's fresh one) starts afresh: a replay noted
+   * after --resume, an open episode or a pending suspect were about the previous agent — kept, a
+   * replay never cleared by a busy frame hid the next agent's limit on screen (benchmark, no hooks).
+   */
+  private session(name: string, agent?: string): SessionQuota {
     let s = this.sessions.get(name);
+    if (s !== undefined && agent !== undefined && s.agent !== null && s.agent !== agent) {
+      this.sessions.delete(name);
+      s = undefined;
+    }
     if (s === undefined) {
-      s = { suspect: null, episode: null, replaying: false, historyNoted: false, workSeenAt: null };
+      s = { suspect: null, episode: null, replaying: false, historyNoted: false, workSeenAt: null, agent: agent ?? null };
       if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     } else {
       this.sessions.delete(name);
+      if (agent !== undefined) s.agent = agent;
     }
     // Re-inserted so the Map's order is least recently used first.
     this.sessions.set(name, s);
