@@ -34,6 +34,7 @@ const { values: flags } = parseArgs({
     "swap-pool": { type: "string", default: "4" },
     swaps: { type: "string", default: "3" },
     "swap-dedicated": { type: "string", default: "1" },
+    "swap-hooks": { type: "string", default: "on" },
     only: { type: "string" },
     doc: { type: "string", default: path.join(REPO, "docs/benchmarks.md") },
     "no-doc": { type: "boolean", default: false },
@@ -51,6 +52,8 @@ if (flags.help) {
   --swap-pool N  pool agents at work when the usage limit hits, failover phase (default 4)
   --swaps N      swaps of the failover phase, one per round (default 3)
   --swap-dedicated N  operator agents in dedicated sessions, brought back by each swap (default 1)
+  --swap-hooks off    the agents' hooks reach nobody: usage limits are seen on screen or in the
+                      transcript only (default on)
   --only LIST    some of: ${PHASES.join(",")} (default all)
   --doc FILE     the doc whose generated block is rewritten (default docs/benchmarks.md)
   --no-doc       print only
@@ -66,9 +69,13 @@ const int = (name: keyof typeof flags, min: number): number => {
   }
   return v;
 };
+if (flags["swap-hooks"] !== "on" && flags["swap-hooks"] !== "off") {
+  say(`--swap-hooks expects on or off, got ${String(flags["swap-hooks"])}`);
+  process.exit(2);
+}
 const opts: BenchOptions = {
   tasks: int("tasks", 1), window: int("window", 1), files: int("files", 1), projects: int("projects", 1),
-  swapPool: int("swap-pool", 2), swaps: int("swaps", 1), swapDedicated: int("swap-dedicated", 1),
+  swapPool: int("swap-pool", 2), swaps: int("swaps", 1), swapDedicated: int("swap-dedicated", 1), swapHooks: flags["swap-hooks"] !== "off",
 };
 const phases = (flags.only?.split(",").map((s) => s.trim()) ?? [...PHASES]) as Phase[];
 for (const p of phases) {
@@ -151,7 +158,7 @@ const machine: Machine = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
   load: `${os.loadavg()[0]!.toFixed(2)} at the start`,
   // Only the flags that change what is measured (not --json, --logs, --doc, --no-doc).
-  command: ["npx tsx scripts/bench.ts", ...(["tasks", "window", "files", "projects", "swap-pool", "swaps", "swap-dedicated", "only"] as const)
+  command: ["npx tsx scripts/bench.ts", ...(["tasks", "window", "files", "projects", "swap-pool", "swaps", "swap-dedicated", "swap-hooks", "only"] as const)
     .filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)))
     .map((k) => `--${k} ${String(flags[k])}`)].join(" "),
   code: gitRevision(),

@@ -25,7 +25,15 @@ export interface FailoverResults {
   hookMode: string;
   /** quota.poll_interval and reactivate_cooldown of the run (production poll; cooldown shortened so rounds can follow each other). */
   quotaPollMs: number;
+  /** watcher.poll_interval: how often the work loop looks at each working session's screen. */
+  supervisePollMs: number;
   cooldownMs: number;
+  /** Whether the agents' hooks reached the daemon (off: screens and transcripts only). */
+  hooks: boolean;
+  /** The mock answered the usage limit → the quota monitor's swap decision (log), whatever saw it. */
+  limitToDecision: number[];
+  /** What the decision came from, per round (hook, screen, transcript). */
+  sources: string[];
   /** The mock answered the usage limit → StopFailure (rate_limit) at the daemon. */
   limitToHook: number[];
   /** StopFailure at the daemon → the quota monitor's swap decision (log). */
@@ -53,7 +61,7 @@ interface LogLine {
   /** ISO time, parsed to epoch ms below. */
   time: number;
   msg: string;
-  decision?: { kind: string };
+  decision?: { kind: string; source?: string };
   step?: string;
 }
 
@@ -76,15 +84,19 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
   const { daemon, config } = run;
   const settingsFile = path.join(config.state_dir, HOOK_SETTINGS_FILE);
   let hookMode = "tsx";
-  if (ctx.compiledCli) {
+  if (!ctx.opts.swapHooks) {
+    // Every hook runs `true EVENT`: Claude Code is content, the daemon hears nothing.
+    await writeHookSettings(settingsFile, ["true"]);
+    hookMode = "off (each hook runs `true`: the daemon sees screens and transcripts only)";
+  } else if (ctx.compiledCli) {
     await writeHookSettings(settingsFile, [...ctx.compiledCli, "hook", "--url", daemon.url!, "--state-dir", config.state_dir]);
     hookMode = "compiled (node dist/main.js hook)";
   }
   const hooks: { kind: string; id: string; at: number; error?: string }[] = [];
   daemon.hooks.subscribe((e) => hooks.push({ kind: e.kind, id: e.sessionId, at: Date.now(), ...("error" in e && e.error ? { error: e.error } : {}) }));
   const r: FailoverResults = {
-    pool: n, dedicated: operators.length, hookMode, quotaPollMs: config.quota.poll_interval, cooldownMs: config.quota.reactivate_cooldown,
-    limitToHook: [], hookToDecision: [], swap: [], steps: [], firstContinue: [], lastContinue: [], dedicatedBack: [], floorExit: [], floorStart: [], failures: [],
+    pool: n, dedicated: operators.length, hookMode, quotaPollMs: config.quota.poll_interval, supervisePollMs: config.watcher.poll_interval, cooldownMs: config.quota.reactivate_cooldown,
+    hooks: ctx.opts.swapHooks, limitToDecision: [], sources: [], limitToHook: [], hookToDecision: [], swap: [], steps: [], firstContinue: [], lastContinue: [], dedicatedBack: [], floorExit: [], floorStart: [], failures: [],
   };
   const status = (): { active_account: string | null; swap_state: string; sessions: { name: string; kind: string; state: string }[] } =>
     daemon.statusView() as ReturnType<typeof status>;
@@ -101,9 +113,12 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
     await sb.tmux.sendText(session, `cd ${operatorCwd} && ${operatorLine}`);
     await sb.tmux.sendKey(session, "Enter");
   }
-  await waitFor("the operators' agents", () => (operatorIds.every((id) => hooks.some((h) => h.id === id && h.kind === "SessionStart")) ? true : undefined), 60_000, 50);
-
   const classify = (capture: string): ReturnType<typeof classifyScreen> => classifyScreen(capture, { now: Date.now() });
+  const started = ctx.opts.swapHooks
+    ? async (): Promise<true | undefined> => (operatorIds.every((id) => hooks.some((h) => h.id === id && h.kind === "SessionStart")) ? true : undefined)
+    : async (): Promise<true | undefined> => ((await Promise.all(operators.map(async (o) => classify(await sb.tmux.capturePane(o)).state))).every((x) => x === "idle") ? true : undefined);
+  await waitFor("the operators' agents", started, 60_000, 50);
+
   const driver = new AgentDriver({ tmux: sb.tmux, clock: systemClock, log: silentLogger(), classify, signals: daemon.hooks, pollMs: 50 });
   const floorSessions = Array.from({ length: n + operators.length }, (_, j) => `flr-${j + 1}`);
   for (const s of floorSessions) await sb.tmux.newSession({ name: s, cwd: operatorCwd, width: config.tmux.width, height: config.tmux.height });
@@ -132,17 +147,22 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
       const line = JSON.parse(l) as Omit<LogLine, "time"> & { time: string };
       return { ...line, time: Date.parse(line.time) };
     }).filter((l) => l.time >= roundStart);
-    const decided = lines.find((l) => l.msg === "quota decision" && l.decision?.kind === "swap")?.time;
+    const decision = lines.find((l) => l.msg === "quota decision" && l.decision?.kind === "swap");
+    const decided = decision?.time;
     // A step is logged again each time the journal is persisted within it (recreating: once per
     // session brought back): its time runs from its first line to the next step's first line.
     const steps = lines.filter((l) => l.msg.startsWith("swap step: ") && l.step !== undefined).filter((l, k, all) => k === 0 || all[k - 1]!.step !== l.step);
     const done = steps.find((l) => l.step === "done")?.time;
-    if (!failure || decided === undefined || done === undefined) {
-      r.failures.push(`round ${i + 1}: ${!failure ? "no StopFailure rate_limit hook" : decided === undefined ? "no swap decision in the log" : "no swap done in the log"}`);
+    if ((r.hooks && !failure) || decided === undefined || done === undefined) {
+      r.failures.push(`round ${i + 1}: ${decided === undefined ? "no swap decision in the log" : done === undefined ? "no swap done in the log" : "no StopFailure rate_limit hook"}`);
       continue;
     }
-    r.limitToHook.push(failure.at - limitReq.receivedAt);
-    r.hookToDecision.push(decided - failure.at);
+    r.limitToDecision.push(decided - limitReq.receivedAt);
+    r.sources.push(decision?.decision?.source ?? "?");
+    if (failure) {
+      r.limitToHook.push(failure.at - limitReq.receivedAt);
+      r.hookToDecision.push(decided - failure.at);
+    }
     r.swap.push(done - decided);
     for (let k = 0; k + 1 < steps.length; k++) {
       const name = steps[k]!.step!;
@@ -156,7 +176,7 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
     }
     const back = operatorIds.map((id) => hooks.find((h) => h.id === id && h.kind === "SessionStart" && h.at >= decided)?.at);
     if (back.every((at) => at !== undefined)) r.dedicatedBack.push(Math.max(...back) - decided);
-    else r.failures.push(`round ${i + 1}: ${back.filter((at) => at === undefined).length} operator session(s) not brought back`);
+    else if (r.hooks) r.failures.push(`round ${i + 1}: ${back.filter((at) => at === undefined).length} operator session(s) not brought back`);
     for (const f of (await sb.files(PROJECT, "done")).filter((x) => x.startsWith(`r${i}-`))) {
       const text = await sb.read(PROJECT, "done", f);
       if (!/^account: /m.test(text) || !text.includes(`account: ${to}`) || !/^attempts: 1$/m.test(text)) r.failures.push(`round ${i + 1}: ${f} did not finish on ${to} in one attempt`);

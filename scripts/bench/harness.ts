@@ -24,6 +24,8 @@ export interface BenchOptions {
   swaps: number;
   /** Operator agents in dedicated sessions, brought back by each swap. */
   swapDedicated: number;
+  /** False: the agents' hooks reach nobody, limits are seen on screen or in the transcript only. */
+  swapHooks: boolean;
 }
 
 export interface BenchContext {

@@ -153,15 +153,21 @@ function failoverSection(r: FailoverResults): string {
   const exit = summarize(r.floorExit);
   const start = summarize(r.floorStart);
   const head = ["Figure", "n", "median", "p90", "max", "Floor it cannot beat (same run)", "floor median"];
+  const sources = [...new Set(r.sources)].join(", ") || "–";
+  const detection: string[][] = r.hooks
+    ? [
+      ["**Detection**: the mock answers the usage limit → StopFailure (rate_limit) at the daemon", ...cells(summarize(r.limitToHook)), "", ""],
+      ["StopFailure at the daemon → swap decided (quota monitor, U2: a reset on screen confirms at once)", ...cells(summarize(r.hookToDecision)), "", ""],
+    ]
+    : [[`**Detection without hooks**: the mock answers the usage limit → swap decided (seen by: ${sources}; supervision polls every ${fmtMs(r.supervisePollMs)})`, ...cells(summarize(r.limitToDecision)), "", ""]];
   const rows: string[][] = [
-    ["**Detection**: the mock answers the usage limit → StopFailure (rate_limit) at the daemon", ...cells(summarize(r.limitToHook)), "", ""],
-    ["StopFailure at the daemon → swap decided (quota monitor, U2: a reset on screen confirms at once)", ...cells(summarize(r.hookToDecision)), "", ""],
+    ...detection,
     [`**Swap**: decided → done (${r.pool} pool agents stopped, link flipped, links ensured, pool recreated, ${r.dedicated} dedicated relaunched, ${r.pool} tasks continued)`, ...cells(summarize(r.swap)),
       `${r.pool + r.dedicated} agents ended, then ${r.pool + r.dedicated} started, side by side`, exit && start ? fmtMs(exit.median + start.median) : "–"],
     ...r.steps.map((s) => [`  ↳ ${s.step}`, ...cells(summarize(s.ms)), "", ""]),
     ["swap decided → the first interrupted task's \"continue\" at the model, new account", ...cells(summarize(r.firstContinue)), "", ""],
     ["swap decided → the last one's", ...cells(summarize(r.lastContinue)), "", ""],
-    [`swap decided → the last dedicated session's agent back (SessionStart at the daemon; ${r.dedicated})`, ...cells(summarize(r.dedicatedBack)), "", ""],
+    ...(r.hooks ? [[`swap decided → the last dedicated session's agent back (SessionStart at the daemon; ${r.dedicated})`, ...cells(summarize(r.dedicatedBack)), "", ""]] : []),
     [`floor: ${r.pool + r.dedicated} agents ended side by side (Ctrl-C ×2 → shell)`, ...cells(exit), "", ""],
     [`floor: ${r.pool + r.dedicated} agents started side by side (→ idle prompt)`, ...cells(start), "", ""],
   ];
