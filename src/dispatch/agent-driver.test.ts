@@ -65,6 +65,15 @@ describe("AgentDriver", () => {
     assert.equal(tmux.calls.filter((c) => c.op === "send-key" && c.key === "Enter").length, 2);
   });
 
+  test("a resumed session's old limit banner does not confirm a prompt still in the box: Enter again", async () => {
+    const { driver, fake } = await setup({ behaviour: (p) => (p.includes("first") ? { kind: "limit" } : { kind: "reply" }), swallowEnters: 1, hooks: false });
+    await driver.launch("p1", "/w", LAUNCH);
+    await driver.submit("p1", "first, meets the limit", ID);
+    assert.equal((await driver.screen("p1")).state, "limit");
+    await driver.submit("p1", "continue", ID);
+    assert.deepEqual(fake.prompts.map((p) => p.prompt), ["first, meets the limit", "continue"], "the swallowed Enter was sent again");
+  });
+
   test("without hooks, a busy screen confirms the prompt", async () => {
     const { driver, fake } = await setup({ hooks: false });
     await driver.launch("p1", "/w", LAUNCH);

@@ -219,7 +219,10 @@ export class AgentDriver {
       for (;;) {
         if (this.d.signals.promptSeen(claudeSessionId, since)) return;
         v = await this.screen(session, signal);
-        if (v.state === "busy" || v.state === "limit" || v.state === "error") return;
+        if (v.state === "busy") return;
+        // A turn that ended at once on a limit or an error took the prompt — unless the prompt still
+        // sits in the box: a resumed session shows its last turn's banner before anything new.
+        if ((v.state === "limit" || v.state === "error") && !v.inputText) return;
         if (v.state === "idle" && !v.inputText && sawInput) {
           // The text left the box and a reply came so quickly that no busy frame was captured.
           return;
