@@ -165,7 +165,9 @@ export class Failover {
     this.enqueue(this.monitor.observeScreen(verdict, record.session, record.account, record.claude_session_id));
     // U3's second source, the transcript's synthetic error line: read when a turn may have ended (not
     // while the agent is busy), and only when the file changed since it was last read.
-    if (verdict.state !== "busy") void this.readTranscriptErrors(record);
+    if (verdict.state !== "busy") {
+      this.readTranscriptErrors(record).catch((err: unknown) => this.d.log.debug({ task: `${record.project}/${record.id}`, err: describeError(err) }, "transcript not read"));
+    }
   }
 
   private async readTranscriptErrors(record: TaskRecord): Promise<void> {
