@@ -7,8 +7,28 @@ import { FakeClock } from "../lib/clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { privateTmux } from "../../test/support/tmux-server.js";
-import { makeSandbox } from "../../test/support/sandbox.js";
+import { makeSandbox, type Sandbox } from "../../test/support/sandbox.js";
+import type { Config } from "../config/schema.js";
 import { Daemon, StartupError } from "./daemon.js";
+
+/** A started daemon on a fresh sandbox's config (fake clock, fake tmux, a free loopback port); stopped and removed after `fn`. */
+async function withFakeDaemon(fn: (x: { sb: Sandbox; config: Config; d: Daemon }) => Promise<void>): Promise<void> {
+  const sb = await makeSandbox();
+  try {
+    const config = await loadConfig(await sb.writeConfig());
+    const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+    await d.start();
+    try {
+      await fn({ sb, config, d });
+    } finally {
+      await d.stop();
+    }
+  } finally {
+    await sb.close();
+  }
+}
+
+const swapThrough = (d: Daemon) => (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("Daemon", () => {
   test("starts on a private tmux socket: pool held, foreign sessions untouched, /health and /status answer, killed session recreated, stop leaves tmux", async () => {
@@ -157,13 +177,9 @@ describe("Daemon", () => {
     }
   });
 
-  test("POST /api/swap runs the swap: the claude link flips to the target home, /status shows it; bad targets are 400", async () => {
-    const sb = await makeSandbox();
-    try {
-      const config = await loadConfig(await sb.writeConfig());
-      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
-      await d.start();
-      const swap = (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  test("POST /api/swap runs the swap: the claude link flips to the target home, /status shows it; bad targets are 400", () =>
+    withFakeDaemon(async ({ sb, config, d }) => {
+      const swap = swapThrough(d);
       const ok = await swap({ to: "backup" });
       assert.equal(ok.status, 200, await ok.clone().text());
       assert.deepEqual(((await ok.json()) as { from: string; to: string }).to, "backup");
@@ -176,18 +192,10 @@ describe("Daemon", () => {
       assert.equal((await swap({ to: "backup" })).status, 400, "the current account");
       assert.equal((await swap({ to: "nobody" })).status, 400, "an unknown account");
       assert.equal((await swap({ to: 42 })).status, 400, "not a name");
-      await d.stop();
-    } finally {
-      await sb.close();
-    }
-  });
+    }));
 
-  test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", async () => {
-    const sb = await makeSandbox();
-    try {
-      const config = await loadConfig(await sb.writeConfig());
-      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
-      await d.start();
+  test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", () =>
+    withFakeDaemon(async ({ sb, config, d }) => {
       const { mkdir: mkdirp, rename, rm, symlink, writeFile, readlink } = await import("node:fs/promises");
       // 0.3.8: the target's shared link points elsewhere (ensure fails) and the previous home became
       // a file (the flip back fails too). Planted after start: `run` refuses to start on either.
@@ -197,7 +205,7 @@ describe("Daemon", () => {
       await symlink(path.join(sb.dir, "someone-elses-transcripts"), path.join(sb.home, ".claude-backup", "projects"));
       await rename(main, `${main}.moved`);
       await writeFile(main, "not a folder");
-      const swap = (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const swap = swapThrough(d);
       const first = await swap({ to: "backup" });
       assert.equal(first.status, 409, await first.clone().text());
       assert.equal(((await first.json()) as { code: string }).code, "SWAP_PARTIAL");
@@ -210,24 +218,13 @@ describe("Daemon", () => {
       const again = await swap({ to: "backup" });
       assert.equal(again.status, 409);
       assert.equal(((await again.json()) as { code: string }).code, "SWAP_PARTIAL_STATE");
-      await d.stop();
-    } finally {
-      await sb.close();
-    }
-  });
+    }));
 
-  test("stop() is idempotent and a stopped daemon reports 503-worthy health", async () => {
-    const sb = await makeSandbox();
-    try {
-      const config = await loadConfig(await sb.writeConfig());
-      const d = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
-      await d.start();
+  test("stop() is idempotent and a stopped daemon reports 503-worthy health", () =>
+    withFakeDaemon(async ({ d }) => {
       const a = d.stop();
       assert.equal(a, d.stop());
       await a;
       assert.deepEqual(d.health(), { ok: false, reason: "daemon is stopped" });
-    } finally {
-      await sb.close();
-    }
-  });
+    }));
 });
