@@ -64,6 +64,7 @@ export class Failover {
   private unsubscribe: (() => void) | undefined;
   private readonly dedicatedCwd = new Map<string, string>();
   private readonly transcripts = new TranscriptWatch();
+  private readonly reading = new Set<Promise<void>>();
 
   constructor(private readonly d: FailoverDeps) {
     const { config, store, clock, log } = d;
@@ -143,6 +144,7 @@ export class Failover {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.loop.stop();
+    await this.settled();
   }
 
   /** The account new work starts on; undefined pauses dispatch (every account out, a swap running, partial swap). */
@@ -166,8 +168,16 @@ export class Failover {
     // U3's second source, the transcript's synthetic error line: read when a turn may have ended (not
     // while the agent is busy), and only when the file changed since it was last read.
     if (verdict.state !== "busy") {
-      this.readTranscriptErrors(record).catch((err: unknown) => this.d.log.debug({ task: `${record.project}/${record.id}`, err: describeError(err) }, "transcript not read"));
+      const read = this.readTranscriptErrors(record)
+        .catch((err: unknown) => this.d.log.debug({ task: `${record.project}/${record.id}`, err: describeError(err) }, "transcript not read"))
+        .finally(() => this.reading.delete(read));
+      this.reading.add(read);
     }
+  }
+
+  /** Resolves once the transcript reads under way are done (stop waits for them; so do tests). */
+  async settled(): Promise<void> {
+    while (this.reading.size > 0) await Promise.all([...this.reading]);
   }
 
   private async readTranscriptErrors(record: TaskRecord): Promise<void> {
