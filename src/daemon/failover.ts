@@ -64,7 +64,8 @@ export class Failover {
   private unsubscribe: (() => void) | undefined;
   private readonly dedicatedCwd = new Map<string, string>();
   private readonly transcripts = new TranscriptWatch();
-  private readonly reading = new Set<Promise<void>>();
+  /** Transcript reads under way, by agent (claude session id). */
+  private readonly reading = new Map<string, Promise<void>>();
 
   constructor(private readonly d: FailoverDeps) {
     const { config, store, clock, log } = d;
@@ -167,17 +168,19 @@ export class Failover {
     this.enqueue(this.monitor.observeScreen(verdict, record.session, record.account, record.claude_session_id));
     // U3's second source, the transcript's synthetic error line: read when a turn may have ended (not
     // while the agent is busy), and only when the file changed since it was last read.
-    if (verdict.state !== "busy") {
+    // One read per agent at a time: a poll while the last one is under way adds none.
+    const agent = record.claude_session_id;
+    if (verdict.state !== "busy" && !this.reading.has(agent)) {
       const read = this.readTranscriptErrors(record)
         .catch((err: unknown) => this.d.log.debug({ task: `${record.project}/${record.id}`, err: describeError(err) }, "transcript not read"))
-        .finally(() => this.reading.delete(read));
-      this.reading.add(read);
+        .finally(() => this.reading.delete(agent));
+      this.reading.set(agent, read);
     }
   }
 
   /** Resolves once the transcript reads under way are done (stop waits for them; so do tests). */
   async settled(): Promise<void> {
-    while (this.reading.size > 0) await Promise.all([...this.reading]);
+    while (this.reading.size > 0) await Promise.all([...this.reading.values()]);
   }
 
   private async readTranscriptErrors(record: TaskRecord): Promise<void> {

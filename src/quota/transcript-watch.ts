@@ -10,16 +10,13 @@ const MAX_FILES = 1000;
  * The synthetic API-error lines of agents' transcripts, U3's second source: Claude Code writes one
  * when a turn ends on an error, a usage limit included. Asked after each screen poll that did not
  * show a busy agent, it reads a file only when its size or time changed since the last read, so a
- * turn that ended is read once, not at every poll; a file being read is not read twice at once.
+ * turn that ended is read once, not at every poll (the caller keeps to one read per file at a time).
  */
 export class TranscriptWatch {
   private readonly marks = new Map<string, string>();
-  private readonly reading = new Set<string>();
 
-  /** The file's error lines when it changed since the last call, else null (unchanged, missing, unreadable, busy). */
+  /** The file's error lines when it changed since the last call, else null (unchanged, missing, unreadable). */
   async errorsIfChanged(file: string): Promise<ApiErrorLine[] | null> {
-    if (this.reading.has(file)) return null;
-    this.reading.add(file);
     try {
       const st = await stat(file).catch(() => null);
       if (st === null || !st.isFile()) return null;
@@ -33,8 +30,6 @@ export class TranscriptWatch {
       // A transcript cut mid-write or unreadable: the next change is read again.
       this.marks.delete(file);
       return null;
-    } finally {
-      this.reading.delete(file);
     }
   }
 }
