@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import type { LimitKind, ScreenState } from "./screen.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/** The shared captures sit beside the repository checkout (locally and in CI). */
-export const FIXTURE_DIR = path.resolve(repoRoot, "../shared/fixtures/claude-code");
+/** The real captures, vendored in the repository (provenance in the folder's README). */
+export const FIXTURE_DIR = path.resolve(repoRoot, "test/fixtures/claude-code");
 
 /** Every capture file (`*.txt`, plain and `.ansi.txt`), sorted. */
 export function fixtureFiles(): string[] {

@@ -86,7 +86,7 @@ describe("CLI", () => {
   });
 
   test("classify reads a capture from a file or stdin and prints the verdict", async () => {
-    const fixture = new URL("../../../shared/fixtures/claude-code/30-oauth-usage-limit-5h.txt", import.meta.url).pathname;
+    const fixture = new URL("../../test/fixtures/claude-code/30-oauth-usage-limit-5h.txt", import.meta.url).pathname;
     const r = await cli(["classify", fixture, "--json", "--now", "2025-11-27T12:00:00Z"]);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(JSON.parse(r.out), { state: "limit", detail: "limit-banner", limit: { kind: "session", resets_at: "2025-11-28T00:57:00.000Z" } });
