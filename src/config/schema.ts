@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
+import { isLoopbackHost } from "../http/gate.js";
 
 /**
  * The configuration file's schema (SPEC §3), the one source for validation, defaults and the JSON
@@ -7,9 +8,14 @@ import { parseDuration } from "../lib/duration.js";
  * durations come out as milliseconds and paths as given (the loader expands `~` and makes them absolute).
  */
 
-/** A duration string such as `500ms`, `30s`, `5m`, `2h`, `30d`; parsed to milliseconds. */
-const duration = (def: string, description: string) =>
-  z
+/**
+ * A duration string such as `500ms`, `30s`, `5m`, `2h`, `30d`; parsed to milliseconds and held within
+ * [min, max]: a zero poll spins, and a wait past Node's timer limit (~24.8 days) used to fire at once.
+ */
+const duration = (def: string, min: string, max: string, description: string) => {
+  const minMs = parseDuration(min)!;
+  const maxMs = parseDuration(max)!;
+  return z
     .string()
     .transform((text, ctx) => {
       const ms = parseDuration(text);
@@ -17,10 +23,22 @@ const duration = (def: string, description: string) =>
         ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 30s, 5m, 2h or 30d (got ${JSON.stringify(text)})` });
         return z.NEVER;
       }
+      if (ms < minMs || ms > maxMs) {
+        ctx.addIssue({ code: "custom", message: `must lie between ${min} and ${max} (got ${JSON.stringify(text)})` });
+        return z.NEVER;
+      }
       return ms;
     })
     .prefault(def)
-    .describe(description);
+    .describe(`${description} (${min}..${max})`);
+};
+
+/** Every duration key with its [min, max], for the docs and the table test. */
+export const DURATION_LIMITS: Record<string, { min: string; max: string }> = {};
+const limited = (key: string, def: string, min: string, max: string, description: string) => {
+  DURATION_LIMITS[key] = { min, max };
+  return duration(def, min, max, description);
+};
 
 /** Names of environment variables (never secret values) for tokens and keys. */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
@@ -64,7 +82,11 @@ export const configSchema = z
     http: z
       .strictObject({
         listen: listen.default("127.0.0.1:7420").describe("address of the HTTP API; loopback unless you mean otherwise"),
-        token_env: envName.optional().describe("when set, every request needs Authorization: Bearer <value of this variable>"),
+        token_env: envName.optional().describe("when set, every request needs Authorization: Bearer <value of this variable>; required when listen is not loopback"),
+        allowed_hosts: z
+          .array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, "expected a host name such as cf.example.lan (no port)"))
+          .default([])
+          .describe("host names a request's Host header may carry besides the listen address, localhost, 127.0.0.1 and [::1]; anything else is refused with 421 (DNS rebinding)"),
       })
       .prefault({}),
     tmux: z
@@ -108,22 +130,22 @@ export const configSchema = z
       .strictObject({
         root: path.default("~/agent-queue").describe("<root>/<project>/{inbox,active,done,failed}"),
         projects: z.record(projectName, path).default({}).describe("project -> working directory"),
-        rescan_interval: duration("30s", "periodic rescan of the inboxes (watcher events are hints)"),
-        task_timeout: duration("2h", "default task timeout"),
+        rescan_interval: limited("queue.rescan_interval", "30s", "1s", "1d", "periodic rescan of the inboxes (watcher events are hints)"),
+        task_timeout: limited("queue.task_timeout", "2h", "10s", "30d", "default task timeout"),
         max_attempts: z.number().int().min(1).max(100).default(2),
       })
       .prefault({}),
     watcher: z
       .strictObject({
-        poll_interval: duration("5s", "screen polling of working sessions"),
+        poll_interval: limited("watcher.poll_interval", "5s", "100ms", "5m", "screen polling of working sessions"),
         idle_confirm: z.number().int().min(1).max(100).default(2).describe("consecutive idle polls that mean done"),
-        stall_timeout: duration("20m", "no screen change for this long while working = stalled"),
+        stall_timeout: limited("watcher.stall_timeout", "20m", "10s", "7d", "no screen change for this long while working = stalled"),
       })
       .prefault({}),
     quota: z
       .strictObject({
-        poll_interval: duration("10s", "usage-limit detection polling"),
-        reactivate_cooldown: duration("5m", "no two swaps within this"),
+        poll_interval: limited("quota.poll_interval", "10s", "1s", "1h", "usage-limit detection polling"),
+        reactivate_cooldown: limited("quota.reactivate_cooldown", "5m", "0s", "1d", "no two swaps within this"),
         confirm_polls: z.number().int().min(1).max(100).default(2),
         usage_api: z.boolean().default(true),
         usage_threshold: z.number().min(0).max(100).default(98),
@@ -147,27 +169,31 @@ export const configSchema = z
             api_url: url("https://api.resend.com", "Resend API"),
           })
           .prefault({}),
-        min_interval: duration("5m", "the same event is not repeated within this"),
+        min_interval: limited("notifications.min_interval", "5m", "0s", "7d", "the same event is not repeated within this"),
       })
       .prefault({}),
     janitor: z
       .strictObject({
-        interval: duration("1h", "how often the janitor runs"),
-        done_retention: duration("30d", "done/ files older than this are pruned"),
-        failed_retention: duration("90d", "failed/ files older than this are pruned"),
+        interval: limited("janitor.interval", "1h", "1m", "365d", "how often the janitor runs"),
+        done_retention: limited("janitor.done_retention", "30d", "1h", "3650d", "done/ files older than this are pruned"),
+        failed_retention: limited("janitor.failed_retention", "90d", "1h", "3650d", "failed/ files older than this are pruned"),
       })
       .prefault({}),
     delegation: z
       .strictObject({
         url: url("", "remote job service; also CCL_SECUTOOLS_URL"),
-        poll_interval: duration("2s", "job polling"),
-        job_timeout: duration("30m", "a job still not finished after this fails"),
-        reap_interval: duration("10s", "reaper period"),
+        poll_interval: limited("delegation.poll_interval", "2s", "100ms", "1h", "job polling"),
+        job_timeout: limited("delegation.job_timeout", "30m", "10s", "30d", "a job still not finished after this fails"),
+        reap_interval: limited("delegation.reap_interval", "10s", "100ms", "1h", "reaper period"),
         daily_budget_usd: z.number().min(0).default(0).describe("0 = no budget"),
       })
       .prefault({}),
   })
   .superRefine((c, ctx) => {
+    const listenHost = c.http.listen.slice(0, c.http.listen.lastIndexOf(":"));
+    if (!isLoopbackHost(listenHost) && c.http.token_env === undefined) {
+      ctx.addIssue({ code: "custom", path: ["http", "listen"], message: `${c.http.listen} is reachable beyond this host: set http.token_env too (a bearer token), or listen on 127.0.0.1` });
+    }
     const auto = c.pool.autonomous;
     const lastName = `${auto.prefix}${auto.start_index + auto.max - 1}`;
     if (lastName.length > 64) ctx.addIssue({ code: "custom", path: ["pool", "autonomous", "prefix"], message: `pool names would exceed 64 characters (${lastName})` });

@@ -1,8 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
+import { createRequestGate, type GatePolicy } from "./gate.js";
+
+export { tokenMatches } from "./gate.js";
 
 /** What the HTTP API needs from the daemon: narrow views, no component objects. */
 export interface ApiHandlers {
@@ -26,17 +28,8 @@ class HttpError extends Error {
   }
 }
 
-function sha256(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
-}
-
-/** Constant-time comparison of a presented bearer token with the configured one. */
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  const presented = /^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "";
-  return timingSafeEqual(sha256(presented), sha256(token));
-}
-
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+/** The parsed body; an empty body is `{}` unless `emptyIs` says otherwise. */
+async function readJson(req: http.IncomingMessage, emptyIs: unknown = {}): Promise<unknown> {
   const type = req.headers["content-type"] ?? "";
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, "expected Content-Type: application/json");
   const chunks: Buffer[] = [];
@@ -47,7 +40,7 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") return {};
+  if (text.trim() === "") return emptyIs;
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -62,11 +55,14 @@ function send(res: http.ServerResponse, status: number, body: unknown, contentTy
 }
 
 /** The request handler of the daemon's API (SPEC §7). */
-export function createApiHandler(api: ApiHandlers, options: { log: Logger; token?: string }): http.RequestListener {
+export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: Logger }): http.RequestListener {
+  const gate = createRequestGate(options);
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (options.token !== undefined && !tokenMatches(req.headers.authorization, options.token)) {
-      res.setHeader("www-authenticate", "Bearer");
-      throw new HttpError(401, "missing or wrong bearer token");
+    // Every route, whatever it is, passes the gate first (Host, then token).
+    const refused = gate(req);
+    if (refused) {
+      for (const [k, v] of Object.entries(refused.headers ?? {})) res.setHeader(k, v);
+      throw new HttpError(refused.status, refused.message);
     }
     const url = new URL(req.url ?? "/", "http://localhost");
     const key = `${req.method ?? "GET"} ${url.pathname}`;
@@ -95,10 +91,13 @@ export function createApiHandler(api: ApiHandlers, options: { log: Logger; token
         return send(res, 202, { ok: true });
       }
       case "POST /api/swap": {
-        const body = (await readJson(req)) as { to?: unknown };
-        if (body.to !== undefined && typeof body.to !== "string") throw new HttpError(400, "`to` must be an account name");
+        // Only an explicit object may move the accounts: an empty or odd body changes nothing.
+        const body = await readJson(req, null);
+        if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "expected a JSON object such as {} or {\"to\": \"ACCOUNT\"}");
+        const to = (body as { to?: unknown }).to;
+        if (to !== undefined && (typeof to !== "string" || to.trim() === "")) throw new HttpError(400, "`to` must be a non-empty account name");
         if (!api.swap) throw new HttpError(501, "manual swap is not built yet");
-        const r = await api.swap(body.to);
+        const r = await api.swap(to);
         return send(res, r.status, r.body);
       }
       default: {
@@ -129,12 +128,25 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(listen.slice(i + 1)) };
 }
 
+export interface ServerTimeouts {
+  /** A client must finish sending its headers within this (slowloris). */
+  headersTimeoutMs: number;
+  /** ...and the whole request within this. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
+
 /** Starts the API on `listen`; port 0 picks a free port (tests). */
-export async function startHttpServer(listen: string, handler: http.RequestListener): Promise<RunningServer> {
+export async function startHttpServer(listen: string, handler: http.RequestListener, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS): Promise<RunningServer> {
   const { host, port } = parseListen(listen);
-  const server = http.createServer(handler);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  const server = http.createServer({
+    headersTimeout: timeouts.headersTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    // Node checks both timeouts only every connectionsCheckingInterval (30 s by default): a 10 s limit
+    // then held for up to ~40 s. Check often enough that the limit is the configured one.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(timeouts.headersTimeoutMs / 10))),
+  }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
