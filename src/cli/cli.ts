@@ -59,10 +59,12 @@ export function buildProgram(io: CliIo): Command {
     .showHelpAfterError();
   const withConfig = (c: Command): Command => c.option("-c, --config <path>", "config file (default: $CLAUDE_FAILOVER_CONFIG or /etc/claude-failover/config.yaml)");
 
-  withConfig(program.command("run").description("run the daemon in the foreground (systemd ExecStart)")).action(async (o: { config?: string }) => {
-    const config = await configOrExit(o.config, io);
-    throw new Exit(await runDaemonCommand(config, io));
-  });
+  withConfig(program.command("run").description("run the daemon in the foreground (systemd ExecStart)"))
+    .option("--reset-state", "if state.json is corrupt, move it aside and start from defaults (without it, the daemon refuses to start)")
+    .action(async (o: { config?: string; resetState?: boolean }) => {
+      const config = await configOrExit(o.config, io);
+      throw new Exit(await runDaemonCommand(config, io, { resetCorruptState: o.resetState === true }));
+    });
 
   withConfig(program.command("status").description("what /status says, as a table"))
     .option("--json", "print the raw JSON")

@@ -8,7 +8,7 @@ import { systemClock } from "../lib/clock.js";
 import { AppError, describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { createMetrics } from "../http/metrics.js";
-import { createApiHandler, startHttpServer, type RunningServer } from "../http/server.js";
+import { createApiHandler, parseListen, startHttpServer, type RunningServer } from "../http/server.js";
 import { PoolManager } from "../pool/pool.js";
 import { SessionRegistry } from "../pool/registry.js";
 import type { TmuxClient } from "../tmux/client.js";
@@ -34,6 +34,7 @@ import { Failover } from "./failover.js";
 import { createDelegationManager } from "../delegation/create.js";
 import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
+import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
 
 export const VERSION = "0.1.0";
 /** How often the hook spool is drained while running. */
@@ -60,6 +61,10 @@ export interface DaemonOptions {
   listen?: string;
   /** How long past a usage-limit reset before resuming (default 60 s). */
   resumeGraceMs?: number;
+  /** A corrupt state.json is moved aside and the daemon starts from defaults (`run --reset-state`). */
+  resetCorruptState?: boolean;
+  /** The lock keyed on the tmux server; default: beside the tmux socket when the daemon builds its own tmux client, none with an injected one. */
+  tmuxLock?: string;
 }
 
 /**
@@ -85,6 +90,7 @@ export class Daemon {
   private delegation: DelegationManager | undefined;
   private spoolLoop: PeriodicLoop | undefined;
   private janitor: Janitor | undefined;
+  private readonly locks: HeldLock[] = [];
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -115,14 +121,20 @@ export class Daemon {
     this.lifecycle = "starting";
     const { config, log } = this.o;
     try {
-      await this.preflight();
       await ensureDir(config.state_dir, 0o700);
+      // One daemon per state_dir and per tmux server: a second would drive the same sessions.
+      this.locks.push(...(await takeDaemonLocks({
+        stateDir: config.state_dir, log,
+        tmuxLock: this.o.tmuxLock ?? (this.o.tmux ? undefined : tmuxLockFile(config.tmux.socket, this.o.env ?? process.env)),
+      })));
+      await this.preflight();
       this.events = new EventLog({
         dir: config.state_dir, clock: this.clock,
         onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),
       });
-      this.state = openDaemonStateStore(config.state_dir, this.clock);
+      this.state = openDaemonStateStore(config.state_dir, this.clock, { resetCorrupt: this.o.resetCorruptState === true });
       const loaded = await this.state.load();
+      if (loaded.source === "reset-corrupt") log.warn({ moved_to: loaded.corruptCopy }, "state.json was corrupt: moved aside, starting from defaults (--reset-state)");
       if (loaded.removedTempFiles.length > 0) log.info({ files: loaded.removedTempFiles }, "removed temp files left by a crash");
       const active = await this.resolveActiveAccount();
       this.state.update((s) => ({ ...s, active_account: active, started_at: new Date(this.clock.now()).toISOString() }));
@@ -132,6 +144,7 @@ export class Daemon {
       const env = this.o.env ?? process.env;
       const token = config.http.token_env ? env[config.http.token_env] : undefined;
       if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
+      const listen = this.o.listen ?? config.http.listen;
       const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt, work: this.work?.loop.lastTickAt }) });
       const handler = createApiHandler(
         {
@@ -159,9 +172,9 @@ export class Daemon {
             return { ok: true };
           },
         },
-        { log: log.child({ component: "http" }), ...(token ? { token } : {}) },
+        { log: log.child({ component: "http" }), ...(token ? { token } : {}), listenHost: parseListen(listen).host, allowedHosts: config.http.allowed_hosts },
       );
-      this.server = await startHttpServer(this.o.listen ?? config.http.listen, handler);
+      this.server = await startHttpServer(listen, handler);
       this.hookSettingsFile = await writeDaemonHookSettings(config.state_dir, this.server.url);
       await writeHookToken(config.state_dir, token);
       // Hooks that fired while the daemon was down waited in the spool: they count, in order.
@@ -306,6 +319,8 @@ export class Daemon {
     await this.server?.close().catch(() => undefined);
     await this.state?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "state flush failed"));
     await this.events?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "event log flush failed"));
+    // Last: until everything above is flushed, no other daemon may start on this state.
+    for (const lock of this.locks.splice(0).reverse()) await lock.release().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "lock not released"));
   }
 
   /** Everything that must hold before anything starts: tmux works, shared links are right. */

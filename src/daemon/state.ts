@@ -27,9 +27,10 @@ export const DAEMON_STATE_VERSION = 1;
 /** Swaps kept in state.json for /status. */
 export const SWAP_HISTORY = 20;
 
-export function openDaemonStateStore(dir: string, clock: Clock): StateStore<DaemonState> {
+export function openDaemonStateStore(dir: string, clock: Clock, options: { resetCorrupt?: boolean } = {}): StateStore<DaemonState> {
   return new StateStore<DaemonState>({
-    dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION,
+    dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION, resetCorrupt: options.resetCorrupt === true,
+    resetHint: "start with `claude-failover run --reset-state`",
     defaults: () => ({ active_account: null, started_at: null, last_swap: null, swaps: [], tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null }),
   });
 }

@@ -33,6 +33,8 @@ export interface StateStoreOptions<T> {
    * from defaults. Without it, load copies the file aside and throws STATE_CORRUPT.
    */
   resetCorrupt?: boolean;
+  /** How the operator asks for that reset, named in the STATE_CORRUPT message. */
+  resetHint?: string;
   /** Turns data written by an older version into the current shape (then checked by `schema`). */
   migrate?: (data: unknown, fromVersion: number) => unknown;
   /** Default `state.json`. */
@@ -108,7 +110,7 @@ export class StateStore<T> {
       "STATE_CORRUPT",
       this.file,
       `state file ${this.file}: expected JSON {version, data} matching the state schema, found ${parsed.problem}. ` +
-        `A copy is kept at ${copy}. Repair or remove the file, or start with the reset option to begin from defaults.`,
+        `A copy is kept at ${copy}. Repair or remove the file, or ${this.options.resetHint ?? "open the store with resetCorrupt"} to begin from defaults.`,
       parsed.cause === undefined ? undefined : { cause: parsed.cause },
     );
   }

@@ -22,5 +22,6 @@ export function privateTmux(label = "t"): { client: CliTmuxClient; socket: strin
 /** Removes what tmux 3.3a leaves of a killed private server in its socket folder: the socket and its lock file. */
 export async function removeSocketFiles(socket: string): Promise<void> {
   const file = path.join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, socket);
-  for (const f of [file, `${file}.lock`]) await rm(f, { force: true });
+  // ...and the daemon's own lock beside it (left when a test kills the daemon with SIGKILL).
+  for (const f of [file, `${file}.lock`, `${file}.claude-failover.lock`]) await rm(f, { force: true });
 }
