@@ -2,6 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { access } from "node:fs/promises";
 import path from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { runCli } from "./cli.js";
 import { makeSandbox } from "../../test/support/sandbox.js";
 import { privateTmux } from "../../test/support/tmux-server.js";
 import { startDaemonProcess } from "../../test/support/daemon-process.js";
@@ -48,6 +50,25 @@ describe("`run` as a process", () => {
     } finally {
       await notify.close();
       await tmux.close();
+      await sb.close();
+    }
+  });
+});
+
+describe("`run` listen rules", () => {
+  test("listen beyond loopback without http.token_env: exit 2, saying why, before anything starts", async () => {
+    const sb = await makeSandbox();
+    try {
+      const configPath = await sb.writeConfig({ http: { listen: "0.0.0.0:0" } });
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      let err = "";
+      stderr.on("data", (c: Buffer) => (err += c.toString()));
+      const code = await runCli(["run", "--config", configPath], { stdout, stderr, stdin: Readable.from([""]), env: {} });
+      assert.equal(code, 2);
+      assert.match(err, /http\.listen: 0\.0\.0\.0:0 is reachable beyond this host: set http\.token_env/);
+      assert.equal(await exists(path.join(sb.dir, "state")), false, "nothing was started");
+    } finally {
       await sb.close();
     }
   });
