@@ -98,7 +98,8 @@ export async function acquireLock(o: LockOptions): Promise<HeldLock> {
   const probe = o.probe ?? realProcessProbe;
   const mine: LockRecord = { pid: probe.pid, start: probe.startTime(probe.pid), since: new Date((o.now ?? Date.now)()).toISOString() };
   const text = JSON.stringify(mine) + "\n";
-  const temp = path.join(path.dirname(o.file), `.${path.basename(o.file)}.${randomBytes(6).toString("hex")}`);
+  // A `.…tmp` name: if a kill lands before the unlink below, the janitor removes the leftover.
+  const temp = path.join(path.dirname(o.file), `.${path.basename(o.file)}.${randomBytes(6).toString("hex")}.tmp`);
   await writeFile(temp, text, { mode: 0o600, flag: "wx" });
   try {
     // Two rounds: the first may find a stale lock and move it aside; the second must then win.
