@@ -73,3 +73,12 @@ describe("`run` listen rules", () => {
     }
   });
 });
+
+test("`run --help` offers --reset-state, the option the corrupt-state refusal names", async () => {
+  const stdout = new PassThrough();
+  let out = "";
+  stdout.on("data", (c: Buffer) => (out += c.toString()));
+  const code = await runCli(["run", "--help"], { stdout, stderr: new PassThrough(), stdin: Readable.from([""]), env: {} });
+  assert.equal(code, 0);
+  assert.match(out, /--reset-state/);
+});
