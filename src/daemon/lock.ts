@@ -140,7 +140,7 @@ async function takeOver(file: string, stale: string, record: LockRecord | undefi
     return;
   }
   await unlink(aside).catch(() => undefined);
-  if (record) log.warn({ lock: file, pid: record.pid, since: record.since }, "took over a stale lock: its daemon is gone");
+  if (record) log.warn({ lock: file, holder_pid: record.pid, since: record.since }, "took over a stale lock: its daemon is gone");
   else log.warn({ lock: file, content: stale.slice(0, 80) }, "took over an unreadable lock file (half-written or not ours)");
 }
 
