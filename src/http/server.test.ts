@@ -247,7 +247,7 @@ describe("slow headers", () => {
     let trickle: NodeJS.Timeout | undefined;
     try {
       const closedAfter = await new Promise<number>((resolve, reject) => {
-        const bound = setTimeout(() => reject(new Error("the server still held the connection after 4 s")), 4_000);
+        const bound = setTimeout(() => reject(new Error("the server still held the connection after 8 s")), 8_000);
         socket.on("connect", () => {
           socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
           let n = 0;
@@ -261,7 +261,8 @@ describe("slow headers", () => {
         socket.resume();
       });
       assert.ok(closedAfter >= headersTimeoutMs - 50, `closed after ${closedAfter} ms, before the timeout`);
-      assert.ok(closedAfter < headersTimeoutMs + 1_500, `closed after ${closedAfter} ms`);
+      // Node's default check interval (30 s) would hold it far longer; the margin is for a loaded machine.
+      assert.ok(closedAfter < headersTimeoutMs + 4_000, `closed after ${closedAfter} ms`);
     } finally {
       clearInterval(trickle);
       socket.destroy();
