@@ -21,6 +21,9 @@ interface RunResult { stdout: string; stderr: string; exitCode: number }
 const NO_SERVER = /no server running|error connecting to|No such file or directory|server exited unexpectedly|lost server/i;
 // "no current target": what kill-session says on a server left with no session at all.
 const NO_SESSION = /can't find (session|pane|window)|session not found|no current target|no sessions/i;
+// A new-session that reached a server in the middle of exiting (its last session just closed) created nothing.
+const SERVER_EXITING = /server exited unexpectedly|lost server/i;
+const NEW_SESSION_TRIES = 3;
 
 /** The real adapter: runs the tmux binary with an argv array (never a shell). */
 export class CliTmuxClient implements TmuxClient {
@@ -71,13 +74,15 @@ export class CliTmuxClient implements TmuxClient {
       child.stdin.on("error", () => undefined);
       child.stdin.end(options.input ?? "");
     });
-    if (result.exitCode !== 0 && !options.allowFailure) {
-      const code = NO_SESSION.test(result.stderr) || NO_SERVER.test(result.stderr) ? "TMUX_NO_SESSION" : "TMUX_FAILED";
-      throw new TmuxError(code, `tmux ${args[0] ?? ""} failed (exit ${result.exitCode}): ${result.stderr || "no message"}`, {
-        argv, exitCode: result.exitCode, stderr: result.stderr,
-      });
-    }
+    if (result.exitCode !== 0 && !options.allowFailure) throw this.failure(args, result);
     return result;
+  }
+
+  private failure(args: readonly string[], result: RunResult): TmuxError {
+    const code = NO_SESSION.test(result.stderr) || NO_SERVER.test(result.stderr) ? "TMUX_NO_SESSION" : "TMUX_FAILED";
+    return new TmuxError(code, `tmux ${args[0] ?? ""} failed (exit ${result.exitCode}): ${result.stderr || "no message"}`, {
+      argv: [this.binary, ...this.prefix, ...args], exitCode: result.exitCode, stderr: result.stderr,
+    });
   }
 
   async hasSession(name: string, signal?: AbortSignal): Promise<boolean> {
@@ -95,7 +100,11 @@ export class CliTmuxClient implements TmuxClient {
     // tmux hands a lone command argument to the shell, but execs several arguments as argv:
     // a one-word command is therefore quoted so it is still taken literally.
     if (o.command && o.command.length > 0) args.push(...(o.command.length === 1 ? [shellQuote(o.command[0]!)] : o.command));
-    await this.run(args, { signal });
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.run(args, { signal, allowFailure: true });
+      if (r.exitCode === 0) return;
+      if (!SERVER_EXITING.test(r.stderr) || attempt === NEW_SESSION_TRIES) throw this.failure(args, r);
+    }
   }
 
   async killSession(name: string, signal?: AbortSignal): Promise<void> {

@@ -1,4 +1,7 @@
 import { after, describe, test } from "node:test";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import assert from "node:assert/strict";
 import { TmuxError, type TmuxClient } from "./client.js";
 import { FakeTmuxClient } from "./fake.js";
@@ -128,5 +131,41 @@ describe("CliTmuxClient errors", () => {
 
   test("the default server is never killed by killServer", async () => {
     await assert.rejects(new CliTmuxClient().killServer(), TmuxError);
+  });
+});
+
+describe("CliTmuxClient new-session against a server that is exiting", () => {
+  /** A stand-in tmux that answers new-session as a dying server would for its first `failures` calls. */
+  async function flakyTmux(failures: number): Promise<{ binary: string; calls: () => Promise<number>; cleanup: () => Promise<void> }> {
+    const dir = await mkdtemp(path.join(tmpdir(), "cf-flaky-tmux-"));
+    const count = path.join(dir, "count");
+    await writeFile(count, "0");
+    const binary = path.join(dir, "tmux");
+    await writeFile(binary, `#!/bin/sh
+n=$(($(cat "${count}") + 1)); echo "$n" > "${count}"
+if [ "$n" -le ${failures} ]; then echo "server exited unexpectedly" >&2; exit 1; fi
+exit 0
+`, { mode: 0o755 });
+    return { binary, calls: async () => Number(await readFile(count, "utf8")), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+
+  test("is tried again: the race with a server whose last session just closed creates nothing", async () => {
+    const t = await flakyTmux(2);
+    try {
+      await new CliTmuxClient({ binary: t.binary, socket: "cf-flaky" }).newSession({ name: "cf-n", cwd: "/tmp", command: ["cat"] });
+      assert.equal(await t.calls(), 3);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  test("gives up after three tries with tmux's message", async () => {
+    const t = await flakyTmux(5);
+    try {
+      await assert.rejects(new CliTmuxClient({ binary: t.binary, socket: "cf-flaky" }).newSession({ name: "cf-n", cwd: "/tmp" }), /server exited unexpectedly/);
+      assert.equal(await t.calls(), 3);
+    } finally {
+      await t.cleanup();
+    }
   });
 });
