@@ -44,8 +44,13 @@ export interface LaunchSpec {
   settingsFile: string;
   /** Resume the session (`--resume <id>`) instead of starting it (`--session-id <id>`). */
   resume?: boolean;
-  /** Extra environment (`claude.env` and the account's env). CLAUDE_CONFIG_DIR is always `home`. */
+  /** Extra environment shown on the launch line. CLAUDE_CONFIG_DIR is always `home`. */
   env?: Readonly<Record<string, string>>;
+  /**
+   * Environment that must never be typed or shown (`claude.env` and the account's `env` / `env_from`):
+   * it reaches the agent through a private env file (launch-env.ts).
+   */
+  privateEnv?: Readonly<Record<string, string>>;
   /**
    * The agent runs as root: Claude Code then refuses `--dangerously-skip-permissions` unless
    * IS_SANDBOX=1 is set, so it is added (when the environment does not set it already).
@@ -55,7 +60,10 @@ export interface LaunchSpec {
 
 export interface LaunchCommand {
   argv: string[];
+  /** Shown on the typed line: only the daemon's own, non-secret variables. */
   env: Record<string, string>;
+  /** Never typed: handed over through a private env file. */
+  privateEnv?: Record<string, string>;
 }
 
 /**
@@ -74,18 +82,27 @@ export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {
       throw new LaunchError("LAUNCH_CONFLICTING_ARG", `claude.args must not contain ${flag}: the daemon sets the session id, resume and settings itself`);
     }
   }
+  const env = checkedEnv(spec.env);
+  const privateEnv = checkedEnv(spec.privateEnv);
+  // The home is the daemon's choice, whatever either environment says.
+  delete privateEnv.CLAUDE_CONFIG_DIR;
+  env.CLAUDE_CONFIG_DIR = spec.home;
+  if (spec.runningAsRoot && spec.args.includes("--dangerously-skip-permissions") && env.IS_SANDBOX === undefined && privateEnv.IS_SANDBOX === undefined) env.IS_SANDBOX = "1";
+  const idFlag = spec.resume ? "--resume" : "--session-id";
+  const argv = [spec.command, ...spec.args, idFlag, spec.sessionId, "--settings", spec.settingsFile];
+  return Object.keys(privateEnv).length > 0 ? { argv, env, privateEnv } : { argv, env };
+}
+
+function checkedEnv(source: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(spec.env ?? {})) {
+  for (const [name, value] of Object.entries(source ?? {})) {
     if (!ENV_NAME.test(name)) throw new LaunchError("LAUNCH_BAD_ARGUMENT", `invalid environment variable name ${JSON.stringify(name)}`);
     env[name] = value;
   }
-  env.CLAUDE_CONFIG_DIR = spec.home;
-  if (spec.runningAsRoot && spec.args.includes("--dangerously-skip-permissions") && env.IS_SANDBOX === undefined) env.IS_SANDBOX = "1";
-  const idFlag = spec.resume ? "--resume" : "--session-id";
-  return { argv: [spec.command, ...spec.args, idFlag, spec.sessionId, "--settings", spec.settingsFile], env };
+  return env;
 }
 
-/** The launch as one shell line (`NAME=value … argv`), for typing at a shell prompt or for logs. */
+/** The launch as one shell line (`NAME=value … argv`), for logs and tests; `privateEnv` is never part of it. */
 export function toShellLine(launch: LaunchCommand): string {
   const assignments = Object.entries(launch.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
   return [...assignments, shellJoin(launch.argv)].join(" ");

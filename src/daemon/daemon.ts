@@ -20,6 +20,7 @@ import type { StateStore } from "../state/store.js";
 import { openDaemonStateStore, type DaemonState } from "./state.js";
 import { drainSpool, spoolDir } from "../claude/hook-client.js";
 import { parseHookEnvelope, type HookEvent } from "../claude/hooks.js";
+import { LaunchEnvFiles } from "../claude/launch-env.js";
 import { HookHub } from "../dispatch/hook-hub.js";
 import { writeDaemonHookSettings, writeHookToken } from "./hook-settings.js";
 import type { WorkLoop } from "../dispatch/work-loop.js";
@@ -128,6 +129,10 @@ export class Daemon {
         tmuxLock: this.o.tmuxLock ?? (this.o.tmux ? undefined : tmuxLockFile(config.tmux.socket, this.o.env ?? process.env)),
       })));
       await this.preflight();
+      // Env files (account secrets) a crash left behind are never left lying around. After the lock:
+      // a second daemon must not remove the files of the one running.
+      const staleEnvFiles = await new LaunchEnvFiles(config.state_dir).clear();
+      if (staleEnvFiles > 0) log.info({ files: staleEnvFiles }, "removed launch env files left by a crash");
       this.events = new EventLog({
         dir: config.state_dir, clock: this.clock,
         onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),

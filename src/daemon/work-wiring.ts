@@ -1,4 +1,5 @@
 import { buildLaunchCommand, prepareAccountHome, type LaunchCommand } from "../claude/launch.js";
+import { LaunchEnvFiles } from "../claude/launch-env.js";
 import { classifyScreen } from "../claude/screen.js";
 import { readTranscript, transcriptPath, type TranscriptSummary } from "../claude/transcripts.js";
 import type { AccountConfig, Config } from "../config/schema.js";
@@ -52,6 +53,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
   const driver = new AgentDriver({
     tmux: w.tmux, clock: w.clock, log: w.log.child({ component: "agent" }),
     classify: (capture) => classifyScreen(capture, { now: w.clock.now() }), signals: w.hooks,
+    envFiles: new LaunchEnvFiles(config.state_dir),
   });
   const accountByName = (name: string): AccountConfig | undefined => config.accounts.find((a) => a.name === name);
   const sessions: SessionPort = {
@@ -83,7 +85,8 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     await prepareAccountHome({ home: account.home, cwd, ...(apiKey ? { apiKey } : {}) });
     return buildLaunchCommand({
       command: config.claude.command, args: config.claude.args, home: account.home, sessionId,
-      settingsFile: w.settingsFile(), env: account.env, runningAsRoot: process.getuid?.() === 0, resume,
+      // The whole agent environment (tokens, keys) goes through a private file, never the typed line.
+      settingsFile: w.settingsFile(), privateEnv: account.env, runningAsRoot: process.getuid?.() === 0, resume,
     });
   };
   const loop = new WorkLoop({

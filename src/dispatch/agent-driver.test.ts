@@ -44,6 +44,26 @@ describe("AgentDriver", () => {
     assert.deepEqual(tmux.calls.filter((c) => c.op === "send-key").map((c) => c.key), ["C-u", "Enter"]);
   });
 
+  test("a private environment goes through an env file: never typed; refused when there is nowhere to write it", async () => {
+    const { driver, fake, tmux } = await setup();
+    const secret = "sk-ant-oat01-never-typed";
+    const launch = { ...LAUNCH, privateEnv: { CLAUDE_CODE_OAUTH_TOKEN: secret } };
+    await assert.rejects(driver.launch("p1", "/w", launch), (e: unknown) => e instanceof AgentError && e.code === "AGENT_START_FAILED");
+    assert.deepEqual(tmux.calls.filter((c) => c.op === "send-text" || c.op === "send-key"), [], "nothing typed");
+    const files = new Map<string, Record<string, string>>();
+    const withFiles = new AgentDriver({
+      tmux, clock: new InstantClock(), log: silentLogger(), classify: (c) => classifyScreen(c, { now: 0 }), signals: new HookHub(),
+      envFiles: {
+        write: async (env) => (files.set(`/st/launch-env/${files.size}.sh`, { ...env }), `/st/launch-env/${files.size - 1}.sh`),
+        remove: async (file) => void files.delete(file),
+      },
+    });
+    await withFiles.launch("p1", "/w", launch);
+    assert.equal(fake.launches[0]!.line, `cd /w && CLAUDE_CONFIG_DIR=/h/.claude-main /bin/sh /st/launch-env/0.sh claude --dangerously-skip-permissions --session-id ${ID} --settings /s/claude-settings.json`);
+    assert.equal(tmux.calls.some((c) => c.text?.includes(secret)), false);
+    assert.equal(files.size, 0, "the env file is removed once the launch is over");
+  });
+
   test("submit pastes, then sends a separate Enter, and is confirmed by the hook", async () => {
     const { driver, fake, tmux } = await setup();
     await driver.launch("p1", "/w", LAUNCH);

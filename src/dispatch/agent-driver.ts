@@ -1,5 +1,5 @@
 import type { LaunchCommand } from "../claude/launch.js";
-import { toShellLine } from "../claude/launch.js";
+import { typedLaunchLine } from "../claude/launch-env.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
@@ -35,6 +35,14 @@ export interface AgentDriverDeps {
   startTimeoutMs?: number;
   /** Longest wait for a submitted prompt to be accepted, per Enter; default 4 s. */
   acceptTimeoutMs?: number;
+  /** Where a launch's private environment is written for the shell to read (never typed). */
+  envFiles?: EnvFileWriter;
+}
+
+/** Writes a launch's private environment to a file the launch line runs (see launch-env.ts). */
+export interface EnvFileWriter {
+  write(env: Readonly<Record<string, string>>): Promise<string>;
+  remove(file: string): Promise<void>;
 }
 
 /** How long an answered dialog may stay on screen before it is answered again. */
@@ -112,8 +120,11 @@ export class AgentDriver {
    * first-run dialogs should they appear anyway (the account home is prepared so they should not).
    */
   async launch(session: string, cwd: string, launch: LaunchCommand, signal?: AbortSignal): Promise<void> {
-    // Only our own values reach this line (paths, a uuid, config): never task text.
-    const line = `cd ${shellQuote(cwd)} && ${toShellLine(launch)}`;
+    const privateEnv = launch.privateEnv ?? {};
+    const envFiles = this.d.envFiles;
+    if (Object.keys(privateEnv).length > 0 && envFiles === undefined) {
+      throw new AgentError("AGENT_START_FAILED", `${session}: the agent's environment has no private file to go through; it is never typed`, session);
+    }
     // Keys typed while a previous agent is still exiting are read (and lost) by that agent: wait
     // until the shell holds the terminal.
     if (!(await this.waitForShell(session, 3_000, signal))) {
@@ -124,7 +135,26 @@ export class AgentDriver {
         throw new AgentError("AGENT_START_FAILED", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
       }
     }
+    // Every env file written for this launch is removed when it ends, whether the shell ran it (it
+    // deletes itself) or never did.
+    const written: string[] = [];
+    try {
+      await this.launchTyped(session, cwd, launch, async () => {
+        if (envFiles === undefined || Object.keys(privateEnv).length === 0) return undefined;
+        const file = await envFiles.write(privateEnv);
+        written.push(file);
+        return file;
+      }, signal);
+    } finally {
+      for (const file of written) await envFiles?.remove(file);
+    }
+  }
+
+  private async launchTyped(session: string, cwd: string, launch: LaunchCommand, envFile: () => Promise<string | undefined>, signal?: AbortSignal): Promise<void> {
     const type = async (): Promise<void> => {
+      // Only our own values reach this line (paths, a uuid, config, the env file's path): never task
+      // text, never a secret.
+      const line = `cd ${shellQuote(cwd)} && ${typedLaunchLine(launch, await envFile())}`;
       await this.d.tmux.sendKey(session, "C-u", signal);
       await this.d.tmux.sendText(session, line, signal);
       await this.d.tmux.sendKey(session, "Enter", signal);
