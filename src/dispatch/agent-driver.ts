@@ -1,5 +1,6 @@
 import type { LaunchCommand } from "../claude/launch.js";
 import { typedLaunchLine } from "../claude/launch-env.js";
+import { sanitizePrompt } from "../claude/prompt-text.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
@@ -229,7 +230,8 @@ export class AgentDriver {
    */
   async submit(session: string, prompt: string, claudeSessionId: string, signal?: AbortSignal): Promise<void> {
     const since = this.d.clock.now();
-    await this.d.tmux.paste(session, prompt, signal);
+    // The caller has sanitised task text already (and noted it); this guards every other paste.
+    await this.d.tmux.paste(session, sanitizePrompt(prompt).text, signal);
     crashPoint("after-paste");
     // Wait until the paste shows in the input box before pressing Enter: a big paste is still being
     // read by Claude Code for some milliseconds, and an Enter during that becomes a newline.

@@ -21,6 +21,8 @@ export const taskRecordSchema = z.object({
   screen_changed_at: z.number(),
   screen_hash: z.string(),
   idle_polls: z.number().int(),
+  /** Control sequences removed from the task text before pasting (S5); absent when none. */
+  prompt_changes: z.number().int().min(1).optional(),
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
 

@@ -1,3 +1,4 @@
+import { describePromptChanges } from "../claude/prompt-text.js";
 import { isAbortError } from "../lib/clock.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { describeError } from "../lib/errors.js";
@@ -26,6 +27,7 @@ export class TaskOutcomes {
     return {
       session: r.session, account: r.account, attempts: r.attempt,
       startedAt: r.started_at, finishedAt: this.d.clock.now(), provider: "claude-code", claudeSessionId: r.claude_session_id,
+      ...(r.prompt_changes !== undefined ? { promptChanged: describePromptChanges(r.prompt_changes) } : {}),
     };
   }
 

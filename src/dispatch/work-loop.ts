@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { LaunchCommand } from "../claude/launch.js";
+import { sanitizePrompt } from "../claude/prompt-text.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { isAbortError } from "../lib/clock.js";
@@ -249,15 +250,17 @@ export class WorkLoop {
   private startHandover(session: string, task: ClaimedTask, account: { name: string; home: string; env: Record<string, string> }, signal: AbortSignal): void {
     const key = taskKey(task.project, task.id);
     const now = this.d.clock.now();
+    // S5: nothing in the text may end the bracketed paste; the done/failed file says when it changed.
+    const prompt = sanitizePrompt(task.prompt);
     const record: TaskRecord = {
       project: task.project, id: task.id, session, account: account.name, claude_session_id: randomUUID(),
       attempt: this.d.ledger.attempts(key) + 1, phase: "claimed", cwd: task.cwd,
       started_at: now, submitted_at: null, timeout_ms: task.timeoutMs ?? this.d.settings.taskTimeoutMs,
-      screen_changed_at: now, screen_hash: "", idle_polls: 0,
+      screen_changed_at: now, screen_hash: "", idle_polls: 0, ...(prompt.changes > 0 ? { prompt_changes: prompt.changes } : {}),
     };
     this.d.ledger.put(record);
     this.d.sessions.markBusy(session, key, account.name);
-    const run = this.handover(record, task, account, signal)
+    const run = this.handover(record, { ...task, prompt: prompt.text }, account, signal)
       .catch(async (err: unknown) => {
         if (isAbortError(err)) return;
         this.d.log.error({ task: key, session, err: describeError(err) }, "hand-over failed");

@@ -16,6 +16,8 @@ export interface FooterFields {
   costUsd?: number;
   /** For local tasks. */
   claudeSessionId?: string;
+  /** Set when the task text had to change before pasting (control sequences removed, S5). */
+  promptChanged?: string;
 }
 
 // Longest footer reason; the full text sits in the Failure section above it.
@@ -39,6 +41,7 @@ export function formatFooter(status: Outcome, fields: FooterFields & { finishedA
   add("provider", fields.provider);
   if (fields.costUsd !== undefined && Number.isFinite(fields.costUsd)) add("cost_usd", Number(fields.costUsd.toFixed(6)));
   add("claude_session_id", fields.claudeSessionId);
+  add("prompt_changed", fields.promptChanged);
   return lines.join("\n") + "\n";
 }
 
