@@ -4,18 +4,36 @@ import type { ClaimResult, FooterFields, QueuePort } from "../dispatch/ports.js"
 import type { Logger } from "../lib/logger.js";
 import type { TaskQueue } from "../queue/queue.js";
 
+/** Bad inbox files rejected per project and pass: a flood of them must not hold up supervision. */
+export const REJECT_BATCH = 50;
+
+export interface QueuePortOptions {
+  /** Asks for another look at the inboxes in `inMs` (0: right after this pass). */
+  recheck?: (inMs: number) => void;
+  /** Default REJECT_BATCH. */
+  rejectBatch?: number;
+}
+
 /** The work loop's view of the on-disk queue. */
-export function queuePort(queue: TaskQueue, root: string, projects: readonly string[], log: Logger): QueuePort {
+export function queuePort(queue: TaskQueue, root: string, projects: readonly string[], log: Logger, options: QueuePortOptions = {}): QueuePort {
+  const batch = options.rejectBatch ?? REJECT_BATCH;
   return {
     projects: () => projects,
     async waiting(project) {
       const scan = await queue.scanInbox(project);
-      // Q2: what cannot be a task leaves the inbox for failed/ with its reason, once seen.
-      for (const bad of scan.invalid) {
+      // Q2: what cannot be a task leaves the inbox for failed/ with its reason, once seen — a batch
+      // per pass, each move being a few fsyncs; the rest at the next pass, after a supervision.
+      for (const bad of scan.invalid.slice(0, batch)) {
         const file = await queue.rejectEntry(project, bad.name, bad.reason);
         if (file) log.warn({ project, file: bad.name, reason: bad.reason }, "task rejected");
       }
-      return scan.tasks.map((t) => t.id);
+      if (scan.invalid.length > batch) {
+        log.info({ project, left: scan.invalid.length - batch }, "more bad inbox files: rejected in the next passes");
+        options.recheck?.(0);
+      }
+      // A file still changing (written in place) waits until it has settled.
+      if (scan.settlesInMs !== undefined) options.recheck?.(scan.settlesInMs);
+      return scan.tasks.filter((t) => t.settled).map((t) => t.id);
     },
     async claim(project, id): Promise<ClaimResult> {
       const r = await queue.claim(project, id);

@@ -89,8 +89,20 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
       settingsFile: w.settingsFile(), privateEnv: account.env, runningAsRoot: process.getuid?.() === 0, resume,
     });
   };
-  const loop = new WorkLoop({
-    queue: queuePort(queue, config.queue.root, Object.keys(config.queue.projects), w.log.child({ component: "queue" })),
+  // One wake-up at a time for files settling in the inbox; more bad files: the next pass at once.
+  let recheckAt: number | undefined;
+  const recheck = (inMs: number): void => {
+    if (inMs <= 0) return loop.poke();
+    const at = w.clock.now() + inMs;
+    if (recheckAt !== undefined && recheckAt <= at) return;
+    recheckAt = at;
+    void w.clock.sleep(inMs).then(() => {
+      if (recheckAt === at) recheckAt = undefined;
+      loop.poke();
+    });
+  };
+  const loop: WorkLoop = new WorkLoop({
+    queue: queuePort(queue, config.queue.root, Object.keys(config.queue.projects), w.log.child({ component: "queue" }), { recheck }),
     sessions, accounts, driver, hooks: w.hooks, ledger: w.ledger, clock: w.clock, log: w.log.child({ component: "work" }),
     settings: {
       pollIntervalMs: config.watcher.poll_interval, idleConfirm: config.watcher.idle_confirm, stallTimeoutMs: config.watcher.stall_timeout,

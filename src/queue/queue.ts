@@ -20,6 +20,8 @@ export interface TaskQueueDeps {
   projects: Readonly<Record<string, string>>;
   clock: Clock;
   log: Logger;
+  /** How long an inbox file must stay unchanged before it is claimed (scan.ts SETTLE_MS by default). */
+  settleMs?: number;
 }
 
 export type ClaimResult =
@@ -62,13 +64,14 @@ export interface RecoveryReport {
 export class TaskQueue {
   private readonly root: string;
   private readonly log: Logger;
-  private readonly scanner = new InboxScanner();
+  private readonly scanner: InboxScanner;
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: TaskQueueDeps) {
     for (const name of Object.keys(deps.projects)) assertProjectName(name);
     this.root = path.resolve(deps.root);
     this.log = deps.log.child({ component: "queue" });
+    this.scanner = new InboxScanner({ now: () => deps.clock.now(), ...(deps.settleMs !== undefined ? { settleMs: deps.settleMs } : {}) });
   }
 
   /** The configured project names. */

@@ -12,6 +12,11 @@ export interface InboxEntry {
   priority: Priority;
   mtimeMs: number;
   size: number;
+  /**
+   * Unchanged (inode, size, mtime) for the settle time: a file still being written in place is not
+   * claimed at its first bytes.
+   */
+  settled: boolean;
 }
 
 /** An inbox entry that can never be a task (bad name, link, special file, too large): to be failed at once. */
@@ -28,7 +33,19 @@ export interface InboxScan {
   delegated: number;
   /** Ids waiting while a task with the same id is still active; they are listed again once it finishes. */
   blocked: string[];
+  /** When some tasks are not settled yet: how long until the first of them is (ms). */
+  settlesInMs?: number;
 }
+
+export interface InboxScannerOptions {
+  /** The injected clock's now(). */
+  now: () => number;
+  /** How long a file must stay unchanged before it may be claimed; default SETTLE_MS. */
+  settleMs?: number;
+}
+
+/** A file must be unchanged for this long (or one scan older than that) before it is claimed. */
+export const SETTLE_MS = 1_000;
 
 // Enough for any frontmatter's priority line; the full parse happens at claim time.
 const HEAD_BYTES = 4096;
@@ -40,6 +57,8 @@ interface Peeked {
   size: number;
   mtimeMs: number;
   priority: Priority;
+  /** When this (inode, size, mtime) was first seen, on the injected clock. */
+  since: number;
 }
 
 /**
@@ -49,6 +68,11 @@ interface Peeked {
  */
 export class InboxScanner {
   private readonly cache = new Map<string, Map<string, Peeked>>();
+  private readonly settleMs: number;
+
+  constructor(private readonly o: InboxScannerOptions) {
+    this.settleMs = o.settleMs ?? SETTLE_MS;
+  }
 
   async scan(inboxDir: string, activeDir: string): Promise<InboxScan> {
     const result: InboxScan = { tasks: [], invalid: [], delegated: 0, blocked: [] };
@@ -77,17 +101,20 @@ export class InboxScanner {
       else if (busy.has(name.slice(0, -3))) result.blocked.push(name.slice(0, -3));
       else candidates.push(name);
     }
+    const now = this.o.now();
     for (let i = 0; i < candidates.length; i += STAT_CONCURRENCY) {
       const batch = candidates.slice(i, i + STAT_CONCURRENCY);
-      const entries = await Promise.all(batch.map((name) => this.entryFor(inboxDir, name, previous)));
+      const entries = await Promise.all(batch.map((name) => this.entryFor(inboxDir, name, previous, now)));
       for (const e of entries) {
         if (e === undefined) continue;
         if ("reason" in e) {
           result.invalid.push(e);
           continue;
         }
-        next.set(e.name, { ino: e.ino, size: e.size, mtimeMs: e.mtimeMs, priority: e.priority });
-        result.tasks.push({ id: e.name.slice(0, -3), name: e.name, priority: e.priority, mtimeMs: e.mtimeMs, size: e.size });
+        next.set(e.name, { ino: e.ino, size: e.size, mtimeMs: e.mtimeMs, priority: e.priority, since: e.since });
+        const left = e.since + this.settleMs - now;
+        if (left > 0) result.settlesInMs = Math.min(result.settlesInMs ?? left, left);
+        result.tasks.push({ id: e.name.slice(0, -3), name: e.name, priority: e.priority, mtimeMs: e.mtimeMs, size: e.size, settled: left <= 0 });
       }
     }
     this.cache.set(inboxDir, next);
@@ -100,6 +127,7 @@ export class InboxScanner {
     dir: string,
     name: string,
     previous: Map<string, Peeked>,
+    now: number,
   ): Promise<(Peeked & { name: string }) | InvalidEntry | undefined> {
     const file = path.join(dir, name);
     let st;
@@ -117,12 +145,13 @@ export class InboxScanner {
     if (cached && cached.ino === st.ino && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return { ...cached, name };
     const head = await readHead(file, HEAD_BYTES);
     const priority = head === undefined ? "normal" : peekHeader(head.toString("utf8")).priority;
-    return { name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, priority };
+    // New, or changed since the last scan: its settle time starts now.
+    return { name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, priority, since: now };
   }
 }
 
 /** Dispatch order: priority, then oldest first (mtime), then name. */
-export function compareEntries(a: InboxEntry, b: InboxEntry): number {
+export function compareEntries(a: Pick<InboxEntry, "priority" | "mtimeMs" | "name">, b: Pick<InboxEntry, "priority" | "mtimeMs" | "name">): number {
   const p = PRIORITIES.indexOf(a.priority) - PRIORITIES.indexOf(b.priority);
   if (p !== 0) return p;
   if (a.mtimeMs !== b.mtimeMs) return a.mtimeMs - b.mtimeMs;

@@ -122,7 +122,7 @@ export async function listProjectTasks(root: string, project: string, now: numbe
       if (peek.title !== undefined) row.title = peek.title;
       rows.push(row);
     }
-    if (state === "inbox") rows.sort((a, b) => compareEntries({ ...a, size: 0, name: a.file }, { ...b, size: 0, name: b.file }));
+    if (state === "inbox") rows.sort((a, b) => compareEntries({ ...a, name: a.file }, { ...b, name: b.file }));
     else if (state === "done" || state === "failed") rows.sort((a, b) => b.mtimeMs - a.mtimeMs).splice(finishedLimit);
     else rows.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const { mtimeMs: _m, ...row } of rows) out.push(row);

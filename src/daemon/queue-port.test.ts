@@ -1,0 +1,124 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { appendFile, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { classifyScreen } from "../claude/screen.js";
+import { AgentDriver } from "../dispatch/agent-driver.js";
+import { HookHub } from "../dispatch/hook-hub.js";
+import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
+import { FakeClaude } from "../dispatch/test-fake-claude.js";
+import { WorkLoop } from "../dispatch/work-loop.js";
+import { FakeClock, InstantClock } from "../lib/clock.js";
+import { silentLogger } from "../lib/logger.js";
+import { TaskQueue } from "../queue/queue.js";
+import { SETTLE_MS } from "../queue/scan.js";
+import { makeQueue } from "../queue/test-support.js";
+import { FakeTmuxClient } from "../tmux/fake.js";
+import { queuePort, REJECT_BATCH } from "./queue-port.js";
+
+const names = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => !n.startsWith(".")).sort();
+
+describe("queuePort", () => {
+  test("a file written in place is not claimed until it has stayed unchanged for the settle time", async () => {
+    const clock = new FakeClock();
+    const q = await makeQueue({ clock });
+    const rechecks: number[] = [];
+    const port = queuePort(q.queue, q.root, ["alpha"], silentLogger(), { recheck: (ms) => void rechecks.push(ms) });
+    const file = path.join(q.dir("alpha", "inbox"), "slow.md");
+    await writeFile(file, "the first half of the pro");
+    assert.deepEqual(await port.waiting("alpha"), [], "just seen: not settled");
+    assert.deepEqual(rechecks, [SETTLE_MS], "another look is asked for when it would settle");
+    await clock.advance(SETTLE_MS + 500);
+    await appendFile(file, "mpt, and the second half.\n");
+    assert.deepEqual(await port.waiting("alpha"), [], "changed since the last scan: its settle time starts again");
+    await clock.advance(SETTLE_MS - 1);
+    assert.deepEqual(await port.waiting("alpha"), []);
+    await clock.advance(1);
+    assert.deepEqual(await port.waiting("alpha"), ["slow"], "unchanged for the settle time");
+    const claim = await port.claim("alpha", "slow");
+    assert.ok(claim.ok);
+    assert.equal(claim.task.prompt, "the first half of the prompt, and the second half.");
+    await q.cleanup();
+  });
+
+  test("a flood of bad inbox files is rejected a batch per pass, the rest left for the next passes", async () => {
+    const q = await makeQueue();
+    const rechecks: number[] = [];
+    const port = queuePort(q.queue, q.root, ["alpha"], silentLogger(), { recheck: (ms) => void rechecks.push(ms) });
+    const inbox = q.dir("alpha", "inbox");
+    for (let i = 0; i < 2000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => writeFile(path.join(inbox, `bad name ${i + j}.md`), "x")));
+    }
+    await port.waiting("alpha");
+    assert.equal((await names(q.dir("alpha", "failed"))).length, REJECT_BATCH);
+    assert.equal((await names(inbox)).length, 2000 - REJECT_BATCH);
+    assert.deepEqual(rechecks, [0], "the next pass is asked for at once");
+    await port.waiting("alpha");
+    assert.equal((await names(q.dir("alpha", "failed"))).length, 2 * REJECT_BATCH);
+    await q.cleanup();
+  });
+});
+
+function memoryLedger(): TaskLedger {
+  const tasks = new Map<string, TaskRecord>();
+  const tries = new Map<string, number>();
+  return {
+    records: () => [...tasks.values()].map((r) => ({ ...r })),
+    get: (k) => (tasks.has(k) ? { ...tasks.get(k)! } : undefined),
+    put: (r) => void tasks.set(`${r.project}/${r.id}`, { ...r }),
+    remove: (k) => void tasks.delete(k),
+    attempts: (k) => tries.get(k) ?? 0,
+    setAttempts: (k, n) => void (n === undefined ? tries.delete(k) : tries.set(k, n)),
+    flush: async () => undefined,
+  };
+}
+
+test("with 2,000 bad files in an inbox, each pass still supervises what runs and rejects one batch", async () => {
+  const clock = new InstantClock();
+  const q = await makeQueue({ projects: ["alpha"] });
+  const hub = new HookHub();
+  const fake = new FakeClaude({ emit: (e) => hub.record(e, clock.now()), behaviour: () => ({ kind: "hang" }) });
+  const tmux = new FakeTmuxClient(() => clock.now());
+  tmux.programFor = () => fake.program;
+  await tmux.newSession({ name: "pool-1", cwd: "/" });
+  const busy = new Set<string>();
+  const outcomes: string[] = [];
+  const loop = new WorkLoop({
+    queue: queuePort(new TaskQueue({ root: q.root, projects: q.projects, clock, log: silentLogger() }), q.root, ["alpha"], silentLogger()),
+    sessions: {
+      freePoolSessions: () => (busy.has("pool-1") ? [] : ["pool-1"]), canGrow: () => false, grow: async () => false,
+      markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s),
+    },
+    accounts: { activeAccount: () => ({ name: "main", home: "/h/main", env: {} }) },
+    driver: new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub }),
+    hooks: hub, ledger: memoryLedger(), clock, log: silentLogger(),
+    settings: { pollIntervalMs: 5000, idleConfirm: 2, stallTimeoutMs: 3_600_000, taskTimeoutMs: 20_000, maxAttempts: 1 },
+    launchFor: async (_a, id) => ({ argv: ["claude", "--session-id", id, "--settings", "/s.json"], env: { CLAUDE_CONFIG_DIR: "/h/main" } }),
+    lastMessage: async () => undefined, promptDelivered: async () => true,
+    record: (e) => void outcomes.push(e.type),
+  });
+  const signal = new AbortController().signal;
+  const pass = async (): Promise<void> => {
+    await loop.tick(signal);
+    await loop.settled();
+  };
+  await writeFile(path.join(q.dir("alpha", "inbox"), "good.md"), "a task that hangs\n");
+  await pass();
+  assert.deepEqual(outcomes, [], "not settled yet");
+  await clock.sleep(SETTLE_MS);
+  await pass();
+  assert.deepEqual(outcomes, ["task_dispatched"]);
+  const inbox = q.dir("alpha", "inbox");
+  for (let i = 0; i < 2000; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, j) => writeFile(path.join(inbox, `bad name ${i + j}.md`), "x")));
+  }
+  // The task's timeout passes: the next pass must notice it, whatever waits in the inbox.
+  await clock.sleep(30_000);
+  await pass();
+  assert.deepEqual(outcomes, ["task_dispatched", "task_timed_out", "task_failed"], "supervised in the same pass");
+  const failed = await names(q.dir("alpha", "failed"));
+  assert.equal(failed.length, 1 + REJECT_BATCH, "the timed-out task and one batch");
+  await pass();
+  assert.equal((await names(q.dir("alpha", "failed"))).length, 1 + 2 * REJECT_BATCH);
+  await q.cleanup();
+});
