@@ -21,6 +21,7 @@ const cases: { name: string; file: string; content: string | Buffer; reason: Reg
   { name: "latin-1 bytes", file: "latin.md", content: Buffer.from("r\xe9sum\xe9\n", "latin1"), reason: /^not UTF-8: invalid byte 0xE9 at offset 1/ },
   { name: "more than 1 MiB", file: "big.md", content: Buffer.alloc(1024 * 1024 + 10, 0x41), reason: /^larger than 1 MiB \(1048586 bytes\)$/ },
   { name: "cwd ../..", file: "up.md", content: "---\ncwd: ../..\n---\nx\n", reason: /^cwd: "\.\.\/\.\." resolves to .* outside the project directory/ },
+  { name: "a cwd that does not exist (failed at claim, path named)", file: "gone.md", content: "---\ncwd: not-there/yet\n---\nx\n", reason: /^cwd: \/\S+\/work\/alpha\/not-there\/yet does not exist$/ },
   { name: "cwd /etc", file: "etc.md", content: "---\ncwd: /etc\n---\nx\n", reason: /^cwd: "\/etc" resolves to \/etc, outside/ },
   { name: "an id with spaces", file: "my task.md", content: "x\n", reason: /^file name "my task\.md" is not a valid task id/, failedAs: "my_task.md" },
   { name: "an id with unicode", file: "tâche.md", content: "x\n", reason: /^file name "tâche\.md" is not a valid task id/, failedAs: "t_che.md" },

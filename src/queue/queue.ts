@@ -1,4 +1,4 @@
-import { lstat } from "node:fs/promises";
+import { lstat, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
@@ -107,7 +107,9 @@ export class TaskQueue {
       // A folder named like a task is not one (scanInbox skips it); moving it would leave active/ unfinishable.
       if (await isDirectory(source)) return { status: "gone" };
       if (!(await this.move(source, target))) return { status: "gone" };
-      const parsed = await this.parseActive(project, id);
+      let parsed = await this.parseActive(project, id);
+      // A cwd that is not there would only fail at launch, minutes later: say so now, with the path.
+      if (parsed.ok) parsed = await checkCwd(parsed);
       if (parsed.ok) {
         this.log.info({ project, task: id }, "task claimed");
         return { status: "claimed", task: parsed.task };
@@ -352,6 +354,18 @@ export class TaskQueue {
       if (this.locks.get(project) === settled) this.locks.delete(project);
     });
     return run;
+  }
+}
+
+/** The task as parsed when its working directory is a folder that exists; else why it cannot run. */
+async function checkCwd(parsed: ParseResult & { ok: true }): Promise<ParseResult> {
+  const cwd = parsed.task.meta.cwd;
+  try {
+    if ((await stat(cwd)).isDirectory()) return parsed;
+    return { ok: false, reason: `cwd: ${cwd} is not a folder` };
+  } catch (err) {
+    const code = errnoOf(err);
+    return { ok: false, reason: code === "ENOENT" ? `cwd: ${cwd} does not exist` : `cwd: ${cwd} cannot be used (${code ?? describeError(err)})` };
   }
 }
 
