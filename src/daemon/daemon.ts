@@ -66,6 +66,8 @@ export interface DaemonOptions {
   resetCorruptState?: boolean;
   /** The lock keyed on the tmux server; default: beside the tmux socket when the daemon builds its own tmux client, none with an injected one. */
   tmuxLock?: string;
+  /** state.json's durable write (default: atomic write); tests fail the disk through it. */
+  writeStateFile?: (file: string, data: string, mode: number) => Promise<void>;
 }
 
 /**
@@ -137,7 +139,7 @@ export class Daemon {
         dir: config.state_dir, clock: this.clock,
         onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),
       });
-      this.state = openDaemonStateStore(config.state_dir, this.clock, { resetCorrupt: this.o.resetCorruptState === true });
+      this.state = openDaemonStateStore(config.state_dir, this.clock, { resetCorrupt: this.o.resetCorruptState === true, ...(this.o.writeStateFile ? { writeFile: this.o.writeStateFile } : {}) });
       const loaded = await this.state.load();
       if (loaded.source === "reset-corrupt") log.warn({ moved_to: loaded.corruptCopy }, "state.json was corrupt: moved aside, starting from defaults (--reset-state)");
       if (loaded.removedTempFiles.length > 0) log.info({ files: loaded.removedTempFiles }, "removed temp files left by a crash");
@@ -271,6 +273,7 @@ export class Daemon {
       observeScreen: (r, v) => this.failover?.observeScreen(r, v),
       ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
+      onFault: (f) => void this.notifier.notify({ kind: "task-stuck", key: f.task, text: `task ${f.task} is stuck: ${f.reason}; retried every ${Math.round(config.watcher.poll_interval / 1000)} s` }),
       record: (event) => {
         void this.events?.append(event);
         this.notifyAbout(event);
@@ -363,6 +366,11 @@ export class Daemon {
     if (this.work && this.work.loop.status !== "running") return { ok: false, reason: "work loop is not running" };
     const failover = this.failover?.health();
     if (failover && !failover.ok) return failover;
+    const stuck = this.work?.loop.faults() ?? [];
+    if (stuck.length > 0) {
+      const first = stuck[0]!;
+      return { ok: false, reason: `${stuck.length} task(s) stuck since ${new Date(first.since).toISOString()}: ${first.task}: ${first.reason}` };
+    }
     return { ok: true };
   }
 

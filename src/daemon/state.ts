@@ -27,10 +27,12 @@ export const DAEMON_STATE_VERSION = 1;
 /** Swaps kept in state.json for /status. */
 export const SWAP_HISTORY = 20;
 
-export function openDaemonStateStore(dir: string, clock: Clock, options: { resetCorrupt?: boolean } = {}): StateStore<DaemonState> {
+export function openDaemonStateStore(
+  dir: string, clock: Clock, options: { resetCorrupt?: boolean; writeFile?: (file: string, data: string, mode: number) => Promise<void> } = {},
+): StateStore<DaemonState> {
   return new StateStore<DaemonState>({
     dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION, resetCorrupt: options.resetCorrupt === true,
-    resetHint: "start with `claude-failover run --reset-state`",
+    resetHint: "start with `claude-failover run --reset-state`", ...(options.writeFile ? { writeFile: options.writeFile } : {}),
     defaults: () => ({ active_account: null, started_at: null, last_swap: null, swaps: [], tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null }),
   });
 }

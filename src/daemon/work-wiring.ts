@@ -9,6 +9,7 @@ import type { AccountPort, SessionPort } from "../dispatch/ports.js";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
+import type { TaskFault } from "../dispatch/faults.js";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { PoolManager } from "../pool/pool.js";
@@ -33,6 +34,7 @@ export interface WorkWiring {
   record: (event: { type: string; [k: string]: unknown }) => void;
   observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
   offer?: (project: string, id: string) => Promise<"delegated" | "local">;
+  onFault?: (fault: TaskFault) => void;
 }
 
 /** The environment an account's agents get: claude.env, then the account's env, then env_from resolved. */
@@ -114,6 +116,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     record: w.record,
     ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
     ...(w.offer ? { offer: w.offer } : {}),
+    ...(w.onFault ? { onFault: w.onFault } : {}),
   });
   return { queue, loop, driver };
 }

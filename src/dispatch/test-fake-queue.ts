@@ -1,3 +1,4 @@
+import { AppError } from "../lib/errors.js";
 import type { ClaimResult, FooterFields, QueuePort } from "./ports.js";
 
 interface FakeTask {
@@ -40,7 +41,8 @@ export class FakeQueue implements QueuePort {
 
   private move(project: string, id: string, from: FakeTask["where"], to: FakeTask["where"]): FakeTask {
     const t = this.tasks.get(`${project}/${id}`);
-    if (!t || t.where !== from) throw new Error(`fake queue: ${project}/${id} is not in ${from} (it is in ${t?.where ?? "nowhere"})`);
+    // The disk queue's code for a task that is not where it was asked for.
+    if (!t || t.where !== from) throw new AppError("QUEUE_NOT_FOUND", `fake queue: ${project}/${id} is not in ${from} (it is in ${t?.where ?? "nowhere"})`);
     t.where = to;
     this.moves.push(`${project}/${id}:${from}->${to}`);
     return t;

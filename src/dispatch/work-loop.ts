@@ -14,7 +14,8 @@ import type { HookHub } from "./hook-hub.js";
 import type { AccountPort, ClaimedTask, QueuePort, SessionPort } from "./ports.js";
 import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
 import { supervise } from "./supervise.js";
-import { TaskOutcomes } from "./task-outcomes.js";
+import { TaskNotSettledError, TaskOutcomes } from "./task-outcomes.js";
+import { FaultBook, type TaskFault } from "./faults.js";
 
 export interface WorkLoopSettings {
   pollIntervalMs: number;
@@ -46,6 +47,8 @@ export interface WorkLoopDeps {
   observeScreen?(record: TaskRecord, verdict: ScreenVerdict): void;
   /** Delegation (when on): offered each waiting task before a local claim; "delegated" takes it off the inbox. */
   offer?(project: string, id: string): Promise<"delegated" | "local">;
+  /** Told once when a task gets stuck (it could not be handed over, put back or filed); it is retried every pass. */
+  onFault?(fault: TaskFault): void;
 }
 
 /**
@@ -63,12 +66,18 @@ export class WorkLoop {
   /** The pass in progress, if any: pause() waits for it. */
   private ticking: Promise<void> | undefined;
   private readonly outcomes: TaskOutcomes;
+  private readonly faultBook: FaultBook;
+  /** Hand-overs that failed and could not be put back either, with why: put back again every pass. */
+  private readonly stranded = new Map<string, { record: TaskRecord; reason: string }>();
+  /** Claims that threw part-way: the file may sit in active/ with no record; moved back every pass. */
+  private readonly brokenClaims = new Map<string, { project: string; id: string }>();
 
   constructor(private readonly d: WorkLoopDeps) {
     this.outcomes = new TaskOutcomes({
       queue: d.queue, sessions: d.sessions, driver: d.driver, ledger: d.ledger, clock: d.clock, log: d.log,
       record: (event) => d.record(event), maxAttempts: d.settings.maxAttempts,
     });
+    this.faultBook = new FaultBook({ clock: d.clock, log: d.log, onFault: (f) => d.onFault?.(f) });
     this.loop = new PeriodicLoop({
       name: "work", intervalMs: d.settings.pollIntervalMs, clock: d.clock, log: d.log,
       tick: (signal) => this.tick(signal),
@@ -90,6 +99,11 @@ export class WorkLoop {
 
   get status(): PeriodicLoop["status"] {
     return this.loop.status;
+  }
+
+  /** Tasks stuck on a fault (a failed state write, a queue move that failed): /health reports them. */
+  faults(): TaskFault[] {
+    return this.faultBook.list();
   }
 
   /** The tasks in flight. */
@@ -176,6 +190,7 @@ export class WorkLoop {
 
   private async pass(signal: AbortSignal): Promise<void> {
     if (this.pausedFor !== undefined) return;
+    await this.unstick(signal);
     // Every task in flight is looked at side by side: each has its own session and its own file, and
     // finishing one (filing it, then ending its agent: ~0.35 s) must not hold up the others — one
     // after another, the tenth of ten tasks done together was filed 3 s late (benchmark). pause()
@@ -183,10 +198,16 @@ export class WorkLoop {
     const inFlight = this.d.ledger.records().filter((r) => r.phase === "working" && !this.handing.has(r.session));
     const results = await Promise.allSettled(inFlight.map((r) => supervise(r, this.d, this.outcomes, signal)));
     for (const [i, res] of results.entries()) {
-      if (res.status === "fulfilled") continue;
-      if (isAbortError(res.reason)) throw res.reason;
       const r = inFlight[i]!;
-      this.d.log.error({ task: taskKey(r.project, r.id), session: r.session, err: describeError(res.reason) }, "supervising a task failed");
+      const key = taskKey(r.project, r.id);
+      if (res.status === "fulfilled") {
+        this.faultBook.clear(key);
+        continue;
+      }
+      if (isAbortError(res.reason)) throw res.reason;
+      this.d.log.error({ task: key, session: r.session, err: describeError(res.reason) }, "supervising a task failed");
+      // The record stays "working": the next pass looks again and files it once the fault clears.
+      if (res.reason instanceof TaskNotSettledError) this.faultBook.raise(key, `could not be filed or put back: ${describeError(res.reason.cause)}`);
     }
     if (this.pausedFor === undefined) await this.dispatch(signal);
   }
@@ -232,7 +253,18 @@ export class WorkLoop {
         waiting--;
         const session = free.shift();
         if (session === undefined) break;
-        const claim = await this.d.queue.claim(project, id);
+        let claim: Awaited<ReturnType<QueuePort["claim"]>>;
+        try {
+          claim = await this.d.queue.claim(project, id);
+        } catch (err) {
+          if (isAbortError(err)) throw err;
+          // The rename may have happened: the file would wait in active/ with no record until a restart.
+          free.unshift(session);
+          const key = taskKey(project, id);
+          this.brokenClaims.set(key, { project, id });
+          this.faultBook.raise(key, `claim failed: ${describeError(err)}`);
+          continue;
+        }
         crashPoint("after-claim");
         if (!claim.ok) {
           free.unshift(session);
@@ -245,6 +277,41 @@ export class WorkLoop {
     }
     // Work left and no free session: ask the pool for one more (it appears at the next reconcile).
     if (waiting > 0 && (await this.d.sessions.grow())) this.d.log.info({ waiting }, "pool grows for waiting tasks");
+  }
+
+  /**
+   * Puts back what an earlier pass could not: hand-overs that failed and could not be re-queued, claims
+   * that threw part-way.
+   */
+  private async unstick(signal: AbortSignal): Promise<void> {
+    for (const [key, { record, reason }] of this.stranded) {
+      if (signal.aborted) return;
+      try {
+        await this.outcomes.putBack(record, reason);
+        this.stranded.delete(key);
+        this.faultBook.clear(key);
+      } catch (err) {
+        this.faultBook.raise(key, `could not be put back after a failed hand-over: ${describeError(err)}`);
+      }
+    }
+    for (const [key, { project, id }] of this.brokenClaims) {
+      if (signal.aborted) return;
+      try {
+        const stillActive = (await this.d.queue.active()).some((t) => t.project === project && t.id === id);
+        if (stillActive && this.d.ledger.get(key) === undefined) {
+          const waitsAs = await this.d.queue.requeue(project, id);
+          this.d.log.info({ task: key, as: waitsAs }, "a claim that failed part-way: back to the inbox, no attempt counted");
+        }
+        this.brokenClaims.delete(key);
+        this.faultBook.clear(key);
+      } catch (err) {
+        this.faultBook.raise(key, `claim failed part-way and the task could not be put back: ${describeError(err)}`);
+      }
+    }
+    // A supervision fault whose task has left the ledger (filed, or resumed elsewhere) is over.
+    for (const f of this.faultBook.list()) {
+      if (!this.stranded.has(f.task) && !this.brokenClaims.has(f.task) && this.d.ledger.get(f.task) === undefined) this.faultBook.clear(f.task);
+    }
   }
 
   private startHandover(session: string, task: ClaimedTask, account: { name: string; home: string; env: Record<string, string> }, signal: AbortSignal): void {
@@ -264,8 +331,12 @@ export class WorkLoop {
       .catch(async (err: unknown) => {
         if (isAbortError(err)) return;
         this.d.log.error({ task: key, session, err: describeError(err) }, "hand-over failed");
-        await this.outcomes.retry(record, `hand-over failed: ${describeError(err)}`).catch((e: unknown) =>
-          this.d.log.error({ task: key, err: describeError(e) }, "could not re-queue after a failed hand-over"));
+        const reason = `hand-over failed: ${describeError(err)}`;
+        await this.outcomes.retry(record, reason).catch((e: unknown) => {
+          // Left as it is, the task would sit in active/ with no agent until a restart: every pass tries again.
+          this.stranded.set(key, { record, reason });
+          this.faultBook.raise(key, `could not be put back after a failed hand-over: ${describeError(e)}`);
+        });
       })
       .finally(() => this.handing.delete(session));
     this.handing.set(session, run);

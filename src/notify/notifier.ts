@@ -5,7 +5,9 @@ import type { Logger } from "../lib/logger.js";
 /** The events SPEC §7 notifies about. */
 export type NotificationKind =
   | "swap-done" | "swap-failed" | "partial-swap" | "all-exhausted" | "resumed"
-  | "task-failed" | "session-stalled" | "delegation-failed" | "budget-reached";
+  | "task-failed" | "session-stalled" | "delegation-failed" | "budget-reached"
+  /** A task the work loop cannot hand over, put back or file (a full disk, an I/O error); retried every pass. */
+  | "task-stuck";
 
 export interface Notification {
   kind: NotificationKind;

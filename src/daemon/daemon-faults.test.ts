@@ -1,0 +1,80 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { loadConfig } from "../config/loader.js";
+import { writeFileAtomic } from "../lib/atomic-fs.js";
+import { FakeClock } from "../lib/clock.js";
+import { createLogger } from "../lib/logger.js";
+import { FakeTmuxClient } from "../tmux/fake.js";
+import { makeSandbox } from "../../test/support/sandbox.js";
+import { Daemon } from "./daemon.js";
+
+/** Polls a condition the daemon reaches on its own (its loops run on real promises beside the fake clock). */
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe("Daemon under a failing state disk", () => {
+  test("a claimed task whose hand-over and re-queue fail: /health 503 with the reason, one notification, filed once the disk works, /health 200", async () => {
+    const sb = await makeSandbox();
+    try {
+      const project = path.join(sb.dir, "proj");
+      await mkdir(project);
+      const config = await loadConfig(await sb.writeConfig({ queue: { root: path.join(sb.dir, "queue"), projects: { p: project }, max_attempts: 1 } }));
+      const lines: { msg?: string; notification?: string; key?: string }[] = [];
+      const log = createLogger({
+        level: "info",
+        destination: new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]), cb()) }),
+      });
+      let full = false;
+      const clock = new FakeClock();
+      const d = new Daemon({
+        config, log, clock, tmux: new FakeTmuxClient(), listen: "127.0.0.1:0",
+        writeStateFile: async (file, data, mode) => {
+          if (full) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+          await writeFileAtomic(file, data, mode);
+        },
+      });
+      await d.start();
+      try {
+        const folder = (name: string) => readdir(path.join(config.queue.root, "p", name));
+        const health = async () => {
+          const res = await fetch(`${d.url!}/health`);
+          return { status: res.status, body: (await res.json()) as { ok: boolean; reason?: string } };
+        };
+        const stuckNotes = () => lines.filter((l) => l.notification === "task-stuck");
+        full = true;
+        await writeFile(path.join(config.queue.root, "p", "inbox", "t1.md"), "say hello\n");
+        await clock.advance(config.watcher.poll_interval);
+        await until("the task to be stuck", () => !d.health().ok);
+        const sick = await health();
+        assert.equal(sick.status, 503);
+        assert.match(sick.body.reason ?? "", /1 task\(s\) stuck since .*: p\/t1: could not be put back after a failed hand-over: .*ENOSPC/);
+        assert.deepEqual(await folder("active"), ["t1.md"]);
+        for (let i = 0; i < 3; i++) await clock.advance(config.watcher.poll_interval);
+        assert.equal((await health()).status, 503);
+        assert.deepEqual(await folder("active"), ["t1.md"], "nothing moves while the disk is full");
+
+        full = false;
+        await clock.advance(config.watcher.poll_interval);
+        await until("the task to be filed", async () => (await folder("failed")).includes("t1.md"));
+        await until("health to recover", () => d.health().ok);
+        assert.equal((await health()).status, 200);
+        assert.deepEqual(await folder("active"), []);
+        assert.equal(stuckNotes().length, 1, "one notification for the fault, not one per pass");
+        assert.equal(stuckNotes()[0]!.key, "p/t1");
+      } finally {
+        full = false;
+        await d.stop();
+      }
+    } finally {
+      await sb.close();
+    }
+  });
+});
