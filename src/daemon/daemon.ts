@@ -2,6 +2,7 @@ import { readlink } from "node:fs/promises";
 import path from "node:path";
 import { ensureAllAccounts, formatLinkProblem } from "../accounts/shared-links.js";
 import type { Config } from "../config/schema.js";
+import { formatUnsetEnvFrom, unsetEnvFrom } from "../config/secrets.js";
 import { ensureDir } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
 import { systemClock } from "../lib/clock.js";
@@ -339,6 +340,8 @@ export class Daemon {
     } catch (err) {
       problems.push(err instanceof TmuxError && err.code === "TMUX_NOT_FOUND" ? `${err.message}` : `tmux: ${describeError(err)}`);
     }
+    // An agent started without the credentials its account names would fail far from the cause.
+    problems.push(...unsetEnvFrom(this.o.config, this.o.env ?? process.env).map(formatUnsetEnvFrom));
     const { created, problems: links } = await ensureAllAccounts(this.o.config.accounts, this.o.config.claude.shared_root);
     for (const c of created) this.o.log.info({ link: c }, "created shared link");
     problems.push(...links.map(formatLinkProblem));

@@ -3,6 +3,7 @@ import { access, constants, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { validateAllAccounts, formatLinkProblem } from "../accounts/shared-links.js";
 import type { Config } from "../config/schema.js";
+import { formatUnsetEnvFrom, unsetEnvFrom } from "../config/secrets.js";
 import { describeError } from "../lib/errors.js";
 
 export interface DoctorFinding {
@@ -125,11 +126,9 @@ export async function runDoctor(config: Config, deps: DoctorDeps): Promise<Docto
       const c = await inspectCredentials(a.home, deps.now());
       findings.push({ check: "credentials", ok: c.ok, message: `account ${a.name}: ${c.message}`, ...(c.fix ? { fix: c.fix } : {}) });
     }
-    for (const [variable, source] of Object.entries(a.env_from)) {
-      if (!deps.env[source]) {
-        findings.push({ check: "secrets", ok: false, message: `account ${a.name}: env_from.${variable} names ${source}, which is not set in the daemon's environment`, fix: `set ${source} in the daemon's environment (systemd: EnvironmentFile=)` });
-      }
-    }
+  }
+  for (const u of unsetEnvFrom(config, deps.env)) {
+    findings.push({ check: "secrets", ok: false, message: formatUnsetEnvFrom(u), fix: `set ${u.source} in the daemon's environment (systemd: EnvironmentFile=)` });
   }
 
   const problems = await validateAllAccounts(config.accounts, config.claude.shared_root);
