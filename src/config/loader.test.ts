@@ -132,6 +132,33 @@ bogus: 1
     });
   }
 
+  test("a home shared through a symbolic link is refused, together with every other problem, at once", async () => {
+    const dir = await tempDir("cf-homes-");
+    await mkdir(path.join(dir, ".claude-main"));
+    const { realpath, symlink } = await import("node:fs/promises");
+    const real = path.join(await realpath(dir), ".claude-main");
+    await symlink(path.join(dir, ".claude-main"), path.join(dir, "alias"));
+    const file = path.join(dir, "config.yaml");
+    await writeFile(file, [
+      "accounts:",
+      "  - { name: main, home: ./.claude-main }",
+      "  - { name: other, home: ./alias }",
+      "  - { name: again, home: ./.claude-main/ }",
+      "  - { name: fresh, home: ./not-yet }",
+      "tmux: { width: wide }",
+      "",
+    ].join("\n"));
+    await assert.rejects(loadConfig(file, HOME), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.problems, [
+        "tmux.width: expected number, got string",
+        `accounts[1].home: same folder as accounts[0].home (${path.join(dir, "alias")} and ${path.join(dir, ".claude-main")} are both ${real})`,
+        `accounts[2].home: same folder as accounts[0].home (${path.join(dir, ".claude-main")})`,
+      ]);
+      return true;
+    });
+  });
+
   test("ConfigError's message lists every problem and names the file", () => {
     try {
       parse("accounts: []\nx: 1\n");

@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -63,12 +64,14 @@ export function validateConfig(raw: unknown, file: string, home = os.homedir()):
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(file, [`(top level): expected a mapping of keys, got ${raw === null ? "an empty document" : Array.isArray(raw) ? "a list" : typeof raw}`]);
   }
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(file, parsed.error.issues.flatMap((i) => formatIssue(i).split("\n")));
-  }
   const base = path.dirname(path.resolve(file));
   const x = (p: string): string => expandPath(p, base, home);
+  const parsed = configSchema.safeParse(raw);
+  // Read from the raw document, so a shared home is reported with the schema's problems, all at once.
+  const homeIssues = sharedHomes((raw as { accounts?: unknown }).accounts, x);
+  if (!parsed.success) {
+    throw new ConfigError(file, [...parsed.error.issues.flatMap((i) => formatIssue(i).split("\n")), ...homeIssues]);
+  }
   const c = parsed.data;
   const config: Config = {
     ...c,
@@ -81,16 +84,41 @@ export function validateConfig(raw: unknown, file: string, home = os.homedir()):
     },
     queue: { ...c.queue, root: x(c.queue.root), projects: Object.fromEntries(Object.entries(c.queue.projects).map(([k, v]) => [k, x(v)])) },
   };
-  const problems: string[] = [];
-  const homes = new Map<string, number>();
+  const problems: string[] = [...homeIssues];
   config.accounts.forEach((a, i) => {
-    const prev = homes.get(a.home);
-    if (prev !== undefined) problems.push(`accounts[${i}].home: same folder as accounts[${prev}].home (${a.home})`);
-    homes.set(a.home, i);
     if (a.home === config.claude.link) problems.push(`accounts[${i}].home: is the claude link itself (${a.home}); a home must be a real folder the link points at`);
   });
   if (problems.length > 0) throw new ConfigError(file, problems);
   return config;
+}
+
+/**
+ * Two accounts on one home would share one login and one ledger entry: each later one is reported,
+ * also when a path reaches the folder through a symbolic link (compared by real path when it exists).
+ */
+function sharedHomes(accounts: unknown, x: (p: string) => string): string[] {
+  if (!Array.isArray(accounts)) return [];
+  const problems: string[] = [];
+  const seen = new Map<string, { index: number; written: string }>();
+  accounts.forEach((a: unknown, i) => {
+    const home = (a as { home?: unknown } | null)?.home;
+    if (typeof home !== "string" || home === "") return;
+    const written = x(home);
+    let real = written;
+    try {
+      real = realpathSync.native(written);
+    } catch {
+      // Not there yet: compared as written (doctor and run report the missing folder).
+    }
+    const prev = seen.get(real);
+    if (prev === undefined) {
+      seen.set(real, { index: i, written });
+      return;
+    }
+    const how = written === prev.written ? written : `${written} and ${prev.written} are both ${real}`;
+    problems.push(`accounts[${i}].home: same folder as accounts[${prev.index}].home (${how})`);
+  });
+  return problems;
 }
 
 /** Parses YAML text into a validated config; every problem is reported at once. */
