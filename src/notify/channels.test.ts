@@ -10,6 +10,8 @@ let server: Server;
 let url = "";
 const got: { path: string; auth: string | undefined; body: Record<string, unknown> }[] = [];
 let status = 200;
+/** When set, the error page's text: a provider page that echoes the request back. */
+let echo: ((req: { url: string; auth: string }) => string) | undefined;
 
 before(async () => {
   server = createServer((req, res) => {
@@ -18,7 +20,7 @@ before(async () => {
     req.on("end", () => {
       got.push({ path: req.url ?? "", auth: req.headers.authorization, body: JSON.parse(body) as Record<string, unknown> });
       res.writeHead(status, { "content-type": "application/json" });
-      res.end(status === 200 ? '{"ok":true}' : '{"ok":false,"description":"chat not found"}');
+      res.end(status === 200 ? '{"ok":true}' : echo ? echo({ url: req.url ?? "", auth: req.headers.authorization ?? "" }) : '{"ok":false,"description":"chat not found"}');
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -55,6 +57,35 @@ test("a refusal is a NotifyError that never shows the token", async () => {
   });
   await assert.rejects(telegramChannel({ apiUrl: "http://127.0.0.1:9", token: "123:SECRET", chatId: "-42" }).send({ kind: "resumed", text: "x" }), (e: unknown) => {
     assert.doesNotMatch((e as Error).message, /SECRET/);
+    return true;
+  });
+});
+
+test("a provider page that echoes the request URL or the key: the error quotes it with the secret redacted, never cut into a prefix", async (t) => {
+  t.after(() => {
+    echo = undefined;
+    status = 200;
+  });
+  status = 404;
+  const token = "123456:AAE-secretPART_xyz";
+  const cases: [string, (req: { url: string; auth: string }) => string][] = [
+    ["the URL", (r) => `Not Found: ${r.url}`],
+    ["the URL, percent-encoded", (r) => `<a href="/x?next=${encodeURIComponent(r.url)}">retry</a>`],
+    ["the secret half alone", () => `bad token secret AAE-secretPART_xyz`],
+    ["the URL at the quoting limit", (r) => `${"x".repeat(195)}${r.url}`],
+  ];
+  for (const [what, page] of cases) {
+    echo = page;
+    await assert.rejects(telegramChannel({ apiUrl: url, token, chatId: "-42" }).send({ kind: "resumed", text: "x" }), (e: unknown) => {
+      assert.ok(e instanceof NotifyError, what);
+      assert.match(e.message, /HTTP 404/);
+      assert.doesNotMatch(e.message, /secretPART|AAE-secr|AAE%2Dsecr|AAE-s$/, `${what}: ${e.message}`);
+      return true;
+    });
+  }
+  echo = (r) => `{"message":"invalid key ${r.auth}"}`;
+  await assert.rejects(emailChannel({ apiUrl: url, apiKey: "re_LONGKEY_123", from: "cf@x.test", to: ["op@x.test"] }).send({ kind: "resumed", text: "x" }), (e: unknown) => {
+    assert.match((e as Error).message, /HTTP 404: \{"message":"invalid key Bearer \[redacted\]"\}/);
     return true;
   });
 });

@@ -12,7 +12,23 @@ export class NotifyError extends AppError {
 
 const TIMEOUT_MS = 10_000;
 
-async function post(channel: string, url: string, headers: Record<string, string>, body: unknown, fetchImpl: typeof fetch): Promise<void> {
+/** Longest provider answer quoted in an error. */
+const QUOTED_CHARS = 200;
+
+/**
+ * The provider's answer with the secret taken out, as the other clients do: a page that echoes the
+ * request URL (Telegram's token sits in its path) or the Authorization header must not carry it into
+ * the log. Redacted before it is cut short, so no prefix of the secret survives the cut; its URL-encoded
+ * form and a Telegram token's secret half (after the colon) go too.
+ */
+export function redactSecret(text: string, secret: string): string {
+  const forms = [secret, encodeURIComponent(secret), secret.includes(":") ? secret.slice(secret.indexOf(":") + 1) : ""]
+    .filter((f) => f.length >= 4)
+    .sort((a, b) => b.length - a.length);
+  return forms.reduce((t, f) => t.split(f).join("[redacted]"), text);
+}
+
+async function post(channel: string, url: string, headers: Record<string, string>, body: unknown, fetchImpl: typeof fetch, secret: string): Promise<void> {
   let res: Response;
   try {
     res = await fetchImpl(url, {
@@ -23,8 +39,8 @@ async function post(channel: string, url: string, headers: Record<string, string
     // The fetch error can quote the URL: keep only its kind.
     throw new NotifyError(channel, `request failed (${err instanceof Error ? err.name : "error"})`);
   }
-  const text = (await res.text().catch(() => "")).slice(0, 200);
-  if (!res.ok) throw new NotifyError(channel, `HTTP ${res.status}${text ? `: ${text.replace(/\s+/g, " ")}` : ""}`);
+  const text = redactSecret(await res.text().catch(() => ""), secret).replace(/\s+/g, " ").slice(0, QUOTED_CHARS);
+  if (!res.ok) throw new NotifyError(channel, `HTTP ${res.status}${text ? `: ${text}` : ""}`);
 }
 
 /** Telegram Bot API sendMessage. */
@@ -32,7 +48,7 @@ export function telegramChannel(o: { apiUrl: string; token: string; chatId: stri
   return {
     name: "telegram",
     send: (n: Notification) =>
-      post("telegram", `${o.apiUrl.replace(/\/+$/, "")}/bot${o.token}/sendMessage`, {}, { chat_id: o.chatId, text: `claude-failover: ${n.text}`, disable_web_page_preview: true }, o.fetch ?? fetch),
+      post("telegram", `${o.apiUrl.replace(/\/+$/, "")}/bot${o.token}/sendMessage`, {}, { chat_id: o.chatId, text: `claude-failover: ${n.text}`, disable_web_page_preview: true }, o.fetch ?? fetch, o.token),
   };
 }
 
@@ -43,7 +59,7 @@ export function emailChannel(o: { apiUrl: string; apiKey: string; from: string; 
     send: (n: Notification) =>
       post("email", `${o.apiUrl.replace(/\/+$/, "")}/emails`, { authorization: `Bearer ${o.apiKey}` }, {
         from: o.from, to: o.to, subject: `claude-failover: ${n.kind}`, text: n.text,
-      }, o.fetch ?? fetch),
+      }, o.fetch ?? fetch, o.apiKey),
   };
 }
 
