@@ -27,3 +27,40 @@ test("hook: garbage on stdin still exits 0", async () => {
   });
   assert.equal(code, 0);
 });
+
+test("`claude-failover hook EVENT` spawned as Claude Code runs it prints nothing, on stdout or stderr, whatever happens; exit 0", async () => {
+  const { spawn } = await import("node:child_process");
+  const { writeFile } = await import("node:fs/promises");
+  const { createServer } = await import("node:http");
+  const { fileURLToPath } = await import("node:url");
+  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
+  const stateDir = await tempDir("cf-hook-");
+  const notADir = path.join(stateDir, "a-file");
+  await writeFile(notADir, "");
+  // A daemon that refuses every delivery.
+  const refusing = createServer((_req, res) => void res.writeHead(400, { "content-type": "application/json" }).end('{"ok":false,"error":"no"}'));
+  await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", r));
+  const refusingUrl = `http://127.0.0.1:${(refusing.address() as import("node:net").AddressInfo).port}`;
+  const payload = JSON.stringify({ session_id: "0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e", hook_event_name: "Stop", last_assistant_message: "hi" });
+  const run = (args: string[], stdin: string | Buffer) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", main, "hook", ...args], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NODE_NO_WARNINGS: "" } });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+      child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+      child.on("close", (code) => resolve({ code, out, err }));
+      child.stdin.end(stdin);
+    });
+  try {
+    const runs = await Promise.all([
+      run(["--url", "http://127.0.0.1:9", "--state-dir", stateDir, "Stop"], payload),
+      run(["--url", refusingUrl, "--state-dir", stateDir, "Stop"], payload),
+      run(["--url", "http://127.0.0.1:9", "--state-dir", notADir, "Stop"], payload),
+      run(["--url", "http://127.0.0.1:9", "--state-dir", stateDir, "Stop"], Buffer.from([0xff, 0x00, 0x7b])),
+    ]);
+    for (const [i, r] of runs.entries()) assert.deepEqual(r, { code: 0, out: "", err: "" }, `run ${i}`);
+  } finally {
+    await new Promise<void>((r) => refusing.close(() => r()));
+  }
+});

@@ -6,7 +6,7 @@ import type { CliIo } from "./io.js";
  * `claude-failover hook [--url U] [--state-dir D] EVENT` without loading the rest of the CLI: it runs
  * several times per task on the agent's critical path (two hooks back to back before a prompt is taken),
  * so it imports only what forwarding a payload needs. Never blocks or breaks Claude Code: bounded time,
- * nothing on stdout (it would reach the model), exit 0 always.
+ * nothing on stdout (it would reach the model) nor on stderr, exit 0 always.
  */
 export async function runHookEntry(argv: readonly string[], io: CliIo): Promise<number> {
   const args = [...argv];
@@ -23,10 +23,10 @@ export async function runHookEntry(argv: readonly string[], io: CliIo): Promise<
   try {
     const stdinText = await readStdinBounded(io.stdin);
     const token = await readHookToken(stateDir);
-    const r = await runHookCommand({ event, stdinText, env: io.env, stateDir, daemonUrl: url, ...(token ? { token } : {}), timeoutMs: 2000 });
-    if (r.outcome !== "delivered") io.stderr.write(`claude-failover hook ${event}: ${r.outcome}${r.problem ? `: ${r.problem}` : ""}\n`);
-  } catch (err) {
-    io.stderr.write(`claude-failover hook ${event}: ${err instanceof Error ? err.message : String(err)}\n`);
+    // Not delivered: it waits in the spool, drained (and logged) by the daemon.
+    await runHookCommand({ event, stdinText, env: io.env, stateDir, daemonUrl: url, ...(token ? { token } : {}), timeoutMs: 2000 });
+  } catch {
+    // Nothing on stderr either (the README promises silence): Claude Code may show it to the operator or the model.
   }
   return 0;
 }
