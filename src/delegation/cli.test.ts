@@ -111,6 +111,28 @@ describe("ccl-delegate (in-process)", () => {
     assert.deepEqual(r.clock.sleeps, [2000, 2000, 1000]);
   });
 
+  test("result --timeout bounds the whole wait, a poll hanging on a silent service included", { timeout: 10_000 }, async () => {
+    mock.plan({ manual: true });
+    await run(["submit", await task("h.md", TASKS.gpu)]);
+    mock.fault({ on: "get", times: 100, fault: { kind: "hang" } });
+    const started = Date.now();
+    const r = await run(["result", "job-1", "--timeout", "300ms"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /did not finish within 300 ms/);
+    // Each hanging poll has its own 15 s deadline and three retries: without the bound this took a minute.
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  });
+
+  test("submit --idempotency-key: the same submission run twice is one job", async () => {
+    const file = await task("k.md", TASKS.gpu);
+    const a = await run(["submit", file, "--idempotency-key", "nightly-2026-12-06-k"]);
+    const b = await run(["submit", file, "--idempotency-key", "nightly-2026-12-06-k"]);
+    assert.deepEqual([a.code, a.stdout, b.code, b.stdout], [0, "job-1\n", 0, "job-1\n"]);
+    assert.equal(mock.jobs.size, 1);
+    assert.deepEqual(mock.submits().map((x) => x.idempotencyKey), ["nightly-2026-12-06-k", "nightly-2026-12-06-k"]);
+    assert.equal((await run(["submit", file, "--idempotency-key", "has space"])).code, 2);
+  });
+
   test("decide prints the route; a broken frontmatter routes local with a word on stderr", async () => {
     assert.equal((await run(["decide", await task("d1.md", TASKS.gpu)], {})).stdout, "gpu\n");
     assert.equal((await run(["decide", await task("d2.md", TASKS.local)], {})).stdout, "local\n");

@@ -13,7 +13,7 @@ import { parseDuration } from "../lib/duration.js";
 import { describeError } from "../lib/errors.js";
 import { parseFrontmatterFields, splitFrontmatter } from "../queue/frontmatter.js";
 import { decodeUtf8, MAX_TASK_BYTES } from "../queue/task.js";
-import { isValidJobId, JobClient } from "./client.js";
+import { IDEMPOTENCY_KEY_PATTERN, isValidJobId, JobClient } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { explainRoute, hasRoutingFields, ROUTING_FIELDS } from "./router.js";
 import { apiKeyFromEnv } from "./settings.js";
@@ -66,7 +66,11 @@ function buildProgram(io: CliIo, deps: CclDelegateDeps): Command {
     .command("submit <task>")
     .description("submit TASK.md (or - for stdin) to the job service; prints the job id")
     .option("--project <name>", "the project named in the job's metadata (default: from <root>/<project>/inbox/TASK.md)")
-    .action(async (file: string, o: { project?: string }) => {
+    .option("--idempotency-key <key>", "sent as Idempotency-Key (default: a fresh UUID); run a submission again with the same key and the service answers the job it already made")
+    .action(async (file: string, o: { project?: string; idempotencyKey?: string }) => {
+      if (o.idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(o.idempotencyKey)) {
+        throw new Exit(EXIT_USAGE, "--idempotency-key: expected 1–255 printable ASCII characters without spaces");
+      }
       const task = await readTaskOrExit(file, io);
       if (task.problem) throw new Exit(EXIT_USAGE, `${file}: ${task.problem}`);
       if (!hasRoutingFields(task.fields)) {
@@ -80,7 +84,7 @@ function buildProgram(io: CliIo, deps: CclDelegateDeps): Command {
         provider: route.route as Exclude<typeof route.route, "local">,
         prompt: task.prompt,
         metadata: { task_id: taskIdOf(file), project: o.project ?? projectOf(file), complexity_hint: typeof hint === "string" ? hint.trim().toLowerCase() : null },
-      }));
+      }, undefined, o.idempotencyKey));
       io.stdout.write(`${answer.id}\n`);
     });
 
@@ -96,7 +100,7 @@ function buildProgram(io: CliIo, deps: CclDelegateDeps): Command {
   program
     .command("result <id>")
     .description("wait for the job; print its result (exit 1 if it failed or the wait timed out)")
-    .option("--timeout <duration>", "longest wait, e.g. 90s, 30m", "30m")
+    .option("--timeout <duration>", "longest wait in all (polls and their retries included), e.g. 90s, 30m", "30m")
     .option("--interval <duration>", "time between polls", "2s")
     .action(async (id: string, o: { timeout: string; interval: string }) => {
       checkId(id);

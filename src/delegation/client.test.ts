@@ -182,6 +182,24 @@ describe("JobClient: retries", () => {
     assert.deepEqual(clock.sleeps, [500]);
   });
 
+  test("a submit that timed out after the service took it is retried with the same Idempotency-Key: one job, not two", async () => {
+    mock.fault({ on: "submit", fault: { kind: "take-then-hang" } });
+    const deadlines = manualDeadlines();
+    const { c } = client({ timeoutSignal: deadlines.timeoutSignal });
+    const pending = c.submit(request);
+    await mock.waitForRequest((r) => r.seq === 1);
+    deadlines.fire();
+    assert.equal((await pending).id, "job-1");
+    assert.equal(mock.jobs.size, 1);
+    const keys = mock.submits().map((r) => r.idempotencyKey);
+    assert.equal(keys.length, 2);
+    assert.match(keys[0] ?? "", /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(keys[1], keys[0]);
+    // Another submission is another key, another job.
+    assert.equal((await c.submit(request)).id, "job-2");
+    assert.notEqual(mock.submits()[2]?.idempotencyKey, keys[0]);
+  });
+
   test("a server that never answers at all ends in DELEGATION_TIMEOUT after four tries", async () => {
     mock.fault({ times: 10, fault: { kind: "hang" } });
     const deadlines = manualDeadlines();
@@ -348,6 +366,26 @@ describe("JobClient.waitForResult", () => {
     const { c } = client();
     const err = await failure(c.waitForResult("job-404", { timeoutMs: 60_000, pollIntervalMs: 2000 }));
     assert.deepEqual([err.code, err.status], ["DELEGATION_HTTP", 404]);
+  });
+
+  test("the timeout bounds the whole wait: a poll hanging on a silent service ends at the deadline, not after its retries", { timeout: 10_000 }, async () => {
+    const { c: first } = client();
+    const { id } = await first.submit(request);
+    mock.fault({ on: "get", times: 10, fault: { kind: "hang" } });
+    // Deadlines by hand: the wait's own (5000 ms) fires; no request's own deadline ever does.
+    const deadlines = new Map<number, AbortController[]>();
+    const c = client({ timeoutSignal: (ms) => {
+      const ctl = new AbortController();
+      deadlines.set(ms, [...(deadlines.get(ms) ?? []), ctl]);
+      return ctl.signal;
+    } }).c;
+    const pending = failure(c.waitForResult(id, { timeoutMs: 5000, pollIntervalMs: 2000 }));
+    await mock.waitForRequest((r) => r.method === "GET");
+    for (const ctl of deadlines.get(5000) ?? []) ctl.abort(new DOMException("timed out", "TimeoutError"));
+    const err = await pending;
+    assert.equal(err.code, "DELEGATION_WAIT_TIMEOUT");
+    assert.match(err.message, /did not finish within 5000 ms \(it was never seen\)/);
+    assert.equal(mock.requests.filter((r) => r.method === "GET").length, 1, "no retry after the deadline");
   });
 
   test("the signal cancels the wait", async () => {

@@ -1,9 +1,11 @@
 /**
  * The remote AI job service's client (SPEC §8): `POST {url}/jobs` → 201 `{id, status}`, `GET {url}/jobs/{id}`.
  * Transport errors, timeouts, 5xx and 429 are retried (3 retries, 500 ms doubling ±20 % jitter, Retry-After
- * honoured); other 4xx never are. The key travels only in the Authorization header: it is scrubbed from every
+ * honoured); other 4xx never are. Every submission carries an `Idempotency-Key` header, the same on each of its
+ * retries, so a POST that timed out after the service took it is not a second job. The key travels only in the Authorization header: it is scrubbed from every
  * text an error could carry, and no error keeps a `cause` (a fetch error's cause can hold the request).
  */
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { isAbortError, systemClock, type Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
@@ -38,6 +40,11 @@ export interface SubmitRequest {
   metadata: { task_id: string; project: string; complexity_hint: string | null };
 }
 
+/** The header a submission carries, the same on each of its retries (`IDEMPOTENCY_KEY_PATTERN`). */
+export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+/** What an idempotency key may be: printable ASCII without spaces, 1–255 characters (a UUID by default). */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
 export interface SubmitAnswer {
   id: string;
   status: JobStatus;
@@ -45,7 +52,7 @@ export interface SubmitAnswer {
 
 /** What the delegation manager needs of the service (the JobClient, or a fake). */
 export interface JobService {
-  submit(request: SubmitRequest, signal?: AbortSignal): Promise<SubmitAnswer>;
+  submit(request: SubmitRequest, signal?: AbortSignal, idempotencyKey?: string): Promise<SubmitAnswer>;
   get(id: string, signal?: AbortSignal): Promise<Job>;
 }
 
@@ -133,9 +140,15 @@ export class JobClient implements JobService {
     this.maxResponseBytes = o.maxResponseBytes ?? 8 * 1024 * 1024;
   }
 
-  /** Submits a job; resolves its id and first status. */
-  async submit(request: SubmitRequest, signal?: AbortSignal): Promise<SubmitAnswer> {
-    const json = await this.call("POST", "/jobs", JSON.stringify(request), signal);
+  /**
+   * Submits a job; resolves its id and first status. `idempotencyKey` (default a fresh UUID) is sent on every
+   * retry of this submission: a script that runs the same submission again passes the same key.
+   */
+  async submit(request: SubmitRequest, signal?: AbortSignal, idempotencyKey: string = randomUUID()): Promise<SubmitAnswer> {
+    if (!IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+      throw new DelegationError("DELEGATION_CONFIG", "an idempotency key is 1–255 printable ASCII characters without spaces");
+    }
+    const json = await this.call("POST", "/jobs", JSON.stringify(request), signal, { [IDEMPOTENCY_HEADER]: idempotencyKey });
     const parsed = submitSchema.safeParse(json);
     if (!parsed.success) throw this.badShape("POST /jobs", parsed.error);
     return { id: parsed.data.id, status: parsed.data.status };
@@ -168,22 +181,32 @@ export class JobClient implements JobService {
     const deadline = this.clock.now() + options.timeoutMs;
     let last: Job | undefined;
     let lastError: DelegationError | undefined;
-    for (;;) {
-      try {
-        last = await this.get(id, options.signal);
-        lastError = undefined;
-        if (last.status === "completed") return last;
-        if (last.status === "failed") throw new DelegationError("DELEGATION_JOB_FAILED", `job ${id} failed${last.error ? `: ${this.scrub(last.error)}` : ""}`, { job: last });
-      } catch (err) {
-        if (!(err instanceof DelegationError) || !isTransient(err)) throw err;
-        lastError = err;
+    const timedOut = (): DelegationError => {
+      const seen = last ? `its last status was ${last.status}` : "it was never seen";
+      return new DelegationError("DELEGATION_WAIT_TIMEOUT", `job ${id} did not finish within ${options.timeoutMs} ms (${seen}${lastError ? `; last error: ${lastError.message}` : ""})`, { job: last });
+    };
+    // The whole wait is bounded, not only the sleeps between polls: a poll hanging on a silent service
+    // (each try has its own deadline, then retries) would otherwise run minutes past the timeout.
+    const overall = this.timeoutSignal(options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, overall]) : overall;
+    try {
+      for (;;) {
+        try {
+          last = await this.get(id, signal);
+          lastError = undefined;
+          if (last.status === "completed") return last;
+          if (last.status === "failed") throw new DelegationError("DELEGATION_JOB_FAILED", `job ${id} failed${last.error ? `: ${this.scrub(last.error)}` : ""}`, { job: last });
+        } catch (err) {
+          if (!(err instanceof DelegationError) || !isTransient(err)) throw err;
+          lastError = err;
+        }
+        const left = deadline - this.clock.now();
+        if (left <= 0) throw timedOut();
+        await this.sleep(Math.min(options.pollIntervalMs, left), signal);
       }
-      const left = deadline - this.clock.now();
-      if (left <= 0) {
-        const seen = last ? `its last status was ${last.status}` : "it was never seen";
-        throw new DelegationError("DELEGATION_WAIT_TIMEOUT", `job ${id} did not finish within ${options.timeoutMs} ms (${seen}${lastError ? `; last error: ${lastError.message}` : ""})`, { job: last });
-      }
-      await this.sleep(Math.min(options.pollIntervalMs, left), options.signal);
+    } catch (err) {
+      if (overall.aborted && !options.signal?.aborted && err instanceof DelegationError && err.code === "DELEGATION_ABORTED") throw timedOut();
+      throw err;
     }
   }
 
@@ -193,9 +216,9 @@ export class JobClient implements JobService {
     return Math.round(this.baseDelayMs * 2 ** retry * (1 + jitter));
   }
 
-  private async call(method: "GET" | "POST", path: string, body: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  private async call(method: "GET" | "POST", path: string, body: string | undefined, signal: AbortSignal | undefined, headers: Record<string, string> = {}): Promise<unknown> {
     for (let retry = 0; ; retry++) {
-      const attempt = await this.once(method, path, body, signal);
+      const attempt = await this.once(method, path, body, signal, headers);
       if (attempt.ok) return attempt.json;
       const { error } = attempt;
       if (!attempt.retryable || retry >= this.maxRetries) {
@@ -210,7 +233,7 @@ export class JobClient implements JobService {
     }
   }
 
-  private async once(method: string, path: string, body: string | undefined, signal: AbortSignal | undefined): Promise<Attempt> {
+  private async once(method: string, path: string, body: string | undefined, signal: AbortSignal | undefined, headers: Record<string, string>): Promise<Attempt> {
     const where = `${method} ${this.shown}${path}`;
     if (signal?.aborted) throw new DelegationError("DELEGATION_ABORTED", `${where} was aborted`);
     const deadline = this.timeoutSignal(this.requestTimeoutMs);
@@ -224,7 +247,7 @@ export class JobClient implements JobService {
     try {
       res = await this.doFetch(`${this.base}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.o.apiKey}`, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: { ...headers, authorization: `Bearer ${this.o.apiKey}`, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
         ...(body === undefined ? {} : { body }),
         // A redirect is answered, not followed: the bearer token must not travel to wherever it points.
         redirect: "manual",

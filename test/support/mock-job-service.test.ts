@@ -23,6 +23,19 @@ describe("mock job service: the contract", () => {
     assert.deepEqual((mock.requests[0]!.body as { metadata: unknown }).metadata, { task_id: "t1", project: "alpha", complexity_hint: null });
   });
 
+  test("an Idempotency-Key is honoured: the same key answers the same job (200), another body under it is 422", async () => {
+    const keyed = (key: string, over: Record<string, unknown> = {}) =>
+      fetch(`${mock.url}/jobs`, { method: "POST", headers: { ...auth, "idempotency-key": key }, body: submitBody(over) });
+    assert.equal((await keyed("k1")).status, 201);
+    const again = await keyed("k1");
+    assert.equal(again.status, 200);
+    assert.deepEqual(await again.json(), { id: "job-1", status: "queued" });
+    assert.equal((await keyed("k1", { prompt: "something else" })).status, 422);
+    assert.equal((await keyed("k2")).status, 201);
+    assert.deepEqual([...mock.jobs.keys()], ["job-1", "job-2"]);
+    assert.deepEqual(mock.requests.map((r) => r.idempotencyKey), ["k1", "k1", "k1", "k2"]);
+  });
+
   test("a job moves queued → running → completed with the polls, with result and cost", async () => {
     mock.plan({ queuedPolls: 1, runningPolls: 2, result: "42", cost_usd: 0.25 });
     await submit();

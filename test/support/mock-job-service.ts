@@ -6,7 +6,8 @@
  * - faults are consumed in the order added: an HTTP status (5xx bursts, 4xx, 429 with Retry-After), a raw
  *   body (malformed JSON, a path-like id), a huge body, a connection dropped mid-body, or no answer at all.
  * Every request is recorded (method, path, whether an Authorization header came and matched, body); the key
- * itself is never kept.
+ * itself is never kept. A submit's `Idempotency-Key` is honoured: the same key again answers the job it made
+ * (200), never a second one; the same key with another body is 422.
  */
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -50,7 +51,9 @@ export type MockFault =
   /** Headers and half a body, then the connection is destroyed. */
   | { kind: "drop-mid-body" }
   /** No answer, ever: the request hangs until the client gives up or the mock closes. */
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** A submit the service takes (the job exists) but whose answer never comes: a POST that times out. */
+  | { kind: "take-then-hang" };
 
 export interface FaultRule {
   /** Which requests it applies to (default any). */
@@ -70,6 +73,8 @@ export interface RecordedJobRequest {
   authOk: boolean;
   /** Parsed JSON, or the raw text when it was not JSON; undefined without a body. */
   body: unknown;
+  /** The Idempotency-Key header, when one came. */
+  idempotencyKey?: string;
   /** What the mock did: the status it answered, or the fault kind. */
   answer?: number | MockFault["kind"];
 }
@@ -114,6 +119,8 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
   let plans: JobPlan[] = [];
   let defaultPlan: JobPlan = { result: "mock result", cost_usd: 0.01 };
   let faults: (FaultRule & { left: number })[] = [];
+  /** Idempotency key → the job it made and the body it came with. */
+  const byKey = new Map<string, { id: string; body: string }>();
   const events = new EventEmitter();
   events.setMaxListeners(0);
   let seq = 0;
@@ -136,6 +143,7 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
       hasAuth: auth !== undefined,
       authOk: auth === `Bearer ${apiKey}`,
       body: raw === undefined ? "(too large)" : raw === "" ? undefined : parseJson(raw),
+      ...(typeof req.headers["idempotency-key"] === "string" ? { idempotencyKey: req.headers["idempotency-key"] } : {}),
     };
     requests.push(record);
     events.emit("request", record);
@@ -144,6 +152,7 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
     if (rule) {
       if (--rule.left <= 0) faults = faults.filter((f) => f !== rule);
       record.answer = rule.fault.kind === "status" ? rule.fault.status : rule.fault.kind;
+      if (rule.fault.kind === "take-then-hang" && kind === "submit" && record.authOk && !checkSubmit(record.body)) takeSubmit(record, raw ?? "");
       return answerFault(res, rule.fault);
     }
     const reply = (status: number, body: unknown): void => {
@@ -154,12 +163,10 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
     if (kind === "submit") {
       const problem = checkSubmit(record.body);
       if (problem) return reply(400, { error: problem });
-      const body = record.body as { provider: string; prompt: string; metadata: Record<string, unknown> };
-      const job: MockJob = {
-        id: `job-${nextId++}`, status: "queued", provider: body.provider, prompt: body.prompt, metadata: body.metadata,
-        plan: plans.shift() ?? defaultPlan, polls: 0,
-      };
-      jobs.set(job.id, job);
+      const taken = record.idempotencyKey === undefined ? undefined : byKey.get(record.idempotencyKey);
+      if (taken && taken.body !== raw) return reply(422, { error: "Idempotency-Key reused with another request body" });
+      if (taken) return reply(200, { id: taken.id, status: mustGet(taken.id).status });
+      const job = takeSubmit(record, raw ?? "");
       return reply(201, { id: job.id, status: job.status });
     }
     if (kind === "get") {
@@ -171,6 +178,17 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
       return reply(200, view(job));
     }
     return reply(404, { error: `no route ${record.method} ${record.path}` });
+  }
+
+  function takeSubmit(record: RecordedJobRequest, raw: string): MockJob {
+    const body = record.body as { provider: string; prompt: string; metadata: Record<string, unknown> };
+    const job: MockJob = {
+      id: `job-${nextId++}`, status: "queued", provider: body.provider, prompt: body.prompt, metadata: body.metadata,
+      plan: plans.shift() ?? defaultPlan, polls: 0,
+    };
+    jobs.set(job.id, job);
+    if (record.idempotencyKey !== undefined) byKey.set(record.idempotencyKey, { id: job.id, body: raw });
+    return job;
   }
 
   function pollTo(job: MockJob): void {
@@ -245,6 +263,7 @@ export async function startMockJobService(options: MockJobServiceOptions = {}): 
     reset() {
       requests.length = 0;
       jobs.clear();
+      byKey.clear();
       plans = [];
       faults = [];
       nextId = 1;
@@ -320,6 +339,7 @@ function answerFault(res: ServerResponse, fault: MockFault): void {
       setImmediate(() => res.socket?.destroy());
       return;
     case "hang":
+    case "take-then-hang":
       return;
   }
 }
