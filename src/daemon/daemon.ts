@@ -292,7 +292,7 @@ export class Daemon {
     if (recovered.finished.length + recovered.tempFilesRemoved + recovered.sharedIds.length > 0) log.info({ recovered }, "queue recovered after a crash");
     await this.delegation?.start();
     const adopted = await loop.adopt();
-    if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length > 0) log.info(adopted, "tasks in active/ after restart");
+    if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length + adopted.stuck.length > 0) log.info(adopted, "tasks in active/ after restart");
     const projects = Object.keys(config.queue.projects);
     const watcher = new InboxWatcher({
       root: config.queue.root, projects, rescanIntervalMs: config.queue.rescan_interval, clock: this.clock, log,

@@ -1,6 +1,7 @@
 import type { ScreenVerdict } from "../claude/screen.js";
+import { isAbortError } from "../lib/clock.js";
 import { TmuxError } from "../tmux/client.js";
-import { taskKey } from "./records.js";
+import { taskKey, type TaskRecord } from "./records.js";
 import type { TaskOutcomes } from "./task-outcomes.js";
 import type { WorkLoopDeps } from "./work-loop.js";
 
@@ -8,6 +9,14 @@ export interface AdoptionReport {
   adopted: string[];
   requeued: string[];
   failed: string[];
+  /** Could not be put back now (a queue or state write failed): handed to the work loop, which retries every pass. */
+  stuck: string[];
+}
+
+/** Where adoption hands a task it could not put back: the work loop's per-pass retries. */
+export interface Stranding {
+  record(r: TaskRecord, reason: string, err: unknown): void;
+  claim(project: string, id: string, err: unknown): void;
 }
 
 /**
@@ -15,8 +24,20 @@ export interface AdoptionReport {
  * alive with its agent, else re-queued (attempts+1) or failed at max_attempts. A hand-over cut short
  * before the prompt got through is re-queued without counting an attempt: nothing was delivered.
  */
-export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes, signal?: AbortSignal): Promise<AdoptionReport> {
-  const out = { adopted: [] as string[], requeued: [] as string[], failed: [] as string[] };
+export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes, strand: Stranding, signal?: AbortSignal): Promise<AdoptionReport> {
+  const out = { adopted: [] as string[], requeued: [] as string[], failed: [] as string[], stuck: [] as string[] };
+  // One task's fault must not stop the start (and the others): it is retried at every pass instead.
+  const orStrand = async (key: string, step: () => Promise<void>, onFault: (err: unknown) => void): Promise<boolean> => {
+    try {
+      await step();
+      return true;
+    } catch (err) {
+      if (isAbortError(err)) throw err;
+      onFault(err);
+      out.stuck.push(key);
+      return false;
+    }
+  };
   const active = await d.queue.active();
   const onDisk = new Set(active.map((t) => taskKey(t.project, t.id)));
   for (const r of d.ledger.records()) {
@@ -32,8 +53,7 @@ export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes,
     const r = d.ledger.get(key);
     if (!r) {
       // Renamed into active/ but never recorded: the crash came before any hand-over began.
-      await d.queue.requeue(t.project, t.id);
-      out.requeued.push(key);
+      if (await orStrand(key, async () => void (await d.queue.requeue(t.project, t.id)), (err) => strand.claim(t.project, t.id, err))) out.requeued.push(key);
       continue;
     }
     let screen: ScreenVerdict | undefined;
@@ -59,20 +79,25 @@ export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes,
     }
     if (!delivered) {
       if (screen !== undefined) await outcomes.recycle(r.session, signal);
-      d.ledger.setAttempts(key, r.attempt - 1);
-      await d.ledger.flush();
-      const waitsAs = await d.queue.requeue(r.project, r.id);
-      if (waitsAs !== r.id) {
-        d.ledger.setAttempts(key, undefined);
-        d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
-      }
-      d.ledger.remove(key);
+      const put = await orStrand(key, async () => {
+        d.ledger.setAttempts(key, r.attempt - 1);
+        await d.ledger.flush();
+        const waitsAs = await d.queue.requeue(r.project, r.id);
+        if (waitsAs !== r.id) {
+          d.ledger.setAttempts(key, undefined);
+          d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
+        }
+        d.ledger.remove(key);
+      }, (err) => strand.record({ ...r, attempt: r.attempt - 1 }, "hand-over cut short by a restart", err));
+      if (!put) continue;
       out.requeued.push(key);
       d.log.info({ task: key, phase: r.phase }, "hand-over cut short by a restart: re-queued, no attempt counted");
       continue;
     }
-    await outcomes.retry(r, `session ${r.session} lost its agent while the daemon was down`, signal);
-    (r.attempt >= d.settings.maxAttempts ? out.failed : out.requeued).push(key);
+    const reason = `session ${r.session} lost its agent while the daemon was down`;
+    if (await orStrand(key, () => outcomes.retry(r, reason, signal), (err) => strand.record(r, reason, err))) {
+      (r.attempt >= d.settings.maxAttempts ? out.failed : out.requeued).push(key);
+    }
   }
   await d.ledger.flush();
   return out;

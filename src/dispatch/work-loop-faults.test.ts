@@ -114,4 +114,39 @@ describe("WorkLoop under faults: nothing is left in active/ waiting for a restar
     assert.deepEqual(h.loop.faults(), []);
     assert.equal(h.told.length, 1);
   });
+
+  test("at start-up, a task whose re-queue fails does not stop adoption: the others are settled, it is retried every pass", async () => {
+    const h = await faulty();
+    const now = h.clock.now();
+    const record = (id: string, session: string) => ({
+      project: "p", id, session, account: "main", claude_session_id: `0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5${id.at(-1)!}`, attempt: 1,
+      phase: "working" as const, cwd: "/work/p", started_at: now, submitted_at: now, timeout_ms: 3_600_000, screen_changed_at: now, screen_hash: "", idle_polls: 0,
+    });
+    for (const [id, session] of [["t1", "pool-1"], ["t2", "pool-2"]] as const) {
+      h.queue.add("p", id, "x");
+      await h.queue.claim("p", id);
+      h.ledger.put(record(id, session));
+      await h.tmux.killSession(session);
+    }
+    h.queue.add("p", "t3", "x");
+    await h.queue.claim("p", "t3");
+    let broken = true;
+    const requeue = h.queue.requeue.bind(h.queue);
+    h.queue.requeue = async (project, id) => {
+      if (broken && id !== "t2") throw new AppError("QUEUE_IO", "EIO");
+      return requeue(project, id);
+    };
+    const report = await h.loop.adopt();
+    assert.deepEqual([report.requeued, report.stuck.sort()], [["p/t2"], ["p/t1", "p/t3"]]);
+    assert.deepEqual(h.loop.faults().map((f) => f.task).sort(), ["p/t1", "p/t3"]);
+    assert.equal(h.told.length, 2);
+    broken = false;
+    await h.tick(1);
+    assert.deepEqual(h.loop.faults(), []);
+    // Both sessions are gone, so nothing is dispatched again: each waits in the inbox with its count.
+    assert.deepEqual([h.queue.where("p", "t1"), h.queue.where("p", "t3")], ["inbox", "inbox"]);
+    assert.deepEqual([h.ledger.attempts("p/t1"), h.ledger.attempts("p/t3")], [1, 0]);
+    assert.equal(h.ledger.tasks.size, 0);
+    assert.equal(h.told.length, 2);
+  });
 });

@@ -217,7 +217,16 @@ export class WorkLoop {
    * (see adopt.ts).
    */
   adopt(signal?: AbortSignal): Promise<AdoptionReport> {
-    return adoptAfterRestart(this.d, this.outcomes, signal);
+    return adoptAfterRestart(this.d, this.outcomes, {
+      record: (record, reason, err) => {
+        this.stranded.set(taskKey(record.project, record.id), { record, reason });
+        this.faultBook.raise(taskKey(record.project, record.id), `could not be put back at start-up: ${describeError(err)}`);
+      },
+      claim: (project, id, err) => {
+        this.brokenClaims.set(taskKey(project, id), { project, id });
+        this.faultBook.raise(taskKey(project, id), `claim cut short by a restart could not be put back: ${describeError(err)}`);
+      },
+    }, signal);
   }
 
   // ---------------------------------------------------------------------------------------------
