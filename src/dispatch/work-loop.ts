@@ -300,7 +300,7 @@ export class WorkLoop {
         this.stranded.delete(key);
         this.faultBook.clear(key);
       } catch (err) {
-        this.faultBook.raise(key, `could not be put back after a failed hand-over: ${describeError(err)}`);
+        this.faultBook.raise(key, `could not be put back (${reason}): ${describeError(err)}`);
       }
     }
     for (const [key, { project, id }] of this.brokenClaims) {
