@@ -31,7 +31,7 @@ export async function runDaemonCommand(config: Config, io: CliIo, options: RunOp
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
     const daemon = new Daemon({ config, log, env: io.env, ...(options.resetCorruptState ? { resetCorruptState: true } : {}) });
-    const notifier = new SdNotifier({ env: io.env, pid: process.pid, send: systemdNotifySend(io.env), clock: systemClock, log, health: () => daemon.health() });
+    const notifier = new SdNotifier({ env: io.env, pid: process.pid, send: systemdNotifySend(io.env), clock: systemClock, log, alive: () => daemon.liveness() });
     try {
       await daemon.start();
     } catch (err) {

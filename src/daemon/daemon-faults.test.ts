@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../lib/atomic-fs.js";
 import { FakeClock } from "../lib/clock.js";
 import { createLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
+import type { SessionInfo } from "../tmux/client.js";
 import { makeSandbox } from "../../test/support/sandbox.js";
 import { Daemon } from "./daemon.js";
 
@@ -55,6 +56,7 @@ describe("Daemon under a failing state disk", () => {
         await until("the task to be stuck", () => !d.health().ok);
         const sick = await health();
         assert.equal(sick.status, 503);
+        assert.deepEqual(d.liveness(), { ok: true }, "a stuck task does not starve the systemd watchdog: a restart would not help it");
         assert.match(sick.body.reason ?? "", /1 task\(s\) stuck since .*: p\/t1: could not be put back.*hand-over.*ENOSPC/);
         assert.deepEqual(await folder("active"), ["t1.md"]);
         for (let i = 0; i < 3; i++) await clock.advance(config.watcher.poll_interval);
@@ -71,6 +73,42 @@ describe("Daemon under a failing state disk", () => {
         assert.equal(stuckNotes()[0]!.key, "p/t1");
       } finally {
         full = false;
+        await d.stop();
+      }
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test("a loop whose pass never ends: liveness (what feeds the systemd watchdog) says so after ten minutes", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig({}));
+      const held: (() => void)[] = [];
+      /** A tmux whose list-sessions stops answering on demand: the pool loop's pass waits on it. */
+      class WedgingTmux extends FakeTmuxClient {
+        wedged = false;
+        override async listSessions(): Promise<SessionInfo[]> {
+          if (this.wedged) await new Promise<void>((release) => held.push(release));
+          return super.listSessions();
+        }
+      }
+      const tmux = new WedgingTmux();
+      const clock = new FakeClock();
+      const d = new Daemon({ config, log: createLogger({ level: "silent" }), clock, tmux, listen: "127.0.0.1:0" });
+      await d.start();
+      try {
+        tmux.wedged = true;
+        await clock.advance(9 * 60_000);
+        await until("the pool loop to wait on tmux", () => held.length > 0);
+        assert.deepEqual(d.liveness(), { ok: true }, "a slow pass is not a wedged one");
+        await clock.advance(2 * 60_000);
+        const alive = d.liveness();
+        assert.match(alive.ok ? "alive" : alive.reason, /^pool loop has finished no pass for \d+ s$/);
+        assert.equal(d.health().ok, false, "/health says it too");
+      } finally {
+        tmux.wedged = false;
+        for (const release of held) release();
         await d.stop();
       }
     } finally {

@@ -71,6 +71,9 @@ export interface DaemonOptions {
   writeStateFile?: (file: string, data: string, mode: number) => Promise<void>;
 }
 
+/** A loop that has finished no pass for this long is wedged (a tick waits on something that never ends). */
+const LOOP_WEDGED_MS = 10 * 60_000;
+
 /**
  * The only place where real dependencies are built and components started and stopped in order.
  * Stopping leaves every tmux session running: tmux outlives the daemon.
@@ -363,10 +366,27 @@ export class Daemon {
     return accounts[0]!.name;
   }
 
-  health(): { ok: true } | { ok: false; reason: string } {
+  /**
+   * Whether the daemon itself works: running, and each loop finished a pass lately. What the systemd watchdog is
+   * fed on; a stuck task or a partial swap is left out, since a restart cannot fix either.
+   */
+  liveness(): { ok: true } | { ok: false; reason: string } {
     if (this.lifecycle !== "running") return { ok: false, reason: `daemon is ${this.lifecycle}` };
     if (this.pool.loopStatus !== "running") return { ok: false, reason: "pool loop is not running" };
     if (this.work && this.work.loop.status !== "running") return { ok: false, reason: "work loop is not running" };
+    const now = this.clock.now();
+    const loops: [string, number | undefined][] = [["pool", this.pool.lastTickAt], ...(this.work ? [["work", this.work.loop.lastTickAt] as [string, number | undefined]] : [])];
+    for (const [name, last] of loops) {
+      const idle = now - (last ?? this.startedAt);
+      if (idle > LOOP_WEDGED_MS) return { ok: false, reason: `${name} loop has finished no pass for ${Math.round(idle / 1000)} s` };
+    }
+    return { ok: true };
+  }
+
+  /** What /health says: liveness, then a partial swap, then tasks stuck on a fault. */
+  health(): { ok: true } | { ok: false; reason: string } {
+    const alive = this.liveness();
+    if (!alive.ok) return alive;
     const failover = this.failover?.health();
     if (failover && !failover.ok) return failover;
     const stuck = this.work?.loop.faults() ?? [];

@@ -10,7 +10,7 @@ function notifier(env: NodeJS.ProcessEnv, health: { ok: boolean } = { ok: true }
   const n = new SdNotifier({
     env, pid: 4242, clock, log: silentLogger(),
     send: async (a) => void sent.push([...a]),
-    health: () => (health.ok ? { ok: true } : { ok: false, reason: "work loop is not running" }),
+    alive: () => (health.ok ? { ok: true } : { ok: false, reason: "work loop is not running" }),
   });
   return { n, sent, clock, health };
 }
@@ -63,7 +63,7 @@ describe("sd_notify", () => {
   });
 
   test("a failing send is logged, never thrown", async () => {
-    const n = new SdNotifier({ env: { NOTIFY_SOCKET: "/run/x" }, pid: 1, clock: new FakeClock(), log: silentLogger(), send: () => Promise.reject(new Error("no systemd-notify")), health: () => ({ ok: true }) });
+    const n = new SdNotifier({ env: { NOTIFY_SOCKET: "/run/x" }, pid: 1, clock: new FakeClock(), log: silentLogger(), send: () => Promise.reject(new Error("no systemd-notify")), alive: () => ({ ok: true }) });
     await n.ready("running");
     await n.stopping();
   });

@@ -28,8 +28,8 @@ export interface SdNotifierDeps {
   send: NotifySend;
   clock: Clock;
   log: Logger;
-  /** What /health says: the watchdog is fed only while it is ok. */
-  health: () => { ok: true } | { ok: false; reason: string };
+  /** Whether the daemon's loops are alive: the watchdog is fed only while they are. */
+  alive: () => { ok: true } | { ok: false; reason: string };
 }
 
 /** The watchdog period asked for by the unit (WatchdogSec), when it is meant for this process. */
@@ -41,8 +41,8 @@ export function watchdogIntervalMs(env: NodeJS.ProcessEnv, pid: number): number 
 }
 
 /**
- * READY=1 once the loops run, WATCHDOG=1 every half WatchdogSec while /health is ok (so a wedged or
- * unhealthy daemon is restarted by systemd), STOPPING=1 on an orderly stop. Without NOTIFY_SOCKET
+ * READY=1 once the loops run, WATCHDOG=1 every half WatchdogSec while the loops are alive (so a wedged
+ * daemon is restarted by systemd; a stuck task is not a reason: a restart would not help it), STOPPING=1 on an orderly stop. Without NOTIFY_SOCKET
  * (not under systemd, or Type=simple) it does nothing. Sending never throws out: a failure is logged.
  */
 export class SdNotifier {
@@ -62,10 +62,10 @@ export class SdNotifier {
     this.watchdog = new PeriodicLoop({
       name: "sd-watchdog", intervalMs: Math.max(1, Math.floor(every / 2)), clock: this.d.clock, log: this.d.log,
       tick: async (signal) => {
-        const h = this.d.health();
+        const h = this.d.alive();
         if (!h.ok) {
           // Not fed: systemd restarts the unit once WatchdogSec passes without a ping.
-          if (!this.unhealthy) this.d.log.warn({ reason: h.reason }, "watchdog not fed: /health is not ok");
+          if (!this.unhealthy) this.d.log.warn({ reason: h.reason }, "watchdog not fed: the daemon is not alive");
           this.unhealthy = true;
           return;
         }
