@@ -30,7 +30,7 @@ import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
 const API_KEY = "sk-ant-api03-e2e-mock-key-0000000000000000000000";
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
 const STEP_MS = 30_000;

@@ -3,8 +3,10 @@
  * CLAUDE_CODE_OAUTH_TOKEN (login mode: the only mode with the usage-limit banner):
  *  1. account main hits its limit mid-task → swap to backup → the interrupted task completes there,
  *     under the same claude session id (--resume + "continue"), without a second attempt;
- *  2. both accounts hit their limit, with a reset a minute ahead → dispatch pauses, nothing drains
- *     into failed/ → at the reset the daemon resumes by itself and finishes the queue.
+ *  2. both accounts hit their limit, with the real reset at second 50 of its minute (the screen shows
+ *     only the minute) → dispatch pauses, nothing drains into failed/ → no turn before the end of the
+ *     shown minute plus the grace → the daemon resumes by itself, the interrupted task gets its
+ *     "continue", and the queue finishes (issue 10).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -127,12 +129,15 @@ describe("all accounts exhausted", () => {
     await b?.sb.close();
   });
 
-  test("both accounts out: dispatch pauses and nothing drains into failed/; at the reset the daemon resumes by itself and finishes the queue", async () => {
+  test("both accounts out, the reset at second 50 of its minute: paused, nothing failed, no turn before the shown minute's end + grace, then every task done", async () => {
     const { sb, daemon } = b;
-    // The banner shows the reset to the minute: put it on a minute boundary at least 15 s ahead.
-    const resetAt = Math.ceil((Date.now() + 15_000) / 60_000) * 60;
-    sb.api.script({ token: "token-main", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
-    sb.api.script({ token: "token-backup", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
+    // The real reset at second 50 of a minute 20–80 s ahead; the screen shows only its minute. Both
+    // accounts are at the wall until that very second: a resume before it meets the wall again.
+    const resetMs = Math.ceil((Date.now() + 20_000 - 50_000) / 60_000) * 60_000 + 50_000;
+    const resetAt = resetMs / 1000;
+    const shownMinuteEnd = Math.floor(resetMs / 60_000) * 60_000 + 60_000;
+    sb.api.exhaust("token-main", resetAt);
+    sb.api.exhaust("token-backup", resetAt);
     await sb.drop("p", "first.md", "TOKEN-FIRST the first job\n");
     const evidence = { explain: () => sb.evidence(["fx-1"]) };
     await until("dispatch paused with every account exhausted", async () => {
@@ -144,15 +149,24 @@ describe("all accounts exhausted", () => {
     await new Promise((r) => setTimeout(r, 3000));
     assert.deepEqual(await sb.files("p", "inbox"), ["second.md"]);
     assert.deepEqual(await sb.files("p", "failed"), []);
-    assert.ok(Date.now() < resetAt * 1000, "still before the reset: the pause was observed");
+    assert.ok(Date.now() < resetMs, "still before the reset: the pause was observed");
 
     await until("both tasks done after the reset", async () => ((await sb.files("p", "done")).length === 2 ? true : undefined), 150_000, evidence);
     assert.deepEqual(await sb.files("p", "failed"), []);
     const first = await sb.read("p", "done", "first.md");
     assert.equal(footerField(first, "attempts"), "1");
-    const events = (await readFile(path.join(sb.dir, "state", "events.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; outcome?: string });
-    assert.ok(events.some((e) => e.type === "quota_decision" && e.outcome === "exhausted"), "the exhaustion was decided and recorded");
-    assert.ok(events.some((e) => e.type === "task_continued" || e.type === "task_resumed"), "the interrupted task was continued");
+    const events = (await readFile(path.join(sb.dir, "state", "events.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; outcome?: string; at?: number; task?: string; resetFrom?: string });
+    const exhausted = events.find((e) => e.type === "quota_decision" && e.outcome === "exhausted");
+    assert.ok(exhausted?.at !== undefined, "the exhaustion was decided and recorded");
+    // Never resumed before the end of the shown minute plus the grace (2 s here): the resume at the shown minute
+    // (up to 59 s early) is what met the wall again in the field. Every turn after the exhaustion came after it.
+    const after = sb.api.requests.filter((r) => r.kind === "turn" && r.receivedAt > exhausted.at! + 1000);
+    assert.ok(after.length > 0, "work went on after the reset");
+    const early = after.filter((r) => r.receivedAt < shownMinuteEnd + 2000);
+    assert.deepEqual(early.map((r) => new Date(r.receivedAt).toISOString()), [], `no turn before ${new Date(shownMinuteEnd + 2000).toISOString()}`);
+    assert.ok(after.every((r) => r.status !== 429), "no resume met the wall again");
+    // The interrupted task got its continuation (same attempt), not only the waiting one its dispatch.
+    assert.ok(events.some((e) => (e.type === "task_continued" || e.type === "task_resumed") && e.task === "first"), "the interrupted task was continued");
   });
 });
 

@@ -10,8 +10,11 @@ import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
 import { removeSocketFiles } from "./tmux-server.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/** The pinned real Claude Code CLI (devDependency). */
-export const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+/**
+ * The real Claude Code CLI the e2e tier drives: the pinned devDependency, or the binary that
+ * CLAUDE_FAILOVER_TEST_CLAUDE names (the canary and the oldest-version smoke point it at another install).
+ */
+export const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX", "TMUX_PANE"];
 
 export interface ClaudeSandboxOptions {

@@ -172,6 +172,21 @@ describe("mock model API: scripting", () => {
     assert.deepEqual(api.requests.map((r) => r.token), ["tok-exhausted", "tok-fresh", "tok-exhausted"]);
   });
 
+  test("exhaust: the account is at its wall until the reset, to the second, over any rule; side requests pass", async () => {
+    const resetAt = Math.floor(Date.now() / 1000) + 120;
+    api.exhaust("tok-out", resetAt);
+    api.script({ token: "tok-out", respond: { kind: "reply", text: "never" } });
+    const res = await post(body("work"), "tok-out");
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get("anthropic-ratelimit-unified-reset"), String(resetAt));
+    assert.equal(res.headers.get("anthropic-ratelimit-unified-representative-claim"), "five_hour");
+    assert.equal((await post(body("work"), "tok-other")).status, 200, "another account is not at the wall");
+    assert.equal((await post(body("title", { output_config: { format: { type: "json_schema", schema: { type: "object" } } } }), "tok-out")).status, 200);
+    // Once the reset has passed, turns are answered again.
+    api.exhaust("tok-out", Math.floor(Date.now() / 1000) - 1);
+    assert.equal((await post(body("work"), "tok-out")).status, 200);
+  });
+
   test("times: a rule is spent after that many uses", async () => {
     api.script({ prompt: "flaky", respond: { kind: "server-error" }, times: 2 });
     const statuses = [];
