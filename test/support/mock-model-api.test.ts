@@ -1,6 +1,7 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { instanceOf, startMockModelApi, type MockModelApi } from "./mock-model-api.js";
+import { unwrapPasted } from "./mock-model-wire.js";
 
 let api: MockModelApi;
 before(async () => {
@@ -185,6 +186,15 @@ describe("mock model API: scripting", () => {
     // Once the reset has passed, turns are answered again.
     api.exhaust("tok-out", Math.floor(Date.now() / 1000) - 1);
     assert.equal((await post(body("work"), "tok-out")).status, 200);
+  });
+
+  test("a paste 2.1.332 wrapped in <pasted_content> is seen as typed (rules and markers match it)", async () => {
+    const typed = "TOKEN-WRAP first line\nsecond line MOCK_500";
+    assert.equal(unwrapPasted(`\n\n<pasted_content id="4ac9">\n${typed}\n</pasted_content>`), typed);
+    assert.equal(unwrapPasted("no wrapping <pasted_content"), "no wrapping <pasted_content");
+    const res = await post(body([{ type: "text", text: `<pasted_content id="b41f">\n${typed}\n</pasted_content>` }]));
+    assert.equal(res.status, 500, "the marker inside the wrapped paste drives the mock");
+    assert.equal(api.requests.at(-1)?.lastUserText, typed);
   });
 
   test("times: a rule is spent after that many uses", async () => {
