@@ -23,6 +23,8 @@ export interface ClaudeSandboxOptions {
   pool?: { min: number; max: number };
   /** Extra config keys merged over the sandbox's (queue, watcher …). */
   config?: Record<string, unknown>;
+  /** The Claude Code binary the daemon runs (default CLAUDE_BIN). */
+  claudeBin?: string;
   /** Dedicated sessions; a relative cwd is taken from the sandbox folder (and created). */
   dedicated?: { name: string; cwd: string }[];
 }
@@ -85,7 +87,7 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
     http: { listen: "127.0.0.1:0" },
     tmux: { socket, width: 160, height: 45 },
     claude: {
-      command: CLAUDE_BIN,
+      command: o.claudeBin ?? CLAUDE_BIN,
       args: ["--dangerously-skip-permissions"],
       link: path.join(home, ".claude"),
       shared_root: home,
