@@ -59,7 +59,7 @@ describe("failover", () => {
       }));
       await sb.tmux.sendText(session, `cd ${cwd} && ${line}`);
       await sb.tmux.sendKey(session, "Enter");
-      await until(`the operator's agent in ${session} at its prompt`, async () => ((await sb.tmux.capturePane(session)).includes("? for shortcuts") || (await sb.tmux.capturePane(session)).includes("bypass permissions") ? true : undefined), 30_000);
+      await until(`the operator's agent in ${session} at its prompt`, async () => ((await sb.tmux.capturePane(session)).includes("? for shortcuts") || (await sb.tmux.capturePane(session)).includes("bypass permissions") ? true : undefined), 30_000, { explain: () => sb.evidence([session]) });
     };
     // A second operator agent, never spoken to: it has no transcript, so `--resume` cannot bring it back.
     const quietId = randomUUID();
