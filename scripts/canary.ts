@@ -48,7 +48,7 @@ for (const e of run.errors) {
 }
 
 // 2. Paste handling and the CLI's own continue-at-reset.
-const wrapped = run.pasteSeen === undefined ? "not seen" : /<pasted_content id=/.test(run.pasteSeen) ? "wrapped in <pasted_content>" : "raw";
+const wrapped = run.pasteSeen === undefined ? "not seen" : /<pasted_content id=/.test(run.pasteSeen) ? "wrapped in `<pasted_content>`" : "raw";
 lines.push("", "## Paste", "", `A paste over 800 characters reached the model ${wrapped} (2.1.332: wrapped; 2.1.197: raw). The mock unwraps it.`);
 if (run.autoContinue) {
   lines.push("", "## Continue at reset", "", `autoContinueAtUsageLimit on: ${run.autoContinue.on ? "continued by itself" : "did not continue"}; off (the daemon's setting): ${run.autoContinue.off ? "**continued anyway**" : "did not continue"}.`);

@@ -112,7 +112,9 @@ describe("failover", () => {
       const ids = await onBackup();
       return ids.has(dedicatedId) && ids.has(quietId) ? true : undefined;
     }, 30_000, evidence);
-    assert.match(await sb.tmux.capturePane("fo-quiet"), /--session-id [0-9a-f-]{36}/, "the quiet one was started with --session-id, not --resume");
+    // From the daemon's log, not the pane: 2.1.332 clears the screen and its scrollback at start.
+    const log = await readFile(process.env.CF_E2E_LOG ?? path.join(sb.dir, "daemon.log"), "utf8");
+    assert.ok(log.split("\n").some((l) => l.includes(quietId) && l.includes("relaunched fresh under the same session id")), "the quiet one was started with --session-id, not --resume");
     assert.doesNotMatch(await sb.tmux.capturePane("fo-quiet"), /No conversation found/);
     const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
     assert.equal(link, undefined, "the claude link is a symlink, not a file");
