@@ -51,7 +51,6 @@ describe("failover", () => {
     const dedCwd = path.join(sb.dir, "work", "ded");
     const mainHome = path.join(sb.home, ".claude-main");
     const operatorAgent = async (session: string, cwd: string, sessionId: string): Promise<void> => {
-      await prepareAccountHome({ home: mainHome, cwd });
       const line = toShellLine(buildLaunchCommand({
         command: CLAUDE_BIN, args: ["--dangerously-skip-permissions"], home: mainHome, sessionId, settingsFile: path.join(sb.dir, "state", "claude-settings.json"),
         env: { ANTHROPIC_BASE_URL: sb.api.url, CLAUDE_CODE_OAUTH_TOKEN: "token-main", DISABLE_TELEMETRY: "1", DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
@@ -63,7 +62,11 @@ describe("failover", () => {
     };
     // A second operator agent, never spoken to: it has no transcript, so `--resume` cannot bring it back.
     const quietId = randomUUID();
-    // One after the other: both prepare (rewrite) main's .claude.json.
+    // Both folders trusted before either agent starts: a running 2.1.332 writes its own copy of
+    // .claude.json back, dropping a trust entry added beside it meanwhile (the second agent then met
+    // the folder-trust dialog). One after the other: each call rewrites main's .claude.json.
+    await prepareAccountHome({ home: mainHome, cwd: dedCwd });
+    await prepareAccountHome({ home: mainHome, cwd: path.join(sb.dir, "work", "quiet") });
     await operatorAgent("fo-ded", dedCwd, dedicatedId);
     await operatorAgent("fo-quiet", path.join(sb.dir, "work", "quiet"), quietId);
     await sb.tmux.sendText("fo-ded", "TOKEN-OPERATOR hello");
