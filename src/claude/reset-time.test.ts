@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseResetTime } from "./reset-time.js";
+import { parseResetTime, resetDeadline } from "./reset-time.js";
 
 const at = (iso: string): number => Date.parse(iso);
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -29,9 +29,12 @@ table("time of day: the next occurrence at or after now", [
   { text: "8:40pm", now: "2025-06-14T12:00:00Z", hostZone: "UTC", expected: "2025-06-14T20:40:00.000Z" },
   { text: "12:57am", now: "2025-06-14T12:00:00Z", hostZone: "UTC", expected: "2025-06-15T00:57:00.000Z" },
   { text: "12pm", now: "2025-06-14T08:00:00Z", hostZone: "UTC", expected: "2025-06-14T12:00:00.000Z" },
-  // The CLI prints minutes: a reset shown for the current minute is this one, not tomorrow's.
+  // The CLI prints minutes: a reset shown for the current minute is this one, not tomorrow's; so is one
+  // up to 15 minutes past (the wall met again right after a reset, the old banner still up: issue 10).
   { text: "3pm", now: "2025-06-14T15:00:59Z", hostZone: "UTC", expected: "2025-06-14T15:00:00.000Z" },
-  { text: "3pm", now: "2025-06-14T15:01:00Z", hostZone: "UTC", expected: "2025-06-15T15:00:00.000Z" },
+  { text: "3pm", now: "2025-06-14T15:01:00Z", hostZone: "UTC", expected: "2025-06-14T15:00:00.000Z" },
+  { text: "3pm", now: "2025-06-14T15:14:59Z", hostZone: "UTC", expected: "2025-06-14T15:00:00.000Z" },
+  { text: "3pm", now: "2025-06-14T15:15:00Z", hostZone: "UTC", expected: "2025-06-15T15:00:00.000Z" },
   { text: "4:30 AM", now: "2025-06-14T01:00:00Z", hostZone: "UTC", expected: "2025-06-14T04:30:00.000Z" },
   { text: "4:30\u202fAM", now: "2025-06-14T01:00:00Z", hostZone: "UTC", expected: "2025-06-14T04:30:00.000Z" },
 ]);
@@ -221,7 +224,7 @@ describe("parseResetTime properties", () => {
         (hour, minute, half, zone, now) => {
           const text = `${hour}:${String(minute).padStart(2, "0")}${half} (${zone})`;
           const result = parseResetTime(text, { now, hostZone: "UTC" });
-          assert.ok(result !== null && result > now - 60_000 && result <= now + 26 * 3_600_000, text);
+          assert.ok(result !== null && result > now - 15 * 60_000 && result <= now + 26 * 3_600_000, text);
           const shown = new Intl.DateTimeFormat("en-US", {
             timeZone: zone,
             hour: "numeric",
@@ -239,5 +242,18 @@ describe("parseResetTime properties", () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("resetDeadline", () => {
+  test("a reset printed to the minute is taken as the end of that minute (the real one was 20:09:48)", () => {
+    const text = "You've hit your session limit · resets 8:09pm (UTC)";
+    const parsed = parseResetTime(text, { now: at("2026-12-06T20:01:00Z") })!;
+    assert.equal(iso(parsed), "2026-12-06T20:09:00.000Z");
+    assert.deepEqual(resetDeadline(text, parsed), { at: at("2026-12-06T20:10:00Z"), exact: false });
+  });
+  test("the raw epoch form is exact: no minute added", () => {
+    const text = "Claude AI usage limit reached|1749924000";
+    assert.deepEqual(resetDeadline(text, 1749924000_000), { at: 1749924000_000, exact: true });
   });
 });

@@ -12,6 +12,8 @@ export interface ResetTimeOptions {
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+/** A time of day this far behind `now` is the reset just passed, not the next day's. */
+const JUST_PAST = 15 * MINUTE;
 // Date's own limit; beyond it arithmetic yields NaN and Intl throws.
 const MAX_EPOCH = 8.64e15;
 // A banner is one line; nothing longer than this is worth scanning.
@@ -27,6 +29,16 @@ const RESET_WORD = /\breset(?:s|ting)?(?:\s+(?:at|on))?\s+/gi;
 const DATE_TIME =
   /(?:\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?(?:\s*,\s*|\s+at\s+|\s+))?\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?/i;
 const ZONE_SUFFIX = /^\s*\(([^()\s]{1,64})\)/;
+
+/**
+ * The first instant the reset can really have come, from a reset parsed out of `text` (parseResetTime): a time
+ * printed to the minute ("resets 8:09pm") is the start of a minute the real reset may fall anywhere in (it was
+ * 20:09:48 in the field), so it is taken as the end of that minute; the raw epoch form is exact.
+ */
+export function resetDeadline(text: string, parsed: number): { at: number; exact: boolean } {
+  const exact = typeof text === "string" && EPOCH_FORM.test(text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text);
+  return { at: exact ? parsed : parsed + MINUTE, exact };
+}
 
 interface Wall {
   year: number;
@@ -109,8 +121,9 @@ function nextTimeOfDay(zone: Intl.DateTimeFormat, now: number, hour: number, min
       hour,
       minute,
     });
-    // The CLI prints minutes, so a reset shown for the current minute is still this one, not tomorrow's.
-    if (at !== null && at > now - MINUTE) return at;
+    // A reset shown for a minute just past is that one, not tomorrow's: the screen lags, and a resume can meet
+    // the wall again with the old banner still up (issue 10). The caller finds it past.
+    if (at !== null && at > now - JUST_PAST) return at;
   }
   return null;
 }

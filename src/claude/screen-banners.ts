@@ -29,11 +29,13 @@ const MAX_LIMIT_BANNER_CHARS = 300;
 const END = String.raw`(?=\s*$|\s*[·∙|.]|\s+/)`;
 const APOS = "['’]";
 const LIMIT_PATTERNS: { pattern: RegExp; kind: (word: string) => LimitKind }[] = [
-  // 2.1.x: "You've hit your session limit · resets 1:20am (Europe/Vienna)"
+  // 2.1.x: "You've hit your session limit · resets 1:20am (Europe/Vienna)"; 2.1.312+: "your 5-hour limit"
   {
-    pattern: new RegExp(`^You${APOS}ve hit your (?:(session|weekly|opus|sonnet|usage) )?limit${END}`, "i"),
+    pattern: new RegExp(`^You${APOS}ve hit your (?:(session|5-hour|weekly|opus|sonnet|usage) )?limit${END}`, "i"),
     kind: kindOf,
   },
+  // 2.1.332: Esc on "Continuing automatically at …": the account is still at its limit, nothing will continue.
+  { pattern: new RegExp(`^Automatic continue cancelled${END}`, "i"), kind: () => "usage" },
   // 2.1.x: "You're out of extra usage · resets …" ("usage credits" is the newer name for the same thing)
   { pattern: new RegExp(`^You${APOS}re out of (?:extra usage|usage credits)${END}`, "i"), kind: () => "extra" },
   // 2.0.x: "5-hour limit reached · resets 2pm (Pacific/Auckland) · /upgrade …", "Weekly limit reached ∙ resets …"

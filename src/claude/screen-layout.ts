@@ -50,7 +50,8 @@ export function findInputBox(lines: string[]): InputBox | null {
 }
 
 // Placeholders the CLI shows in an empty box; plain captures cannot tell them from typed text by colour.
-const PLACEHOLDER = /^(?:Press up to edit queued messages|Try "[^"\n]*")$/;
+// 2.1.332 after a failed turn: "Resend your message to try again" (a placeholder, not typed text).
+const PLACEHOLDER = /^(?:Press up to edit queued messages|Try "[^"\n]*"|Resend your message to try again)$/;
 
 function boxText(parts: string[]): string {
   const text = parts.join("\n").trim();

@@ -5,7 +5,11 @@ import path from "node:path";
 import { classifyScreen, type ScreenState, type ScreenVerdict } from "./screen.js";
 import {
   EXPECTED,
+  EXPECTED_332,
   FIXTURE_DIR,
+  FIXTURE_NOW_332,
+  fixtureFiles332,
+  readFixture332,
   FIXTURE_NOW,
   fixtureFiles,
   plainName,
@@ -30,6 +34,18 @@ function summary(verdict: ScreenVerdict, expected: Expected): Expected {
   if (verdict.inputText !== undefined) out.inputText = verdict.inputText;
   return out;
 }
+
+describe("classifyScreen on the real Claude Code 2.1.332 captures", () => {
+  for (const [file, expected] of Object.entries(EXPECTED_332)) {
+    test(`2.1.332/${file} → ${expected.state} (${expected.detail})`, () => {
+      const verdict = classifyScreen(readFixture332(file), { now: FIXTURE_NOW_332, hostZone: "UTC" });
+      assert.deepEqual(summary(verdict, expected), expected);
+    });
+  }
+  test("every 2.1.332 capture has an expectation, and every expectation a capture", () => {
+    assert.deepEqual(fixtureFiles332(), Object.keys(EXPECTED_332).sort());
+  });
+});
 
 describe("classifyScreen on the real Claude Code 2.1.197 captures", () => {
   for (const [file, expected] of Object.entries(EXPECTED)) {

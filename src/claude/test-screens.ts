@@ -234,3 +234,43 @@ export function buildScreen(spec: ScreenSpec): string {
   lines.push(spec.footer ?? "  ? for shortcuts");
   return `${lines.join("\n")}\n`;
 }
+
+/** Captures of the current CLI (2.1.332), drawn by scripts/capture-screens.ts; provenance in the folder's README. */
+export const FIXTURE_DIR_332 = path.join(FIXTURE_DIR, "2.1.332");
+/** The clock of the 2.1.332 captures: 2026-12-06 21:58 UTC, before every reset shown. */
+export const FIXTURE_NOW_332 = Date.UTC(2026, 11, 6, 21, 58);
+
+export function readFixture332(file: string): string {
+  return readFileSync(path.join(FIXTURE_DIR_332, file), "utf8");
+}
+
+export function fixtureFiles332(): string[] {
+  return readdirSync(FIXTURE_DIR_332).filter((f) => f.endsWith(".txt")).sort();
+}
+
+/** What each 2.1.332 capture must classify as. */
+export const EXPECTED_332: Record<string, Expected> = {
+  "idle.txt": { state: "idle", detail: "ready" },
+  // With --dangerously-skip-permissions 2.1.332 asks nothing in an untrusted folder (2.1.197 showed the trust dialog).
+  "untrusted-folder.txt": { state: "idle", detail: "ready" },
+  // Met when a running 2.1.332 wrote its .claude.json back over the trust entry added for this folder (e2e failover,
+  // 160 columns, from the test's evidence). The options are unnumbered and "No, exit" comes first, under the cursor.
+  "trust-folder.txt": { state: "dialog", detail: "trust-folder" },
+  "busy.txt": { state: "busy", detail: "spinner" },
+  "reply-done.txt": { state: "idle", detail: "ready" },
+  // "✻ API error · retrying in 1s · attempt 1/10": the turn goes on.
+  "529-retrying.txt": { state: "busy", detail: "esc-to-interrupt" },
+  // The box shows the placeholder "Resend your message to try again": not typed text.
+  "500-final.txt": { state: "error", detail: "api-500" },
+  "paste-in-box.txt": { state: "idle", detail: "input-pending", inputText: "[Pasted text #1 +2 lines]" },
+  // Auto-continue on (the CLI's default): "● Usage limit reached · set to continue automatically at 11:57pm".
+  "limit-5h.txt": { state: "limit", detail: "limit-banner", limit: { kind: "usage", resetsAt: "2026-12-06T23:57:00.000Z" } },
+  "limit-5h-auto-continue-armed.txt": { state: "limit", detail: "limit-banner", limit: { kind: "usage", resetsAt: "2026-12-06T21:53:00.000Z" } },
+  // Esc on the auto-continue: "● Automatic continue cancelled · /rate-limit-options to wait again" — still at the limit.
+  "limit-5h-after-esc.txt": { state: "limit", detail: "limit-banner", limit: { kind: "usage", resetsAt: "none" } },
+  // Auto-continue off (how the daemon runs its agents): the menu, "1. Stop and wait for limit to reset".
+  "limit-5h-auto-continue-off.txt": { state: "limit", detail: "limit-menu", limit: { kind: "session", resetsAt: "2026-12-06T23:57:00.000Z", waitOption: 1 } },
+  "limit-weekly.txt": { state: "limit", detail: "limit-menu", limit: { kind: "weekly", resetsAt: "2026-12-10T05:57:00.000Z", waitOption: 1 } },
+  // "● Usage limit reset · Continuing automatically", then the reply: the CLI continued by itself.
+  "auto-continued.txt": { state: "idle", detail: "ready" },
+};

@@ -76,7 +76,11 @@ export class Failover {
     });
     this.monitor = new QuotaMonitor({
       ledger: this.ledger, clock, log: log.child({ component: "quota" }),
-      settings: { confirmPolls: config.quota.confirm_polls, reactivateCooldownMs: config.quota.reactivate_cooldown, usageThreshold: config.quota.usage_threshold },
+      settings: {
+        confirmPolls: config.quota.confirm_polls, reactivateCooldownMs: config.quota.reactivate_cooldown, usageThreshold: config.quota.usage_threshold,
+        // The ledger holds an account until its reset (end of the shown minute, or exact) plus this grace.
+        reset: { graceMs: d.resumeGraceMs ?? 60_000 },
+      },
       record: (r) => d.record({ ...r, type: r.type }),
       lastSwapAt: () => {
         const at = store.get().last_swap?.at;
@@ -249,11 +253,16 @@ export class Failover {
   /** After every account was out: act on the resume plan each poll until work goes on. */
   private async resumeStep(): Promise<void> {
     const sessions: ResumeSession[] = [];
+    // Interrupted: its agent met the limit and did no new work since, whatever its screen shows now.
+    const open = this.monitor.interrupted();
     for (const r of this.d.work.records().filter((x) => x.phase === "working")) {
       const verdict = await this.d.driver.screen(r.session).catch(() => undefined);
-      if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: true });
+      const hit = open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id));
+      // Pool agents run with Claude Code's own auto-continue off (the daemon's settings file): the daemon continues them.
+      if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: hit || verdict.state === "limit", selfContinues: false });
     }
-    const plan = planResume({ ledger: this.ledger, sessions, ...(this.d.resumeGraceMs !== undefined ? { graceMs: this.d.resumeGraceMs } : {}) });
+    // The ledger's reset already carries the grace.
+    const plan = planResume({ ledger: this.ledger, sessions, graceMs: 0 });
     if (plan.mode === "wait") return;
     if (plan.mode === "swap" && plan.account) {
       this.resuming = false;
@@ -265,7 +274,11 @@ export class Failover {
       try {
         // Never a bare Enter on the limit menu: the key is the option's number as shown (U5).
         if (a.do === "press") await this.d.tmux.sendKey(a.session, a.key as Key);
-        else if (a.do === "continue" && record) await this.d.work.continueTask(record);
+        else if (a.do === "continue" && record) {
+          await this.d.work.continueTask(record);
+          // A limit met by this continuation is a new hit (the wall again), not the old episode.
+          this.monitor.noteSubmitted(record.session, record.claude_session_id);
+        }
       } catch (err) {
         this.d.log.warn({ session: a.session, action: a.do, err: describeError(err) }, "resume action failed");
       }

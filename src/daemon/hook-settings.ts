@@ -1,7 +1,8 @@
 import { readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeHookSettings } from "../claude/launch.js";
+import { hookSettings } from "../claude/launch.js";
+import { ensureDir } from "../lib/atomic-fs.js";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
 
 const TOKEN_FILE = "hook-token";
@@ -19,12 +20,21 @@ export function selfCommand(): string[] {
   return ext === ".ts" ? [process.execPath, "--import", import.meta.resolve("tsx"), main] : [process.execPath, main];
 }
 
-/** Writes `<state_dir>/claude-settings.json`, whose hooks run `claude-failover hook --url … --state-dir … EVENT`. */
+/**
+ * Writes `<state_dir>/claude-settings.json` (every managed agent's `--settings`): hooks that run
+ * `claude-failover hook --url … --state-dir … EVENT`, and Claude Code's own continue-at-reset
+ * (2.1.234+) off, so a task interrupted by a usage limit gets one continuation — the daemon's — not two.
+ */
 export async function writeDaemonHookSettings(stateDir: string, url: string): Promise<string> {
   const file = path.join(stateDir, HOOK_SETTINGS_FILE);
-  await writeHookSettings(file, [...selfCommand(), "hook", "--url", url, "--state-dir", stateDir]);
+  const settings = { ...hookSettings([...selfCommand(), "hook", "--url", url, "--state-dir", stateDir]), [AUTO_CONTINUE_SETTING]: false };
+  await ensureDir(path.dirname(file));
+  await writeFileAtomic(file, `${JSON.stringify(settings, null, 2)}\n`, 0o600);
   return file;
 }
+
+/** Claude Code's setting (settings.json) for continuing by itself when a usage limit resets. */
+export const AUTO_CONTINUE_SETTING = "autoContinueAtUsageLimit";
 
 /**
  * The API token is handed to hook commands through a 0600 file in the state dir rather than the

@@ -6,6 +6,7 @@ import type { AccountStatus } from "../accounts/ledger.js";
 import type { AccountUsage } from "../claude/usage-api.js";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
+import type { ResetFrom, ResetPolicy } from "./reset-reckoner.js";
 
 export type QuotaSource = "hook" | "transcript" | "screen" | "usage-api";
 
@@ -59,6 +60,8 @@ export interface QuotaRecord {
   source: QuotaSource | "ledger";
   matchedText: string;
   resetsAt: number | null;
+  /** Where `resetsAt` came from: exact, a minute-printed time taken to its end, the usage API, a backoff. */
+  resetFrom?: ResetFrom;
   to?: string;
 }
 
@@ -87,6 +90,8 @@ export interface QuotaSettings {
   hostZone?: string;
   /** A spinner this soon after a hit is the tail of that turn, not new work (default 30 s). */
   episodeGraceMs?: number;
+  /** Grace past a reset and backoff when a resume meets the wall again (see ResetReckoner). */
+  reset?: ResetPolicy;
 }
 
 export interface QuotaMonitorDeps {

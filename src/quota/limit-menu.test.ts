@@ -63,6 +63,29 @@ void describe("planResume", () => {
     assert.deepEqual(doing(plan), ["press 1", "continue", "nothing", "nothing", "nothing", "nothing"]);
   });
 
+  void test("every interrupted session gets its continuation, even once its screen moved on from the banner (issue 10)", async () => {
+    const { ledger, clock } = setup({ main: HOUR, backup: 5 * HOUR });
+    await clock.advance(HOUR);
+    const plan = planResume({
+      ledger,
+      sessions: [
+        session("ccl-auto-11", screens.idle()),
+        session("ccl-auto-12", screens.error500()),
+        session("ccl-auto-13", screens.idle(), { interrupted: false }),
+        session("ccl-auto-14", screens.busy()),
+      ],
+    });
+    assert.deepEqual(doing(plan), ["continue", "continue", "nothing", "nothing"]);
+  });
+
+  void test("an agent Claude Code continues by itself (autoContinueAtUsageLimit on) gets no second continue", async () => {
+    const { ledger, clock } = setup({ main: HOUR, backup: 5 * HOUR });
+    await clock.advance(HOUR);
+    const plan = planResume({ ledger, sessions: [session("ded", screens.limitWithReset(), { kind: "dedicated", selfContinues: true }), session("ccl-auto-12", screens.limitWithReset(), { selfContinues: false })] });
+    assert.deepEqual(doing(plan), ["nothing", "continue"]);
+    assert.match(plan.actions[0]!.why, /by itself/);
+  });
+
   void test("text typed in the input box is never overwritten by a continue", async () => {
     const { ledger, clock } = setup({ main: HOUR, backup: 5 * HOUR });
     await clock.advance(HOUR);

@@ -36,6 +36,11 @@ export interface ResumeSession {
   account: string;
   /** Work was cut short here: a pool task in flight, or a dedicated session the daemon watches for the operator. */
   interrupted: boolean;
+  /**
+   * Claude Code continues this agent by itself at the reset (2.1.234+, `autoContinueAtUsageLimit` on): the daemon
+   * adds no "continue" of its own, or the task would get two. Managed agents run with it off (the daemon's settings).
+   */
+  selfContinues?: boolean;
 }
 
 export type SessionAction =
@@ -85,8 +90,11 @@ export function planResume(input: PlanResumeInput): ResumePlan {
 function actionFor(s: ResumeSession, mode: ResumePlan["mode"], account: string | null): SessionAction {
   const { session, verdict } = s;
   if (verdict.state === "busy") return { session, do: "nothing", why: "working (Claude Code may have continued by itself)" };
-  if (verdict.state !== "limit" || verdict.limit === null) return { session, do: "nothing", why: `not at a limit (${verdict.state}/${verdict.detail})` };
-  if (verdict.limit.menu !== null) {
+  // An interrupted agent whose screen moved on from the banner (the menu answered, a cancelled auto-continue, an
+  // idle prompt) still owes its turn: it gets the continuation too (issue 10).
+  const atLimit = verdict.state === "limit" && verdict.limit !== null;
+  if (!atLimit && !(s.interrupted && (verdict.state === "idle" || verdict.state === "error"))) return { session, do: "nothing", why: `not at a limit (${verdict.state}/${verdict.detail})` };
+  if (verdict.limit?.menu) {
     // Answered at once, whatever the mode: "Stop and wait" leaves the session at its prompt, in a known state.
     const key = limitMenuKey(verdict.limit.menu);
     if (key === null) return { session, do: "nothing", why: "the limit menu has no 'Stop and wait' option: left for the operator, no blind Enter" };
@@ -95,6 +103,7 @@ function actionFor(s: ResumeSession, mode: ResumePlan["mode"], account: string |
   if (mode === "wait") return { session, do: "nothing", why: "every account is out: waiting for the earliest reset" };
   if (mode === "swap") return { session, do: "nothing", why: `the swap to ${account ?? "?"} resumes the work there` };
   if (!s.interrupted) return { session, do: "nothing", why: "no interrupted work here" };
+  if (s.selfContinues === true) return { session, do: "nothing", why: "Claude Code continues it by itself (autoContinueAtUsageLimit): no second continue" };
   if (s.account !== account) return { session, do: "nothing", why: `its agent runs on ${s.account}, not on ${account ?? "?"}, which is back` };
   if (verdict.inputText !== undefined) return { session, do: "nothing", why: "text waits in the input box: someone is typing" };
   return { session, do: "continue", why: `${account ?? "?"} is back: continue the interrupted turn` };

@@ -12,6 +12,7 @@ import { parseResetTime } from "../claude/reset-time.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { ApiErrorLine } from "../claude/transcripts.js";
 import type { AccountUsage, UsageWindow } from "../claude/usage-api.js";
+import { ResetReckoner, type ResetFrom } from "./reset-reckoner.js";
 import type {
   QuotaDecision,
   QuotaMonitorDeps,
@@ -28,12 +29,15 @@ interface Hit {
   source: QuotaSource | "ledger";
   text: string;
   resetsAt: number | null;
+  /** Where the reset came from and when the account is used again (the events log keeps both). */
+  resetFrom?: ResetFrom;
+  detail?: string;
 }
 
 interface SessionQuota {
   /** Consecutive limit polls without a reset time (U2). */
   suspect: { polls: number; account: string; text: string } | null;
-  episode: { at: number; sources: Set<string> } | null;
+  episode: { at: number; sources: Set<string>; account: string } | null;
   /** Relaunched with --resume: the replayed history is not evidence until new work shows. */
   replaying: boolean;
   historyNoted: boolean;
@@ -54,8 +58,26 @@ export class QuotaMonitor {
   private readonly proactiveWhy = new Map<string, SuppressReason>();
   private lastDecisionAt: number | null = null;
   private allOut = false;
+  private readonly resets: ResetReckoner;
 
-  constructor(private readonly d: QuotaMonitorDeps) {}
+  constructor(private readonly d: QuotaMonitorDeps) {
+    this.resets = new ResetReckoner(d.clock, d.settings.reset);
+  }
+
+  /**
+   * Sessions whose agent met a limit and has done no new work since: each gets its continuation at a resume
+   * (issue 10: the session interrupted first never got its "continue"). `agent` is its claude session id.
+   */
+  interrupted(): { session: string; agent: string | null; account: string }[] {
+    const out: { session: string; agent: string | null; account: string }[] = [];
+    for (const [session, s] of this.sessions) if (s.episode !== null && !session.startsWith("usage:")) out.push({ session, agent: s.agent, account: s.episode.account });
+    return out;
+  }
+
+  /** The daemon submitted a prompt in `session` (a "continue"): new work, so a limit met now is a new hit. */
+  noteSubmitted(session: string, agent?: string): void {
+    this.workSeen(this.session(session, agent), true);
+  }
 
   /** True between an `exhausted` decision and the swap or `resume` that ends it. */
   get waitingForReset(): boolean {
@@ -66,6 +88,7 @@ export class QuotaMonitor {
   observeHook(event: HookEvent, session: string, account: string): QuotaDecision[] {
     const s = this.session(session, event.sessionId);
     if (event.kind === "UserPromptSubmit" || event.kind === "Stop") {
+      if (event.kind === "Stop") this.resets.noteSuccess(account);
       this.workSeen(s, true);
       return [];
     }
@@ -146,6 +169,7 @@ export class QuotaMonitor {
   observeUsage(account: string, usage: AccountUsage): QuotaDecision[] {
     if (!this.d.ledger.has(account)) return [];
     this.d.ledger.noteUsage(account, usage);
+    this.resets.noteUsage(account, usage);
     const now = this.d.clock.now();
     const windows = (
       [["five_hour", usage.fiveHour], ["seven_day", usage.sevenDay]] as [string, UsageWindow | null][]
@@ -189,7 +213,10 @@ export class QuotaMonitor {
    * the cooldown, an account back after every one was out (swap to it, or `resume` when it is the active one).
    */
   tick(): QuotaDecision[] {
-    for (const name of this.d.ledger.refresh()) this.d.log.info({ account: name }, "account reset: available again");
+    for (const name of this.d.ledger.refresh()) {
+      this.resets.noteBack(name);
+      this.d.log.info({ account: name }, "account reset: available again");
+    }
     return this.decide(null);
   }
 
@@ -202,6 +229,8 @@ export class QuotaMonitor {
     s.replaying = true;
     s.historyNoted = false;
     s.suspect = null;
+    // It was sent its continuation with the relaunch: no longer interrupted (the replay is history, above).
+    s.episode = null;
   }
 
   /** Forgets a session (killed for good). */
@@ -222,8 +251,10 @@ export class QuotaMonitor {
       this.note(hit, "suppressed", "unknown-account");
       return [];
     }
-    s.episode = { at: this.d.clock.now(), sources: new Set([hit.source]) };
-    this.d.ledger.markExhausted(hit.account, hit.resetsAt, `${hit.source}: ${clip(hit.text)}`);
+    s.episode = { at: this.d.clock.now(), sources: new Set([hit.source]), account: hit.account };
+    const reckoned = this.resets.reckon(hit);
+    hit = { ...hit, resetsAt: reckoned.resetsAt, resetFrom: reckoned.from, detail: reckoned.detail };
+    this.d.ledger.markExhausted(hit.account, reckoned.until, `${hit.source}: ${clip(hit.text)}`);
     this.lastHit.set(hit.account, hit);
     if (hit.account !== this.d.ledger.active()) {
       // A late hit from a session still on an old account: that account is out, but the active one is not.
@@ -279,7 +310,8 @@ export class QuotaMonitor {
     const rec: QuotaRecord = {
       type: "quota_decision", at: this.d.clock.now(), outcome: decision.kind, account: trigger.account, session: trigger.session,
       source: trigger.source, matchedText: clip(trigger.text), resetsAt: decision.kind === "exhausted" ? decision.resetsAt : trigger.resetsAt,
-      ...(decision.kind === "swap" ? { to: decision.to, detail: decision.reason } : {}),
+      ...(decision.kind === "swap" ? { to: decision.to, detail: decision.reason } : trigger.detail !== undefined ? { detail: trigger.detail } : {}),
+      ...(trigger.resetFrom !== undefined ? { resetFrom: trigger.resetFrom } : {}),
     };
     this.d.record(rec);
     this.d.log.info({ ...rec, type: undefined }, `quota decision: ${decision.kind}`);
@@ -291,6 +323,7 @@ export class QuotaMonitor {
     const rec: QuotaRecord = {
       type: "quota_decision", at: this.d.clock.now(), outcome, why, account: hit.account, session: hit.session,
       source: hit.source, matchedText: clip(hit.text), resetsAt: hit.resetsAt, ...(detail === undefined ? {} : { detail }),
+      ...(hit.resetFrom !== undefined ? { resetFrom: hit.resetFrom } : {}),
     };
     this.d.record(rec);
     this.d.log.info({ ...rec, type: undefined }, `quota sighting ${outcome}: ${why}`);
@@ -338,7 +371,8 @@ export class QuotaMonitor {
 
   private resetIn(text: string): number | null {
     const at = parseResetTime(text, { now: this.d.clock.now(), ...(this.d.settings.hostZone ? { hostZone: this.d.settings.hostZone } : {}) });
-    return at !== null && at > this.d.clock.now() ? at : null;
+    // The printed minute may have begun already: the reckoner takes it to its end (or finds it past).
+    return at;
   }
 }
 

@@ -30,7 +30,7 @@ import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
 const API_KEY = "sk-ant-api03-e2e-mock-key-0000000000000000000000";
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
 const STEP_MS = 30_000;
@@ -285,13 +285,15 @@ describe("the real Claude Code CLI in tmux against the mock model API", { concur
     note(t, agent, "StopFailure hook");
     assert.ok(failure.kind === "StopFailure");
     assert.equal(failure.error, "rate_limit");
-    assert.match(failure.lastAssistantMessage ?? "", /^You've hit your session limit · resets /);
+    // "session limit" up to 2.1.197, "5-hour limit" from 2.1.312.
+    assert.match(failure.lastAssistantMessage ?? "", /^You've hit your (?:session|5-hour) limit · resets /);
     assert.equal(isUsageLimitFailure(failure), true);
 
     const limit = await untilState(agent, "limit");
     note(t, agent, "limit on screen");
-    assert.match(limit.text, /You've hit your session limit · resets \d{1,2}(:\d\d)?[ap]m \(UTC\)/);
-    assert.equal(limit.verdict.limit?.kind, "session");
+    assert.match(limit.text, /You've hit your (?:session|5-hour) limit · resets \d{1,2}(:\d\d)?[ap]m \(UTC\)/);
+    // 2.1.332 with its own auto-continue on adds "● Usage limit reached · set to continue automatically at …" below.
+    assert.ok(["session", "usage"].includes(limit.verdict.limit?.kind ?? ""), `limit kind ${limit.verdict.limit?.kind ?? "none"}`);
     const shown = limit.verdict.limit?.resetsAt ?? 0;
     assert.ok(Math.abs(shown - resetAt * 1000) <= 60_000, `reset parsed from the screen (${new Date(shown).toISOString()}) is the one the API sent (${new Date(resetAt * 1000).toISOString()})`);
     assert.equal(agent.hooks("Stop").length, 0, "Stop does not fire when the turn failed");

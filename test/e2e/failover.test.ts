@@ -3,8 +3,10 @@
  * CLAUDE_CODE_OAUTH_TOKEN (login mode: the only mode with the usage-limit banner):
  *  1. account main hits its limit mid-task → swap to backup → the interrupted task completes there,
  *     under the same claude session id (--resume + "continue"), without a second attempt;
- *  2. both accounts hit their limit, with a reset a minute ahead → dispatch pauses, nothing drains
- *     into failed/ → at the reset the daemon resumes by itself and finishes the queue.
+ *  2. both accounts hit their limit, with the real reset at second 50 of its minute (the screen shows
+ *     only the minute) → dispatch pauses, nothing drains into failed/ → no turn before the end of the
+ *     shown minute plus the grace → the daemon resumes by itself, the interrupted task gets its
+ *     "continue", and the queue finishes (issue 10).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -49,7 +51,6 @@ describe("failover", () => {
     const dedCwd = path.join(sb.dir, "work", "ded");
     const mainHome = path.join(sb.home, ".claude-main");
     const operatorAgent = async (session: string, cwd: string, sessionId: string): Promise<void> => {
-      await prepareAccountHome({ home: mainHome, cwd });
       const line = toShellLine(buildLaunchCommand({
         command: CLAUDE_BIN, args: ["--dangerously-skip-permissions"], home: mainHome, sessionId, settingsFile: path.join(sb.dir, "state", "claude-settings.json"),
         env: { ANTHROPIC_BASE_URL: sb.api.url, CLAUDE_CODE_OAUTH_TOKEN: "token-main", DISABLE_TELEMETRY: "1", DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
@@ -57,11 +58,15 @@ describe("failover", () => {
       }));
       await sb.tmux.sendText(session, `cd ${cwd} && ${line}`);
       await sb.tmux.sendKey(session, "Enter");
-      await until(`the operator's agent in ${session} at its prompt`, async () => ((await sb.tmux.capturePane(session)).includes("? for shortcuts") || (await sb.tmux.capturePane(session)).includes("bypass permissions") ? true : undefined), 30_000);
+      await until(`the operator's agent in ${session} at its prompt`, async () => ((await sb.tmux.capturePane(session)).includes("? for shortcuts") || (await sb.tmux.capturePane(session)).includes("bypass permissions") ? true : undefined), 30_000, { explain: () => sb.evidence([session]) });
     };
     // A second operator agent, never spoken to: it has no transcript, so `--resume` cannot bring it back.
     const quietId = randomUUID();
-    // One after the other: both prepare (rewrite) main's .claude.json.
+    // Both folders trusted before either agent starts: a running 2.1.332 writes its own copy of
+    // .claude.json back, dropping a trust entry added beside it meanwhile (the second agent then met
+    // the folder-trust dialog). One after the other: each call rewrites main's .claude.json.
+    await prepareAccountHome({ home: mainHome, cwd: dedCwd });
+    await prepareAccountHome({ home: mainHome, cwd: path.join(sb.dir, "work", "quiet") });
     await operatorAgent("fo-ded", dedCwd, dedicatedId);
     await operatorAgent("fo-quiet", path.join(sb.dir, "work", "quiet"), quietId);
     await sb.tmux.sendText("fo-ded", "TOKEN-OPERATOR hello");
@@ -110,7 +115,9 @@ describe("failover", () => {
       const ids = await onBackup();
       return ids.has(dedicatedId) && ids.has(quietId) ? true : undefined;
     }, 30_000, evidence);
-    assert.match(await sb.tmux.capturePane("fo-quiet"), /--session-id [0-9a-f-]{36}/, "the quiet one was started with --session-id, not --resume");
+    // From the daemon's log, not the pane: 2.1.332 clears the screen and its scrollback at start.
+    const log = await readFile(process.env.CF_E2E_LOG ?? path.join(sb.dir, "daemon.log"), "utf8");
+    assert.ok(log.split("\n").some((l) => l.includes(quietId) && l.includes("relaunched fresh under the same session id")), "the quiet one was started with --session-id, not --resume");
     assert.doesNotMatch(await sb.tmux.capturePane("fo-quiet"), /No conversation found/);
     const link = await readFile(path.join(sb.home, ".claude"), "utf8").catch(() => undefined);
     assert.equal(link, undefined, "the claude link is a symlink, not a file");
@@ -127,12 +134,15 @@ describe("all accounts exhausted", () => {
     await b?.sb.close();
   });
 
-  test("both accounts out: dispatch pauses and nothing drains into failed/; at the reset the daemon resumes by itself and finishes the queue", async () => {
+  test("both accounts out, the reset at second 50 of its minute: paused, nothing failed, no turn before the shown minute's end + grace, then every task done", async () => {
     const { sb, daemon } = b;
-    // The banner shows the reset to the minute: put it on a minute boundary at least 15 s ahead.
-    const resetAt = Math.ceil((Date.now() + 15_000) / 60_000) * 60;
-    sb.api.script({ token: "token-main", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
-    sb.api.script({ token: "token-backup", times: 1, respond: { kind: "usage-limit", claim: "five_hour", resetAt } });
+    // The real reset at second 50 of a minute 20–80 s ahead; the screen shows only its minute. Both
+    // accounts are at the wall until that very second: a resume before it meets the wall again.
+    const resetMs = Math.ceil((Date.now() + 20_000 - 50_000) / 60_000) * 60_000 + 50_000;
+    const resetAt = resetMs / 1000;
+    const shownMinuteEnd = Math.floor(resetMs / 60_000) * 60_000 + 60_000;
+    sb.api.exhaust("token-main", resetAt);
+    sb.api.exhaust("token-backup", resetAt);
     await sb.drop("p", "first.md", "TOKEN-FIRST the first job\n");
     const evidence = { explain: () => sb.evidence(["fx-1"]) };
     await until("dispatch paused with every account exhausted", async () => {
@@ -144,15 +154,24 @@ describe("all accounts exhausted", () => {
     await new Promise((r) => setTimeout(r, 3000));
     assert.deepEqual(await sb.files("p", "inbox"), ["second.md"]);
     assert.deepEqual(await sb.files("p", "failed"), []);
-    assert.ok(Date.now() < resetAt * 1000, "still before the reset: the pause was observed");
+    assert.ok(Date.now() < resetMs, "still before the reset: the pause was observed");
 
     await until("both tasks done after the reset", async () => ((await sb.files("p", "done")).length === 2 ? true : undefined), 150_000, evidence);
     assert.deepEqual(await sb.files("p", "failed"), []);
     const first = await sb.read("p", "done", "first.md");
     assert.equal(footerField(first, "attempts"), "1");
-    const events = (await readFile(path.join(sb.dir, "state", "events.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; outcome?: string });
-    assert.ok(events.some((e) => e.type === "quota_decision" && e.outcome === "exhausted"), "the exhaustion was decided and recorded");
-    assert.ok(events.some((e) => e.type === "task_continued" || e.type === "task_resumed"), "the interrupted task was continued");
+    const events = (await readFile(path.join(sb.dir, "state", "events.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; outcome?: string; at?: number; task?: string; resetFrom?: string });
+    const exhausted = events.find((e) => e.type === "quota_decision" && e.outcome === "exhausted");
+    assert.ok(exhausted?.at !== undefined, "the exhaustion was decided and recorded");
+    // Never resumed before the end of the shown minute plus the grace (2 s here): the resume at the shown minute
+    // (up to 59 s early) is what met the wall again in the field. Every turn after the exhaustion came after it.
+    const after = sb.api.requests.filter((r) => r.kind === "turn" && r.receivedAt > exhausted.at! + 1000);
+    assert.ok(after.length > 0, "work went on after the reset");
+    const early = after.filter((r) => r.receivedAt < shownMinuteEnd + 2000);
+    assert.deepEqual(early.map((r) => new Date(r.receivedAt).toISOString()), [], `no turn before ${new Date(shownMinuteEnd + 2000).toISOString()}`);
+    assert.ok(after.every((r) => r.status !== 429), "no resume met the wall again");
+    // The interrupted task got its continuation (same attempt), not only the waiting one its dispatch.
+    assert.ok(events.some((e) => (e.type === "task_continued" || e.type === "task_resumed") && e.task === "first"), "the interrupted task was continued");
   });
 });
 

@@ -10,8 +10,11 @@ import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
 import { removeSocketFiles } from "./tmux-server.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/** The pinned real Claude Code CLI (devDependency). */
-export const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+/**
+ * The real Claude Code CLI the e2e tier drives: the pinned devDependency, or the binary that
+ * CLAUDE_FAILOVER_TEST_CLAUDE names (the canary and the oldest-version smoke point it at another install).
+ */
+export const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX", "TMUX_PANE"];
 
 export interface ClaudeSandboxOptions {
@@ -20,6 +23,8 @@ export interface ClaudeSandboxOptions {
   pool?: { min: number; max: number };
   /** Extra config keys merged over the sandbox's (queue, watcher …). */
   config?: Record<string, unknown>;
+  /** The Claude Code binary the daemon runs (default CLAUDE_BIN). */
+  claudeBin?: string;
   /** Dedicated sessions; a relative cwd is taken from the sandbox folder (and created). */
   dedicated?: { name: string; cwd: string }[];
 }
@@ -82,7 +87,7 @@ export async function makeClaudeSandbox(o: ClaudeSandboxOptions): Promise<Claude
     http: { listen: "127.0.0.1:0" },
     tmux: { socket, width: 160, height: 45 },
     claude: {
-      command: CLAUDE_BIN,
+      command: o.claudeBin ?? CLAUDE_BIN,
       args: ["--dangerously-skip-permissions"],
       link: path.join(home, ".claude"),
       shared_root: home,

@@ -1,6 +1,7 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { instanceOf, startMockModelApi, type MockModelApi } from "./mock-model-api.js";
+import { unwrapPasted } from "./mock-model-wire.js";
 
 let api: MockModelApi;
 before(async () => {
@@ -170,6 +171,30 @@ describe("mock model API: scripting", () => {
     assert.equal((await post(body("work"), "tok-fresh")).status, 200);
     assert.equal((await post(body("work"), "sk-ant-key", { authorization: "", "x-api-key": "tok-exhausted" })).status, 429, "x-api-key counts too");
     assert.deepEqual(api.requests.map((r) => r.token), ["tok-exhausted", "tok-fresh", "tok-exhausted"]);
+  });
+
+  test("exhaust: the account is at its wall until the reset, to the second, over any rule; side requests pass", async () => {
+    const resetAt = Math.floor(Date.now() / 1000) + 120;
+    api.exhaust("tok-out", resetAt);
+    api.script({ token: "tok-out", respond: { kind: "reply", text: "never" } });
+    const res = await post(body("work"), "tok-out");
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get("anthropic-ratelimit-unified-reset"), String(resetAt));
+    assert.equal(res.headers.get("anthropic-ratelimit-unified-representative-claim"), "five_hour");
+    assert.equal((await post(body("work"), "tok-other")).status, 200, "another account is not at the wall");
+    assert.equal((await post(body("title", { output_config: { format: { type: "json_schema", schema: { type: "object" } } } }), "tok-out")).status, 200);
+    // Once the reset has passed, turns are answered again.
+    api.exhaust("tok-out", Math.floor(Date.now() / 1000) - 1);
+    assert.equal((await post(body("work"), "tok-out")).status, 200);
+  });
+
+  test("a paste 2.1.332 wrapped in <pasted_content> is seen as typed (rules and markers match it)", async () => {
+    const typed = "TOKEN-WRAP first line\nsecond line MOCK_500";
+    assert.equal(unwrapPasted(`\n\n<pasted_content id="4ac9">\n${typed}\n</pasted_content>`), typed);
+    assert.equal(unwrapPasted("no wrapping <pasted_content"), "no wrapping <pasted_content");
+    const res = await post(body([{ type: "text", text: `<pasted_content id="b41f">\n${typed}\n</pasted_content>` }]));
+    assert.equal(res.status, 500, "the marker inside the wrapped paste drives the mock");
+    assert.equal(api.requests.at(-1)?.lastUserText, typed);
   });
 
   test("times: a rule is spent after that many uses", async () => {

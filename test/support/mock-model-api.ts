@@ -106,6 +106,12 @@ export interface MockModelApi {
   script(rule: ScriptRule): void;
   /** What `GET /api/oauth/usage` answers for this bearer token. */
   setUsage(token: string, answer: UsageAnswer): void;
+  /**
+   * Puts the account of `token` at its usage limit until `resetAt` (Unix seconds, to the second as the real API
+   * sends it): every turn before that instant is the 429 with that reset, whatever the rules say; after it, turns
+   * are answered as usual. A resume before the real reset meets the wall again, as in the field.
+   */
+  exhaust(token: string, resetAt: number, claim?: "five_hour" | "seven_day"): void;
   /** Drops every rule, usage answer and recorded request. */
   reset(): void;
   /** Resolves with the first request (already recorded or future) that matches, or rejects after `timeoutMs`. */
@@ -161,6 +167,7 @@ export async function startMockModelApi(options: MockOptions = {}): Promise<Mock
   const requests: RecordedRequest[] = [];
   let rules: ScriptRule[] = [];
   let usage = new Map<string, UsageAnswer>();
+  let walls = new Map<string, { resetAt: number; claim: "five_hour" | "seven_day" }>();
   /** tool_use id → the final text to send once its result comes back. */
   const pendingTools = new Map<string, string>();
   const events = new EventEmitter();
@@ -237,6 +244,8 @@ export async function startMockModelApi(options: MockOptions = {}): Promise<Mock
 
   function choose(record: RecordedRequest): MockBehaviour | undefined {
     const text = record.lastUserText ?? "";
+    const wall = record.token === undefined ? undefined : walls.get(record.token);
+    if (wall !== undefined && record.kind === "turn" && Date.now() < wall.resetAt * 1000) return { kind: "usage-limit", claim: wall.claim, resetAt: wall.resetAt };
     for (const rule of rules) {
       if (record.kind === "side" && !rule.includeSide) continue;
       if (rule.token !== undefined && rule.token !== record.token) continue;
@@ -387,9 +396,13 @@ export async function startMockModelApi(options: MockOptions = {}): Promise<Mock
     setUsage(token, answer) {
       usage.set(token, answer);
     },
+    exhaust(token, resetAt, claim = "five_hour") {
+      walls.set(token, { resetAt, claim });
+    },
     reset() {
       rules = [];
       usage = new Map();
+      walls = new Map();
       requests.length = 0;
       pendingTools.clear();
     },

@@ -115,7 +115,18 @@ export function userTexts(body: unknown): string[] {
   return m.content
     .filter((b): b is { type: "text"; text: string } => isRecord(b) && b.type === "text" && typeof b.text === "string")
     .map((b) => b.text)
-    .filter((t) => !t.trimStart().startsWith("<system-reminder>"));
+    .filter((t) => !t.trimStart().startsWith("<system-reminder>"))
+    .map(unwrapPasted);
+}
+
+const PASTED = /\n*<pasted_content id="[^"]{1,64}">\n?([\s\S]*?)\n?<\/pasted_content>\n*/g;
+
+/**
+ * The prompt as typed: 2.1.332 sends a big paste to the model wrapped in `<pasted_content id="…">…</pasted_content>`
+ * (2.1.197 sent it raw). Rules, markers and tests match the text the operator wrote, whichever version sent it.
+ */
+export function unwrapPasted(text: string): string {
+  return text.includes("<pasted_content") ? text.replace(PASTED, "$1") : text;
 }
 
 /** The JSON schema a request asks its output to follow (`output_config.format`), if any. */
