@@ -116,3 +116,32 @@ export function detectExit(tail: string[], withoutBox: boolean): ExitDetail | nu
   ];
   return order.find((d) => found.has(d)) ?? null;
 }
+
+/** The option each start-up dialog is answered with; Enter alone where the dialog has no choice. */
+const WANTED_OPTION: Partial<Record<DialogDetail, RegExp | "Enter">> = {
+  theme: "Enter",
+  "security-notes": "Enter",
+  "trust-folder": /Yes, I trust/i,
+  "bypass-permissions": /Yes, I accept/i,
+  "api-key": /^Yes\b/i,
+};
+const CHOICE = /^\s*(❯)?\s*(?:(\d{1,2})\.\s+)?(\S.*?)\s*$/;
+
+/**
+ * The key that moves a start-up dialog towards its wanted option: the option's number where options are numbered
+ * (2.1.197), Enter once the cursor is on it, else one step of the cursor towards it (2.1.332 lists "No, exit" first
+ * and numbers nothing, so a bare "1" would do nothing). Undefined for a dialog the daemon does not answer.
+ */
+export function dialogKey(detail: DialogDetail, screen: string): "Enter" | "Up" | "Down" | `${number}` | undefined {
+  const wanted = WANTED_OPTION[detail];
+  if (wanted === undefined || wanted === "Enter") return wanted;
+  const lines = screen.split("\n").map((l) => CHOICE.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+  const target = lines.findIndex((m) => wanted.test(m[3] ?? ""));
+  if (target < 0) return undefined;
+  const number = lines[target]![2];
+  if (number !== undefined) return number as `${number}`;
+  if (lines[target]![1] !== undefined) return "Enter";
+  const cursor = lines.findIndex((m) => m[1] !== undefined);
+  if (cursor < 0) return undefined;
+  return cursor < target ? "Down" : "Up";
+}

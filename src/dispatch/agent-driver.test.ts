@@ -170,6 +170,37 @@ describe("AgentDriver", () => {
     assert.equal((await driver.screen("p1")).state, "idle");
   });
 
+  test("the 2.1.332 trust dialog (\"No, exit\" first, no numbers) is answered by moving to \"Yes\" and confirming", async () => {
+    const { driver, tmux } = await setup();
+    const s = tmux.sessions.get("p1")!;
+    const options = ["No, exit", "Yes, I trust this folder"];
+    let cursor = 0;
+    const draw = (session: typeof s) => {
+      session.screen = [
+        " Accessing workspace:", " /w", "", " Quick safety check: Is this a project you created or one you trust?", "",
+        ...options.map((o, i) => ` ${i === cursor ? "❯" : " "} ${o}`), "", " Enter to confirm · Esc to cancel",
+      ];
+    };
+    let exited = false;
+    s.program = {
+      onKey: (session, key) => {
+        if (key === "Enter" && session.currentCommand === "bash") {
+          session.currentCommand = "claude";
+          draw(session);
+        } else if (session.screen.some((l) => l.includes("Quick safety check"))) {
+          if (key === "Down" || key === "Up") cursor = Math.max(0, Math.min(options.length - 1, cursor + (key === "Down" ? 1 : -1)));
+          if (key === "Enter" && cursor === 0) exited = true;
+          if (key === "Enter" && cursor === 1) session.screen = ["─".repeat(80), "❯\u00a0", "─".repeat(80), "  ? for shortcuts"];
+          else draw(session);
+        }
+      },
+    };
+    await driver.launch("p1", "/w", LAUNCH);
+    assert.equal(exited, false, "never confirmed \"No, exit\"");
+    assert.deepEqual(tmux.calls.filter((c) => c.op === "send-key" && c.key !== "C-u").map((c) => c.key).slice(1), ["Down", "Enter"]);
+    assert.equal((await driver.screen("p1")).state, "idle");
+  });
+
   test("without hooks, an agent holding its idle prompt for a few seconds counts as started", async () => {
     const { driver, clock } = await setup({ hooks: false });
     const t0 = clock.now();

@@ -2,12 +2,13 @@ import type { LaunchCommand } from "../claude/launch.js";
 import { typedLaunchLine } from "../claude/launch-env.js";
 import { sanitizePrompt } from "../claude/prompt-text.js";
 import type { ScreenVerdict } from "../claude/screen.js";
+import { dialogKey, type DialogDetail } from "../claude/screen-dialogs.js";
 import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
 import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { shellQuote } from "../lib/shell-quote.js";
-import type { Key, TmuxClient } from "../tmux/client.js";
+import { isKey, type TmuxClient } from "../tmux/client.js";
 
 /** Driving Claude Code in one session failed. Codes: AGENT_START_TIMEOUT, AGENT_START_FAILED, PROMPT_NOT_ACCEPTED, AGENT_EXIT_TIMEOUT. */
 export class AgentError extends AppError {
@@ -60,14 +61,6 @@ export const EXIT_ARMED = /Press Ctrl[-+]C again to exit/i;
 /** Whether a pane's foreground command is a shell (no agent, nor anything else, holds the terminal). */
 export const isShell = (command: string): boolean => SHELLS.has(command);
 
-/** The key that answers a dialog blocking an unattended start (CLAUDE-CODE.md §1), by the classifier's detail. */
-const DIALOG_ANSWERS: Record<string, Key> = {
-  theme: "Enter",
-  "security-notes": "Enter",
-  "trust-folder": "1",
-  "bypass-permissions": "2",
-  "api-key": "1",
-};
 
 /**
  * Drives Claude Code inside one pool session: launch it at the shell, hand it a prompt and confirm it
@@ -177,7 +170,7 @@ export class AgentDriver {
     let retyped = false;
     for (;;) {
       await this.d.clock.sleep(this.pollMs, signal);
-      const { verdict: v, foreground } = await this.lookWithForeground(session, signal);
+      const { verdict: v, foreground, capture } = await this.lookWithForeground(session, signal);
       if (!sawAgent && !retyped && SHELLS.has(foreground) && this.d.clock.now() - started > 10_000) {
         // The shell never ran the line (typed while it was not reading): type it once more.
         retyped = true;
@@ -201,8 +194,8 @@ export class AgentDriver {
         sawAgent = true;
       } else if (v.state === "dialog") {
         sawAgent = true;
-        const key = DIALOG_ANSWERS[v.detail];
-        if (key === undefined || answered >= 8) {
+        const key = dialogKey(v.detail as DialogDetail, capture);
+        if (key === undefined || !isKey(key) || answered >= 8) {
           throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code stopped at a dialog the daemon does not answer (${v.detail})`, session, v);
         }
         answered++;

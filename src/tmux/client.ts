@@ -30,6 +30,7 @@ export interface NewSessionOptions {
 /** Keys `sendKey` may send: a closed list, so task text can never be read as a key name. */
 export const KEYS = ["Enter", "Escape", "C-c", "C-u", "BSpace", "Up", "Down", "Tab", "1", "2", "3", "4", "5", "6", "7", "8", "9"] as const;
 export type Key = (typeof KEYS)[number];
+export const isKey = (key: string): key is Key => (KEYS as readonly string[]).includes(key);
 
 /**
  * The small seam through which the daemon drives tmux. Every target is a session name and is
