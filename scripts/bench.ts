@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CLAUDE_BIN, REPO } from "../test/support/claude-sandbox.js";
+import { CURRENT_PINNED, ensureClaude } from "../test/support/claude-install.js";
 import type { BenchContext, BenchOptions } from "./bench/harness.js";
 import { runFailover } from "./bench/failover.js";
 import { runLatency } from "./bench/latency.js";
@@ -89,6 +90,7 @@ let claudeVersion: string;
 let tmuxVersion: string;
 try {
   tmuxVersion = execFileSync("tmux", ["-V"], { encoding: "utf8" }).trim();
+  if (!process.env.CLAUDE_FAILOVER_TEST_CLAUDE) await ensureClaude(CURRENT_PINNED);
   claudeVersion = execFileSync(CLAUDE_BIN, ["--version"], { encoding: "utf8", env: { ...process.env, DISABLE_AUTOUPDATER: "1" } }).trim();
 } catch (err) {
   say(`missing a prerequisite: ${String(err).split("\n")[0]}`);

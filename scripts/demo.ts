@@ -12,6 +12,7 @@ import { Daemon } from "../src/daemon/daemon.js";
 import { createLogger } from "../src/lib/logger.js";
 import { table } from "../src/cli/status-format.js";
 import { CLAUDE_BIN, makeClaudeSandbox } from "../test/support/claude-sandbox.js";
+import { CURRENT_PINNED, ensureClaude } from "../test/support/claude-install.js";
 
 const exitWhenDone = process.argv.includes("--exit-when-done");
 
@@ -27,10 +28,14 @@ const say = (line = ""): void => void process.stdout.write(line + "\n");
 
 try {
   say(execFileSync("tmux", ["-V"], { encoding: "utf8" }).trim() + " found");
+  if (!process.env.CLAUDE_FAILOVER_TEST_CLAUDE) {
+    say(`Claude Code ${CURRENT_PINNED}: installed into node_modules/.cache on first use…`);
+    await ensureClaude(CURRENT_PINNED);
+  }
   execFileSync(CLAUDE_BIN, ["--version"], { stdio: "ignore", env: { ...process.env, DISABLE_AUTOUPDATER: "1" } });
 } catch (err) {
   say(`missing a prerequisite: ${String(err).split("\n")[0]}`);
-  say("needs tmux ≥ 3.2 (apt-get install tmux) and `npm ci` (it installs the pinned Claude Code CLI).");
+  say("needs tmux ≥ 3.2 (apt-get install tmux), `npm ci`, and the npm registry once (the pinned Claude Code CLI).");
   process.exit(1);
 }
 

@@ -34,6 +34,16 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// The e2e tier drives the pinned current Claude Code, installed into a cache on first use (its npm wrapper asks
+// for a newer Node than engine-strict allows here, so it cannot be a devDependency).
+if (files.some((f) => f.startsWith(path.join("test", "e2e")))) {
+  const install = spawnSync(process.execPath, ["--import", "tsx", "scripts/install-claude.ts"], { cwd: root, stdio: "inherit" });
+  if (install.status !== 0) {
+    console.error("run-tests: could not install the pinned Claude Code CLI for the e2e tier");
+    process.exit(1);
+  }
+}
+
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", ...passThrough, ...files],

@@ -13,7 +13,6 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { drainSpool, spoolDir, type DrainedEvent } from "../../src/claude/hook-client.js";
 import { isUsageLimitFailure, parseHookEnvelope, type HookEvent } from "../../src/claude/hooks.js";
@@ -23,14 +22,12 @@ import { readTranscript, transcriptPath } from "../../src/claude/transcripts.js"
 import { shellJoin, shellQuote } from "../../src/lib/shell-quote.js";
 import { startMockModelApi, type MockModelApi } from "../support/mock-model-api.js";
 import { privateTmux } from "../support/tmux-server.js";
-import { waitForProcessesGone } from "../support/claude-sandbox.js";
+import { CLAUDE_BIN, waitForProcessesGone } from "../support/claude-sandbox.js";
 import { selfCommand } from "../../src/daemon/hook-settings.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
 const API_KEY = "sk-ant-api03-e2e-mock-key-0000000000000000000000";
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
 const STEP_MS = 30_000;
@@ -44,7 +41,7 @@ let receiver: { url: string; events: { event: HookEvent; context: Record<string,
 before(async () => {
   // A missing or broken binary fails every scenario here: it must never turn into a skip.
   await access(CLAUDE_BIN, constants.X_OK).catch((err: unknown) => {
-    throw new Error(`the Claude Code binary is missing at ${CLAUDE_BIN} (npm ci installs it as a devDependency): ${String(err)}`);
+    throw new Error(`the Claude Code binary is missing at ${CLAUDE_BIN} (the test runner installs it: node scripts/run-tests.mjs): ${String(err)}`);
   });
   const { stdout } = await promisify(execFile)(CLAUDE_BIN, ["--version"], { timeout: 20_000, env: { ...process.env, DISABLE_AUTOUPDATER: "1" } });
   version = /^(\d+\.\d+\.\d+)/.exec(stdout.trim())?.[1] ?? assert.fail(`unexpected claude --version output: ${stdout}`);

@@ -107,7 +107,7 @@ const nonce = randomBytes(3).toString("hex");
 
 before(async () => {
   await access(CLAUDE_BIN, constants.X_OK).catch((err: unknown) => {
-    throw new Error(`the Claude Code binary is missing at ${CLAUDE_BIN} (npm ci installs it as a devDependency): ${String(err)}`);
+    throw new Error(`the Claude Code binary is missing at ${CLAUDE_BIN} (the test runner installs it: node scripts/run-tests.mjs): ${String(err)}`);
   });
   sb = await makeClaudeSandbox({
     label: LABEL, projects: [...PROJECTS], pool: { min: 3, max: 3 },

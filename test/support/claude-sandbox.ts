@@ -1,20 +1,21 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { stringify } from "yaml";
 import { createLogger, type Logger } from "../../src/lib/logger.js";
 import { CliTmuxClient } from "../../src/tmux/cli-client.js";
 import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
 import { removeSocketFiles } from "./tmux-server.js";
+import { claudeBinary, CURRENT_PINNED } from "./claude-install.js";
+import { REPO } from "./repo.js";
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export { REPO };
 /**
- * The real Claude Code CLI the e2e tier drives: the pinned devDependency, or the binary that
- * CLAUDE_FAILOVER_TEST_CLAUDE names (the canary and the oldest-version smoke point it at another install).
+ * The real Claude Code CLI the e2e tier drives: the pinned current version (installed by the test runner), or the
+ * binary that CLAUDE_FAILOVER_TEST_CLAUDE names (the canary points it at another install).
  */
-export const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
+export const CLAUDE_BIN = process.env.CLAUDE_FAILOVER_TEST_CLAUDE || claudeBinary(CURRENT_PINNED);
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "TMUX", "TMUX_PANE"];
 
 export interface ClaudeSandboxOptions {
