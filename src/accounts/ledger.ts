@@ -1,5 +1,5 @@
 /**
- * Which accounts can take work, and when the exhausted ones come back (SPEC U3, U5).
+ * Which accounts can take work, and when the exhausted ones come back (contract U3, U5).
  *
  * Each account is `available`, `exhausted` until an instant, or `broken` (an account problem an operator must fix);
  * the active account is a pointer beside that, so the active account can itself be exhausted (every account out).

@@ -1,5 +1,5 @@
 /**
- * The swap (SPEC §6 "Swap, in order") as an explicit state machine. Each step is logged and the journal persisted
+ * The swap (contract §6 "A swap") as an explicit state machine. Each step is logged and the journal persisted
  * *before* the step's side effect, so after a crash `recoverSwap` knows how far it got:
  *
  *   recording → stopping-pool → flipping → ensuring-links → recording-swap → recreating → done

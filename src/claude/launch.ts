@@ -67,7 +67,7 @@ export interface LaunchCommand {
 }
 
 /**
- * The agent's launch line (SPEC S4): `CLAUDE_CONFIG_DIR=<home> <command> <args> --session-id <uuid>
+ * The agent's launch line (contract S4): `CLAUDE_CONFIG_DIR=<home> <command> <args> --session-id <uuid>
  * --settings <file>`, or `--resume <uuid>` in place of `--session-id`.
  */
 export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {

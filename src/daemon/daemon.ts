@@ -239,7 +239,7 @@ export class Daemon {
     }
   }
 
-  /** Task outcomes worth a person's attention (SPEC §7): failed tasks and stalled sessions. */
+  /** Task outcomes worth a person's attention (contract §7): failed tasks and stalled sessions. */
   private notifyAbout(event: { type: string; [k: string]: unknown }): void {
     const task = `${String(event.project)}/${String(event.task)}`;
     if (event.type === "task_failed") {

@@ -49,7 +49,7 @@ export interface FailoverDeps {
 const USAGE_EVERY_POLLS = 6;
 
 /**
- * Usage limits and failover (SPEC §6), wired: the ledger of accounts, the quota monitor fed by hooks
+ * Usage limits and failover (contract §6), wired: the ledger of accounts, the quota monitor fed by hooks
  * and screens, the switcher that swaps, and the loop that acts on decisions — swap, pause when every
  * account is out, resume at the reset by answering the limit menu and sending "continue".
  */

@@ -1,5 +1,5 @@
 /**
- * The daily delegation budget (SPEC §8): the cost_usd the service reports for each finished job, summed per UTC
+ * The daily delegation budget (contract §8): the cost_usd the service reports for each finished job, summed per UTC
  * day, kept in `<state_dir>/delegation-budget.json` so a restart does not forget the day's spend. Costs are
  * keyed by job id: a job counted, then re-adopted after a crash and reaped again, is not counted twice.
  */

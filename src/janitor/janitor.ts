@@ -37,7 +37,7 @@ const STALE_TEMP_MS = 3_600_000;
 const REJECTED_SPOOL_MS = 7 * 86_400_000;
 
 /**
- * Housekeeping (SPEC §7): prunes done/ and failed/ past their retention, rotates events.jsonl, removes
+ * Housekeeping (contract §7): prunes done/ and failed/ past their retention, rotates events.jsonl, removes
  * temp files a crash left, and old rejected hook-spool files. It only ever deletes regular files whose
  * names it recognises inside those folders; anything else (links, folders, unknown names) is left.
  */

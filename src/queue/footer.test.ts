@@ -6,7 +6,7 @@ const T0 = Date.UTC(2026, 3, 17, 2, 17, 19);
 const T1 = Date.UTC(2026, 3, 17, 2, 31, 2, 500);
 
 describe("footer", () => {
-  test("done: every field in SPEC order, no reason", () => {
+  test("done: every field in the contract's order, no reason", () => {
     const text = formatFooter("done", {
       session: "ccl-auto-12", account: "main", attempts: 1, startedAt: T0, finishedAt: T1,
       provider: "claude-code", costUsd: 0.42, claudeSessionId: "0b0e6a52-6a0d-4e0e-9f3c-3f1f2f7a9c11",

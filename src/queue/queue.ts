@@ -56,7 +56,7 @@ export interface RecoveryReport {
 }
 
 /**
- * The on-disk queue of SPEC §4: `<root>/<project>/{inbox,active,done,failed}`. Every move is one rename followed
+ * The on-disk queue of contract §4: `<root>/<project>/{inbox,active,done,failed}`. Every move is one rename followed
  * by an fsync of both folders; finishing a task goes through a staged file (see finish.ts) so that at every
  * instant a task sits in exactly one place (Q1). Operations on one project are serialised in-process; one daemon
  * owns a queue root.
@@ -257,7 +257,7 @@ export class TaskQueue {
     return this.parseActive(project, id);
   }
 
-  /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (SPEC §4 shape). */
+  /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (contract §4 shape). */
   /** Writes the project's status.json; `counts` when the caller has just read them (else they are read here). */
   async writeStatusJson(project: string, tasks: Readonly<Record<string, TaskStatusInput>>, counts?: QueueCounts): Promise<void> {
     this.checkProject(project);

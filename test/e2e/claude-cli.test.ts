@@ -163,7 +163,7 @@ const untilHook = (agent: Agent, kind: HookEvent["kind"], count = 1) =>
     return found.length >= count ? found[count - 1] : undefined;
   });
 
-/** Pastes through a tmux buffer, then submits with a separate Enter (SPEC S5), once the paste shows. */
+/** Pastes through a tmux buffer, then submits with a separate Enter (contract S5), once the paste shows. */
 async function submit(agent: Agent, prompt: string, shows: string): Promise<void> {
   await tmux.client.paste(agent.name, prompt);
   await waitFor(agent, "the pasted prompt in the input box", async () => ((await agent.screen()).text.includes(shows) ? true : undefined));
