@@ -1,7 +1,7 @@
 import { lstat, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Clock } from "../lib/clock.js";
-import { describeError } from "../lib/errors.js";
+import { describeError, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 
@@ -93,7 +93,7 @@ export class Janitor {
         await unlink(file);
         removed.push(file);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.d.log.warn({ file, err: describeError(err) }, "janitor could not remove a file");
+        if (!isNotFound(err)) this.d.log.warn({ file, err: describeError(err) }, "janitor could not remove a file");
       }
     }
     return removed;

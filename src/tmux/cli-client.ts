@@ -5,6 +5,7 @@ import {
 } from "./client.js";
 import { KEYS } from "./client.js";
 import { shellQuote } from "../lib/shell-quote.js";
+import { isNotFound } from "../lib/errors.js";
 
 export interface CliTmuxOptions {
   /** `-L` socket name; "" or undefined = the default server. */
@@ -54,7 +55,7 @@ export class CliTmuxClient implements TmuxClient {
       child.stderr.on("data", (b: Buffer) => err.push(b));
       child.on("error", (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (e.code === "ENOENT") {
+        if (isNotFound(e)) {
           reject(new TmuxError("TMUX_NOT_FOUND", `tmux binary not found: ${this.binary} (install tmux ≥ 3.2)`, { argv, cause: e }));
         } else if (e.name === "AbortError") {
           reject(e);
