@@ -28,6 +28,7 @@ import { selfCommand } from "../../src/daemon/hook-settings.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
+import { until } from "../support/until.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CLAUDE_BIN = path.join(REPO, "node_modules/@anthropic-ai/claude-code-linux-x64/claude");
@@ -137,17 +138,14 @@ async function startAgent(name: string, auth: { apiKey: string } | { oauthToken:
 }
 
 /** Polls `probe` until it yields a value, failing with `what` and the last screen after `timeoutMs`. */
-async function waitFor<T>(agent: Agent, what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = STEP_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
+function waitFor<T>(agent: Agent, what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = STEP_MS): Promise<T> {
+  return until(`${agent.name}: ${what}`, probe, timeoutMs, {
+    everyMs: 100,
+    explain: async () => {
       const { text, verdict } = await agent.screen().catch(() => ({ text: "(no screen)", verdict: undefined }));
-      assert.fail(`${agent.name}: ${what} did not happen within ${timeoutMs} ms; verdict ${JSON.stringify(verdict)}; screen:\n${text}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+      return `verdict ${JSON.stringify(verdict)}; screen:\n${text}`;
+    },
+  });
 }
 
 const untilState = (agent: Agent, state: ScreenVerdict["state"], seen?: Set<string>) =>
