@@ -3,11 +3,11 @@ import { randomBytes } from "node:crypto";
 import { link, open, unlink, utimes } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
+import { errnoOf } from "../lib/errors.js";
 import { freeId, unlinkIfPresent } from "../queue/finish.js";
 import { pathExists, readTaskFile } from "../queue/layout.js";
 import { decodeUtf8 } from "../queue/task.js";
 import { MARKER_SUFFIX, readMarker, type MarkerBlock } from "./marker.js";
-import { errnoOf } from "../lib/errors.js";
 
 /**
  * Puts a task's bytes back as inbox/<id>.md, then removes its marker. Never over another file: if a new task

@@ -11,11 +11,11 @@
 import { link, lstat, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
+import { errnoOf, isNotFound } from "../lib/errors.js";
 import { freeName, stageWithAppendix, unlinkIfPresent, type FinishContent } from "../queue/finish.js";
 import type { Outcome } from "../queue/footer.js";
 import { listNames, pathExists } from "../queue/layout.js";
 import { MARKER_SUFFIX } from "./marker.js";
-import { errnoOf, isNotFound } from "../lib/errors.js";
 
 export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
 

@@ -4,9 +4,9 @@ import { copyFile, lstat, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
+import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
 import { pathExists, readTaskFile } from "./layout.js";
-import { isNotFound, orIfMissing } from "../lib/errors.js";
 
 /*
  * Finishing a task is three steps, each leaving the task in exactly one place (Q1):

@@ -1,8 +1,8 @@
 import { constants } from "node:fs";
 import { lstat, open, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
-import { MAX_TASK_BYTES } from "./task.js";
 import { errnoOf, orIfMissing } from "../lib/errors.js";
+import { MAX_TASK_BYTES } from "./task.js";
 
 export const FOLDERS = ["inbox", "active", "done", "failed"] as const;
 export type Folder = (typeof FOLDERS)[number];

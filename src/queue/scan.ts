@@ -1,10 +1,10 @@
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
+import { isNotFound } from "../lib/errors.js";
 import { listNames, readHead } from "./layout.js";
 import { describeBadId, isDelegatedName, isIgnoredInboxName } from "./names.js";
 import { STAGED_SUFFIX } from "./finish.js";
 import { MAX_TASK_BYTES, PRIORITIES, type Priority } from "./task.js";
-import { isNotFound } from "../lib/errors.js";
 
 /** A waiting task as the inbox listing sees it: no content parsed yet (that happens at claim). */
 export interface InboxEntry {

@@ -3,9 +3,9 @@ import {
   assertSessionName, paneTarget, sessionTarget, TmuxError,
   type Key, type NewSessionOptions, type PaneInfo, type SessionInfo, type TmuxClient,
 } from "./client.js";
+import { isNotFound } from "../lib/errors.js";
 import { KEYS } from "./client.js";
 import { shellQuote } from "../lib/shell-quote.js";
-import { isNotFound } from "../lib/errors.js";
 
 export interface CliTmuxOptions {
   /** `-L` socket name; "" or undefined = the default server. */
