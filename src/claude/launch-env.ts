@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, open, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
-import { AppError } from "../lib/errors.js";
+import { AppError, isNotFound } from "../lib/errors.js";
 import { shellJoin, shellQuote } from "../lib/shell-quote.js";
 import type { LaunchCommand } from "./launch.js";
 
@@ -51,7 +51,7 @@ export class LaunchEnvFiles {
     try {
       names = await readdir(this.dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      if (isNotFound(err)) return 0;
       throw err;
     }
     let removed = 0;

@@ -23,7 +23,7 @@ describe("footer", () => {
     assert.equal(text, `${FOOTER_MARKER}\nstatus: failed\nreason: bad frontmatter: line 3\nattempts: 0\nfinished: 2026-04-17T02:31:02Z\n`);
   });
 
-  test("prompt_changed, after the SPEC keys, only when the task text had to change before pasting", () => {
+  test("prompt_changed, after the other keys, only when the task text had to change before pasting", () => {
     const text = formatFooter("done", { attempts: 1, finishedAt: T1, claudeSessionId: "x", promptChanged: "2 control sequences or characters removed before pasting" });
     assert.match(text, /\nclaude_session_id: x\nprompt_changed: 2 control sequences or characters removed before pasting\n$/);
     assert.equal(parseFooter(text)?.prompt_changed, "2 control sequences or characters removed before pasting");
