@@ -1,4 +1,4 @@
-// The benchmark of SPEC §10 on this machine: dispatch and completion latency with the real Claude Code
+// The benchmark of contract §10 on this machine: dispatch and completion latency with the real Claude Code
 // CLI against the mock model API, usage-limit detection and swap duration, the steady-state cost of
 // watching idle sessions, and start-up with 10,000 waiting tasks, each figure next to the floor it
 // cannot beat, measured in the same run.

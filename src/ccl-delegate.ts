@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// ccl-delegate: the delegation contract for shell scripts (SPEC §8); exit 0 ok, 1 failure, 2 usage.
+// ccl-delegate: the delegation contract for shell scripts (contract §8); exit 0 ok, 1 failure, 2 usage.
 import { exitQuietlyOnEpipe } from "./cli/epipe.js";
 import { runCclDelegate } from "./delegation/cli.js";
 

@@ -1,4 +1,4 @@
-// Detection latency and swap duration (SPEC §6) with the real CLI against the mock model API: a pool
+// Detection latency and swap duration (contract §6) with the real CLI against the mock model API: a pool
 // of N agents all at work, one of them hits the active account's usage limit, and the daemon swaps
 // to the next account — stopping the pool, flipping the link, relaunching the operator's dedicated
 // sessions with --resume and continuing every interrupted task there. Each round swaps once (R + 1

@@ -1,4 +1,4 @@
-// Dispatch and completion latency (SPEC §10) with the real CLI against the mock model API, each next
+// Dispatch and completion latency (contract §10) with the real CLI against the mock model API, each next
 // to its floors measured in the same sandbox: a tmux round trip, a durable rename, the agent's own
 // start-up to its idle prompt, and one run of the hook client.
 import { spawn } from "node:child_process";

@@ -198,7 +198,7 @@ export function renderResults(res: Results): string {
 
 const TEMPLATE = `# Benchmarks
 
-What SPEC §10 asks to measure, on the machine below, with the real tmux, the real Claude Code CLI
+What contract §10 asks to measure, on the machine below, with the real tmux, the real Claude Code CLI
 and the mock model API on loopback. Everything runs in temp dirs with private tmux sockets; the
 daemon runs in-process with the production intervals. Reproduce with \`npm run bench\`
 (\`npx tsx scripts/bench.ts\`, about 4 minutes on 2 cores); \`--help\` lists the knobs.

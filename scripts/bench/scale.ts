@@ -1,4 +1,4 @@
-// Scale (SPEC §10): start-up with many waiting tasks across many projects. The scans are timed on
+// Scale (contract §10): start-up with many waiting tasks across many projects. The scans are timed on
 // their own with the daemon's code (TaskQueue, StatusPublisher) next to a bare readdir + lstat of the
 // same files, then the daemon is started on that queue and timed to its first full pass.
 import { watch as fsWatch } from "node:fs";

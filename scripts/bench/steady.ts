@@ -1,4 +1,4 @@
-// Steady-state cost (SPEC §10): the daemon watching N idle pool sessions (each holds a shell, no
+// Steady-state cost (contract §10): the daemon watching N idle pool sessions (each holds a shell, no
 // agent), measured over a window of wall time once start-up is over, next to the same process with
 // a daemon that holds no session, and with no daemon at all.
 import { measureWindow, openSandbox, startDaemon, tmuxServerPid, type BenchContext, type WindowResult } from "./harness.js";

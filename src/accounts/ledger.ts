@@ -1,5 +1,5 @@
 /**
- * Which accounts can take work, and when the exhausted ones come back (SPEC U3, U5).
+ * Which accounts can take work, and when the exhausted ones come back (contract U3, U5).
  *
  * Each account is `available`, `exhausted` until an instant, or `broken` (an account problem an operator must fix);
  * the active account is a pointer beside that, so the active account can itself be exhausted (every account out).
@@ -145,10 +145,7 @@ export class AccountLedger {
 
   /** The operator's word (a manual swap to it): usable now, whatever the last hit said. A broken account stays broken. */
   markAvailable(name: string): void {
-    this.assertKnown(name);
-    if (this.entries.get(name)?.state !== "exhausted") return;
-    this.entries.set(name, { state: "available" });
-    this.changed();
+    this.availableAgain(name, "exhausted");
   }
 
   markBroken(name: string, reason: BrokenReason, detail: string): void {
@@ -161,8 +158,13 @@ export class AccountLedger {
 
   /** The operator fixed it (or a check found it fine again): available again. */
   clearBroken(name: string): void {
+    this.availableAgain(name, "broken");
+  }
+
+  // An account leaves `from` for available; in any other state it is left as it is.
+  private availableAgain(name: string, from: "exhausted" | "broken"): void {
     this.assertKnown(name);
-    if (this.entries.get(name)?.state !== "broken") return;
+    if (this.entries.get(name)?.state !== from) return;
     this.entries.set(name, { state: "available" });
     this.changed();
   }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readlink, realpath, rename, stat, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
-import { AppError, describeError } from "../lib/errors.js";
+import { AppError, describeError, errnoOf, isNotFound } from "../lib/errors.js";
 import { shellQuote as q } from "../lib/shell-quote.js";
 
 /**
@@ -96,16 +96,13 @@ type LinkState =
 
 type TargetState = "dir" | "absent" | LinkProblem;
 
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 function ioProblem(home: string, link: string, expected: string, err: unknown): LinkProblem {
   return {
     home,
     link,
     kind: "io",
-    found: errCode(err) ?? "error",
+    found: errnoOf(err) ?? "error",
     expected,
     fix: `check that the daemon's user can read ${q(link)} (${describeError(err)})`,
   };
@@ -126,7 +123,7 @@ async function inspectHome(home: string): Promise<LinkProblem | null> {
       fix: `move ${q(home)} out of the way, then create the home: mkdir -m 700 ${q(home)} and log in with CLAUDE_CONFIG_DIR=${q(home)} claude — or correct accounts[].home in the config`,
     };
   } catch (err) {
-    const code = errCode(err);
+    const code = errnoOf(err);
     if (code === "ENOENT" || code === "ENOTDIR") {
       return {
         home,
@@ -162,7 +159,7 @@ async function inspectTarget(home: string, target: string): Promise<TargetState>
       fix: `move ${q(target)} out of the way (it is not a folder), then: mkdir -m 700 ${q(target)}`,
     };
   } catch (err) {
-    if (errCode(err) === "ENOENT") return "absent";
+    if (isNotFound(err)) return "absent";
     return ioProblem(home, target, "the shared folder", err);
   }
 }
@@ -190,7 +187,7 @@ async function inspectLink(home: string, name: SharedLinkName, target: string): 
   try {
     st = await lstat(link);
   } catch (err) {
-    if (errCode(err) === "ENOENT") return { kind: "absent" };
+    if (isNotFound(err)) return { kind: "absent" };
     return { kind: "problem", problem: ioProblem(home, link, expected, err) };
   }
   if (!st.isSymbolicLink()) {
@@ -287,7 +284,7 @@ async function ensureTarget(home: string, target: string): Promise<{ created: bo
     created = true;
     await fsyncDir(path.dirname(target));
   } catch (err) {
-    if (errCode(err) !== "EEXIST") return { created: false, problem: ioProblem(home, target, "the shared folder", err) };
+    if (errnoOf(err) !== "EEXIST") return { created: false, problem: ioProblem(home, target, "the shared folder", err) };
   }
   const after = await inspectTarget(home, target);
   if (after === "dir") return { created, problem: null };
@@ -317,7 +314,7 @@ async function ensureLink(
     await fsyncDir(home);
   } catch (err) {
     // EEXIST: someone else made something here between our look and our symlink; judge what is there now.
-    if (errCode(err) !== "EEXIST") return { created: false, problems: [ioProblem(home, link, `a symlink to ${target}`, err)] };
+    if (errnoOf(err) !== "EEXIST") return { created: false, problems: [ioProblem(home, link, `a symlink to ${target}`, err)] };
   }
   // Verify rather than trust: whatever is there now is what Claude Code will use.
   const now = await inspectLink(home, name, target);
@@ -399,7 +396,7 @@ export async function flipLink(linkPath: string, targetHome: string): Promise<st
     previous = path.resolve(dir, await readlink(link));
   } catch (err) {
     if (err instanceof LinkError) throw err;
-    if (errCode(err) !== "ENOENT") {
+    if (!isNotFound(err)) {
       throw new LinkError("CLAUDE_LINK_FLIP_FAILED", `claude link ${link}: cannot read it: ${describeError(err)}`, { cause: err });
     }
   }

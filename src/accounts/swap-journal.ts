@@ -7,7 +7,7 @@ import { isValidSessionId } from "../claude/launch.js";
 import { taskRecordSchema, type TaskRecord } from "../dispatch/records.js";
 import { AppError } from "../lib/errors.js";
 
-/** The steps of SPEC §6 "Swap, in order", then the three ends. */
+/** The steps of contract §6 "A swap", then the three ends. */
 export const SWAP_STEPS = [
   "recording",
   "stopping-pool",

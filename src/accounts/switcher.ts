@@ -1,5 +1,5 @@
 /**
- * The swap (SPEC §6 "Swap, in order") as an explicit state machine. Each step is logged and the journal persisted
+ * The swap (contract §6 "A swap") as an explicit state machine. Each step is logged and the journal persisted
  * *before* the step's side effect, so after a crash `recoverSwap` knows how far it got:
  *
  *   recording → stopping-pool → flipping → ensuring-links → recording-swap → recreating → done
@@ -235,6 +235,16 @@ export async function recoverSwap(journal: SwapJournal, deps: SwitcherDeps): Pro
   return drive(j, deps, start, { throwOnFailure: false });
 }
 
+// Points the claude link at `home`: undefined when done, else what went wrong.
+async function flipTo(d: SwitcherDeps, link: string, home: string): Promise<string | undefined> {
+  try {
+    await d.links.flipLink(link, home);
+    return undefined;
+  } catch (err) {
+    return describeError(err);
+  }
+}
+
 /** Runs the machine from `start` to an end. Throws SwapError for failed and partial ends when `throwOnFailure`. */
 async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: DriveOptions): Promise<SwapResult> {
   let step = start;
@@ -246,18 +256,19 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: Driv
         await d.sessions.killPoolSessions().catch((err: unknown) => warn(j, d, `killing the pool failed: ${describeError(err)}`));
         step = "flipping";
         break;
-      case "flipping":
+      case "flipping": {
         await advance(j, d, "flipping", false);
-        try {
-          await d.links.flipLink(j.link, j.to_home);
+        const failed = await flipTo(d, j.link, j.to_home);
+        if (failed === undefined) {
           step = "ensuring-links";
-        } catch (err) {
+        } else {
           // The rename may have happened before a later failure (fsync): put the link back to be sure.
-          j.error = `flipping ${j.link} to ${j.to_home} failed: ${describeError(err)}`;
+          j.error = `flipping ${j.link} to ${j.to_home} failed: ${failed}`;
           j.failed_at = "flipping";
           step = "rolling-back";
         }
         break;
+      }
       case "ensuring-links": {
         await advance(j, d, "ensuring-links", false);
         let problems: string[];
@@ -277,12 +288,11 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: Driv
         }
         break;
       }
-      case "rolling-back":
+      case "rolling-back": {
         await advance(j, d, "rolling-back", false);
-        try {
-          await d.links.flipLink(j.link, j.from_home);
-        } catch (err) {
-          j.error = `${j.error ?? "swap failed"}; putting ${j.link} back to ${j.from_home} failed too: ${describeError(err)}`;
+        const failed = await flipTo(d, j.link, j.from_home);
+        if (failed !== undefined) {
+          j.error = `${j.error ?? "swap failed"}; putting ${j.link} back to ${j.from_home} failed too: ${failed}`;
           await advance(j, d, "partial-swap", false);
           d.log.error({ swap: j.id, error: j.error, problems: j.problems }, "partial swap: every further swap is refused until restart");
           d.notify({ kind: "partial-swap", from: j.from, to: j.to, error: j.error, problems: j.problems });
@@ -294,6 +304,7 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: Driv
         await Promise.resolve(d.accountsState.setActive(j.from)).catch((err: unknown) => warn(j, d, `setting ${j.from} active again failed: ${describeError(err)}`));
         step = "recreating";
         break;
+      }
       case "recording-swap":
         await advance(j, d, "recording-swap", false);
         try {

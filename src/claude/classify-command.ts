@@ -4,7 +4,7 @@
  */
 import { classifyScreen, type LimitKind, type ScreenState, type ScreenVerdict } from "./screen.js";
 
-/** The `--json` shape (SPEC §7); `resets_at` is ISO-8601 UTC or null when the screen shows no reset time. */
+/** The `--json` shape (contract §7); `resets_at` is ISO-8601 UTC or null when the screen shows no reset time. */
 export interface VerdictJson {
   state: ScreenState;
   detail: string;

@@ -11,7 +11,7 @@ import { request as httpRequest } from "node:http";
 import path from "node:path";
 import { ensureDir, moveDurably, writeFileAtomic } from "../lib/atomic-fs.js";
 import { systemClock, type Clock } from "../lib/clock.js";
-import { describeError } from "../lib/errors.js";
+import { describeError, isNotFound } from "../lib/errors.js";
 // Types only: the hook command (run several times per task by every agent) must not load zod, which
 // checking an envelope needs; only drainSpool, in the daemon, loads it.
 import type { HookEnvelope, HookEvent } from "./hooks.js";
@@ -256,7 +256,7 @@ export async function drainSpool(
   try {
     names = await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return result;
+    if (isNotFound(err)) return result;
     throw err;
   }
   const maxFileBytes = options.maxFileBytes ?? 4 * MAX_PAYLOAD_BYTES;
@@ -276,7 +276,7 @@ export async function drainSpool(
       }
       text = await readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      if (isNotFound(err)) continue;
       result.kept.push({ file, problem: `unreadable: ${describeError(err)}` });
       continue;
     }
@@ -298,8 +298,8 @@ export async function drainSpool(
       result.kept.push({ file, problem: `handler failed: ${describeError(err)}` });
       continue;
     }
-    await unlink(file).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") result.kept.push({ file, problem: `handled but not deleted: ${describeError(err)}` });
+    await unlink(file).catch((err: unknown) => {
+      if (!isNotFound(err)) result.kept.push({ file, problem: `handled but not deleted: ${describeError(err)}` });
     });
     result.delivered++;
   }

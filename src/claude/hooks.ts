@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { dropUndefined } from "../lib/objects.js";
 
 /** `error` values of the StopFailure hook (2.1.78+); anything else is kept as `unknown` with the raw value. */
 export const STOP_FAILURE_ERRORS = [
@@ -173,10 +174,6 @@ function detailsText(details: unknown): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, open, readdir, unlink } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
-import { AppError } from "../lib/errors.js";
+import { writeNewFile } from "../lib/atomic-fs.js";
+import { AppError, isNotFound } from "../lib/errors.js";
 import { shellJoin, shellQuote } from "../lib/shell-quote.js";
 import type { LaunchCommand } from "./launch.js";
 
@@ -28,15 +29,7 @@ export class LaunchEnvFiles {
   async write(env: Readonly<Record<string, string>>): Promise<string> {
     await this.ensurePrivateDir();
     const file = path.join(this.dir, `${randomBytes(12).toString("hex")}.sh`);
-    const handle = await open(file, "wx", 0o600);
-    try {
-      await handle.writeFile(envScript(env));
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      await unlink(file).catch(() => undefined);
-      throw err;
-    }
-    await handle.close();
+    await writeNewFile(file, envScript(env), 0o600);
     return file;
   }
 
@@ -51,7 +44,7 @@ export class LaunchEnvFiles {
     try {
       names = await readdir(this.dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      if (isNotFound(err)) return 0;
       throw err;
     }
     let removed = 0;

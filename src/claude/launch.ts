@@ -1,7 +1,7 @@
 import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, writeFileAtomic } from "../lib/atomic-fs.js";
-import { AppError } from "../lib/errors.js";
+import { AppError, isNotFound } from "../lib/errors.js";
 import { shellJoin, shellQuote } from "../lib/shell-quote.js";
 
 /** A launch line or an account home that cannot be used as asked. */
@@ -67,7 +67,7 @@ export interface LaunchCommand {
 }
 
 /**
- * The agent's launch line (SPEC S4): `CLAUDE_CONFIG_DIR=<home> <command> <args> --session-id <uuid>
+ * The agent's launch line (contract S4): `CLAUDE_CONFIG_DIR=<home> <command> <args> --session-id <uuid>
  * --settings <file>`, or `--resume <uuid>` in place of `--session-id`.
  */
 export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {
@@ -215,7 +215,7 @@ async function readJsonObject(file: string): Promise<{ value: Json; mode: number
     mode = (await stat(file)).mode & 0o777;
     text = await readFile(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { value: {}, mode };
+    if (isNotFound(err)) return { value: {}, mode };
     throw err;
   }
   if (text.trim() === "") return { value: {}, mode };

@@ -1,5 +1,5 @@
 /**
- * Task text is pasted into Claude Code inside a bracketed paste (SPEC S5): an `ESC [ 201 ~` in it
+ * Task text is pasted into Claude Code inside a bracketed paste (contract S5): an `ESC [ 201 ~` in it
  * would end the paste early and the rest would arrive as typed keys (a `!cmd` line is then bash mode).
  * Before pasting, every such sequence and every other C0/C1 control except newline and tab is
  * removed; a lone CR becomes a newline (CRLF line ends become LF without counting as a change).

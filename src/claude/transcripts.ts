@@ -6,7 +6,8 @@
 import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { AppError } from "../lib/errors.js";
+import { AppError, errnoOf } from "../lib/errors.js";
+import { dropUndefined } from "../lib/objects.js";
 import { isUsageLimitError } from "./hooks.js";
 import { assertSessionId } from "./launch.js";
 
@@ -172,7 +173,7 @@ export async function readTranscript(file: string, options: ReadTranscriptOption
   try {
     handle = await open(file, "r");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (code === "ENOENT") throw new TranscriptError("TRANSCRIPT_NOT_FOUND", `no transcript at ${file}`, { cause: err });
     throw new TranscriptError("TRANSCRIPT_UNREADABLE", `cannot open transcript ${file}: ${(err as Error).message}`, { cause: err });
   }
@@ -338,8 +339,4 @@ async function* readLines(handle: FileHandle, start: number, end: number, maxLin
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function dropUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

@@ -7,7 +7,7 @@ import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { systemClock, type Clock } from "../lib/clock.js";
-import { AppError } from "../lib/errors.js";
+import { AppError, errnoOf, isNotFound } from "../lib/errors.js";
 
 export type UsageApiErrorCode =
   | "USAGE_CREDENTIALS_MISSING"
@@ -58,8 +58,8 @@ export async function readOAuthCredentials(home: string): Promise<OAuthCredentia
     text = await readFile(file, "utf8");
   } catch (err) {
     if (err instanceof UsageApiError) throw err;
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new UsageApiError("USAGE_CREDENTIALS_MISSING", `no credentials at ${file}: log this account in (claude /login with CLAUDE_CONFIG_DIR=${home})`);
-    throw new UsageApiError("USAGE_CREDENTIALS_MISSING", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    if (isNotFound(err)) throw new UsageApiError("USAGE_CREDENTIALS_MISSING", `no credentials at ${file}: log this account in (claude /login with CLAUDE_CONFIG_DIR=${home})`);
+    throw new UsageApiError("USAGE_CREDENTIALS_MISSING", `cannot read ${file}: ${errnoOf(err) ?? "error"}`);
   }
   let json: unknown;
   try {

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig, resolveConfigPath } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
-import { VERSION } from "../daemon/daemon.js";
+import { VERSION } from "../lib/version.js";
 import { realDoctorDeps, runDoctor } from "../daemon/doctor.js";
 import { describeError } from "../lib/errors.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from "./io.js";

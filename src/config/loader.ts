@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { AppError } from "../lib/errors.js";
+import { AppError, errnoOf } from "../lib/errors.js";
 import { configSchema, type Config } from "./schema.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/claude-failover/config.yaml";
@@ -146,7 +146,7 @@ export async function loadConfig(file: string, home = os.homedir()): Promise<Con
     size = st.size;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message;
     throw new ConfigError(file, [`(file): cannot read: ${why}`], { cause: err });
   }

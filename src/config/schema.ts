@@ -3,7 +3,7 @@ import { parseDuration } from "../lib/duration.js";
 import { isLoopbackHost } from "../http/gate.js";
 
 /**
- * The configuration file's schema (SPEC §3), the one source for validation, defaults and the JSON
+ * The configuration file's schema (contract §3), the one source for validation, defaults and the JSON
  * Schema in deploy/. Keys keep the file's snake_case so an error's key path is what the operator wrote;
  * durations come out as milliseconds and paths as given (the loader expands `~` and makes them absolute).
  */

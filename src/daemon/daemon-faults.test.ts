@@ -10,16 +10,12 @@ import { createLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import type { SessionInfo } from "../tmux/client.js";
 import { makeSandbox } from "../../test/support/sandbox.js";
+import { until } from "../../test/support/until.js";
 import { Daemon } from "./daemon.js";
 
 /** Polls a condition the daemon reaches on its own (its loops run on real promises beside the fake clock). */
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+const reached = (what: string, check: () => boolean | Promise<boolean>): Promise<true> =>
+  until(what, async () => (await check()) || undefined, 10_000, { everyMs: 10 });
 
 describe("Daemon under a failing state disk", () => {
   test("a claimed task whose hand-over and re-queue fail: /health 503 with the reason, one notification, filed once the disk works, /health 200", async () => {
@@ -53,7 +49,7 @@ describe("Daemon under a failing state disk", () => {
         full = true;
         await writeFile(path.join(config.queue.root, "p", "inbox", "t1.md"), "say hello\n");
         await clock.advance(config.watcher.poll_interval);
-        await until("the task to be stuck", () => !d.health().ok);
+        await reached("the task to be stuck", () => !d.health().ok);
         const sick = await health();
         assert.equal(sick.status, 503);
         assert.deepEqual(d.liveness(), { ok: true }, "a stuck task does not starve the systemd watchdog: a restart would not help it");
@@ -65,8 +61,8 @@ describe("Daemon under a failing state disk", () => {
 
         full = false;
         await clock.advance(config.watcher.poll_interval);
-        await until("the task to be filed", async () => (await folder("failed")).includes("t1.md"));
-        await until("health to recover", () => d.health().ok);
+        await reached("the task to be filed", async () => (await folder("failed")).includes("t1.md"));
+        await reached("health to recover", () => d.health().ok);
         assert.equal((await health()).status, 200);
         assert.deepEqual(await folder("active"), []);
         assert.equal(stuckNotes().length, 1, "one notification for the fault, not one per pass");

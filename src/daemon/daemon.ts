@@ -37,8 +37,8 @@ import { createDelegationManager } from "../delegation/create.js";
 import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
 import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
+import { VERSION } from "../lib/version.js";
 
-export const VERSION = "0.1.0";
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
 /** events.jsonl is rotated past this size (5 files kept). */
@@ -242,7 +242,7 @@ export class Daemon {
     }
   }
 
-  /** Task outcomes worth a person's attention (SPEC §7): failed tasks and stalled sessions. */
+  /** Task outcomes worth a person's attention (contract §7): failed tasks and stalled sessions. */
   private notifyAbout(event: { type: string; [k: string]: unknown }): void {
     const task = `${String(event.project)}/${String(event.task)}`;
     if (event.type === "task_failed") {

@@ -13,15 +13,8 @@ import { FakeTmuxClient } from "../tmux/fake.js";
 import { FakeClaude } from "../dispatch/test-fake-claude.js";
 import { makeSandbox } from "../../test/support/sandbox.js";
 import { startMockJobService } from "../../test/support/mock-job-service.js";
+import { until } from "../../test/support/until.js";
 import { Daemon } from "./daemon.js";
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test("a delegated and a local task run side by side through the daemon; the idle dedicated session is never used", async () => {
   const sb = await makeSandbox();
@@ -47,7 +40,7 @@ test("a delegated and a local task run side by side through the daemon; the idle
     await submitTask(root, "web", "---\nallow_delegation: yes\npreferred_ai: gpu\n---\nRender the thing on a GPU.\n", { sourceName: "gpu-job.md" });
     await submitTask(root, "web", "Fix the bug locally.\n", { sourceName: "local-job.md" });
 
-    await until("both tasks in done/", async () => (await readdir(path.join(root, "web", "done")).catch(() => [])).length === 2);
+    await until("both tasks in done/", async () => (await readdir(path.join(root, "web", "done")).catch(() => [])).length === 2 || undefined, 20_000, { everyMs: 50 });
     const delegated = await readFile(path.join(root, "web", "done", "gpu-job.md"), "utf8");
     assert.match(delegated, /## Result\n\nthe GPU's answer/);
     assert.match(delegated, /provider: gpu/);

@@ -4,7 +4,7 @@ import path from "node:path";
 import { validateAllAccounts, formatLinkProblem } from "../accounts/shared-links.js";
 import type { Config } from "../config/schema.js";
 import { formatUnsetEnvFrom, unsetEnvFrom } from "../config/secrets.js";
-import { describeError } from "../lib/errors.js";
+import { describeError, errnoOf } from "../lib/errors.js";
 
 export interface DoctorFinding {
   check: "config" | "tmux" | "claude" | "account-home" | "credentials" | "shared-links" | "state-dir" | "secrets";
@@ -76,7 +76,7 @@ export async function inspectCredentials(home: string, now: number): Promise<{ o
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     return {
       ok: false,
       message: code === "ENOENT" ? `${file}: no credentials` : `${file}: cannot read (${code ?? "error"})`,
@@ -143,7 +143,7 @@ export async function runDoctor(config: Config, deps: DoctorDeps): Promise<Docto
     await access(config.state_dir, constants.W_OK);
     findings.push({ check: "state-dir", ok: true, message: `${config.state_dir} is writable` });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (code === "ENOENT") findings.push({ check: "state-dir", ok: true, message: `${config.state_dir} will be created at start` });
     else findings.push({ check: "state-dir", ok: false, message: `${config.state_dir} is not writable (${code ?? "error"})`, fix: `chown the folder to the daemon's user, or set state_dir` });
   }

@@ -11,6 +11,7 @@ import type { Config } from "../config/schema.js";
 import { poolSessionNames } from "../config/schema.js";
 import { isShell, type AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
+import type { AgentAccount } from "../dispatch/ports.js";
 import type { TaskRecord } from "../dispatch/records.js";
 import type { WorkLoop } from "../dispatch/work-loop.js";
 import type { Clock } from "../lib/clock.js";
@@ -49,7 +50,7 @@ export interface FailoverDeps {
 const USAGE_EVERY_POLLS = 6;
 
 /**
- * Usage limits and failover (SPEC §6), wired: the ledger of accounts, the quota monitor fed by hooks
+ * Usage limits and failover (contract §6), wired: the ledger of accounts, the quota monitor fed by hooks
  * and screens, the switcher that swaps, and the loop that acts on decisions — swap, pause when every
  * account is out, resume at the reset by answering the limit menu and sending "continue".
  */
@@ -341,7 +342,7 @@ export class Failover {
     }
   }
 
-  private accountByHome(home: string): { name: string; home: string; env: Record<string, string> } {
+  private accountByHome(home: string): AgentAccount {
     const a = this.d.config.accounts.find((x) => x.home === home) ?? this.d.config.accounts[0]!;
     return { name: a.name, home: a.home, env: agentEnv(this.d.config, a, this.d.env) };
   }

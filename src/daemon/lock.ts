@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { AppError, describeError } from "../lib/errors.js";
+import { AppError, describeError, errnoOf, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 
 /** What a lock file holds: who holds it, and when that process started (so a reused pid is not taken for it). */
@@ -37,7 +37,7 @@ export const realProcessProbe: ProcessProbe = {
       process.kill(pid, 0);
       return true;
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code === "EPERM";
+      return errnoOf(err) === "EPERM";
     }
   },
 };
@@ -108,7 +108,7 @@ export async function acquireLock(o: LockOptions): Promise<HeldLock> {
         await link(temp, o.file);
         return held(o.file, text);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        if (errnoOf(err) !== "EEXIST") throw err;
       }
       const found = await readFile(o.file, "utf8").catch(() => undefined);
       if (found === undefined) continue; // removed meanwhile: try again
@@ -129,7 +129,7 @@ async function takeOver(file: string, stale: string, record: LockRecord | undefi
   try {
     await rename(file, aside);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    if (isNotFound(err)) return;
     throw err;
   }
   const moved = await readFile(aside, "utf8").catch(() => "");

@@ -5,7 +5,6 @@ import path from "node:path";
 import { classifyScreen } from "../claude/screen.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
 import { HookHub } from "../dispatch/hook-hub.js";
-import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import { FakeClaude } from "../dispatch/test-fake-claude.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
 import { FakeClock, InstantClock } from "../lib/clock.js";
@@ -15,6 +14,7 @@ import { SETTLE_MS } from "../queue/scan.js";
 import { makeQueue } from "../queue/test-support.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { queuePort, REJECT_BATCH } from "./queue-port.js";
+import { memoryLedger } from "../dispatch/test-work-loop.js";
 
 const names = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => !n.startsWith(".")).sort();
 
@@ -58,20 +58,6 @@ describe("queuePort", () => {
     await q.cleanup();
   });
 });
-
-function memoryLedger(): TaskLedger {
-  const tasks = new Map<string, TaskRecord>();
-  const tries = new Map<string, number>();
-  return {
-    records: () => [...tasks.values()].map((r) => ({ ...r })),
-    get: (k) => (tasks.has(k) ? { ...tasks.get(k)! } : undefined),
-    put: (r) => void tasks.set(`${r.project}/${r.id}`, { ...r }),
-    remove: (k) => void tasks.delete(k),
-    attempts: (k) => tries.get(k) ?? 0,
-    setAttempts: (k, n) => void (n === undefined ? tries.delete(k) : tries.set(k, n)),
-    flush: async () => undefined,
-  };
-}
 
 test("with 2,000 bad files in an inbox, each pass still supervises what runs and rejects one batch", async () => {
   const clock = new InstantClock();

@@ -9,7 +9,7 @@ import { TaskQueue } from "../queue/queue.js";
 import { STATUS_REFRESH_MS, StatusPublisher } from "./status-publisher.js";
 import { tempDir } from "../lib/test-temp.js";
 
-test("status.json in the SPEC shape, /status counts, and stale tasks for the watchdog", async () => {
+test("status.json in the contract's shape, /status counts, and stale tasks for the watchdog", async () => {
   const root = await tempDir("cf-status-");
   const now = Date.UTC(2026, 3, 17, 12);
   const clock = new FakeClock(now);

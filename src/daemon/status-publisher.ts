@@ -28,7 +28,7 @@ export interface StaleTask {
 }
 
 /**
- * Keeps every project's status.json (SPEC §4) up to date — written when it changes and at least every
+ * Keeps every project's status.json (contract §4) up to date — written when it changes and at least every
  * minute — and keeps the counts /status shows, so an HTTP request never walks the queue folders.
  * Finished tasks are remembered for 24 h: from the work loop's events,
  * and at start from the mtimes in done/ and failed/.
@@ -77,7 +77,7 @@ export class StatusPublisher {
     this.loop.poke();
   }
 
-  /** Tasks waiting or running too long (SPEC §7 /watchdog/status); delegated ones never are. */
+  /** Tasks waiting or running too long (contract §7 /watchdog/status); delegated ones never are. */
   watchdog(): { stale: StaleTask[]; counters: { done_since_start: number; failed_since_start: number }; stale_inbox_after_s: number } {
     return { stale: this.stale, counters: { done_since_start: this.counters.done, failed_since_start: this.counters.failed }, stale_inbox_after_s: STALE_INBOX_MS / 1000 };
   }

@@ -5,7 +5,7 @@ import { readTranscript, transcriptPath, type TranscriptSummary } from "../claud
 import type { AccountConfig, Config } from "../config/schema.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
-import type { AccountPort, SessionPort } from "../dispatch/ports.js";
+import type { AccountPort, AgentAccount, SessionPort } from "../dispatch/ports.js";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
@@ -82,7 +82,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     const a = accountByName(accountName) ?? config.accounts[0]!;
     return readTranscript(transcriptPath(a.home, cwd, id)).catch(() => undefined);
   };
-  const launchFor = async (account: { name: string; home: string; env: Record<string, string> }, sessionId: string, cwd: string, resume = false): Promise<LaunchCommand> => {
+  const launchFor = async (account: AgentAccount, sessionId: string, cwd: string, resume = false): Promise<LaunchCommand> => {
     const apiKey = account.env.ANTHROPIC_API_KEY;
     await prepareAccountHome({ home: account.home, cwd, ...(apiKey ? { apiKey } : {}) });
     return buildLaunchCommand({

@@ -1,5 +1,5 @@
 /**
- * The daily delegation budget (SPEC §8): the cost_usd the service reports for each finished job, summed per UTC
+ * The daily delegation budget (contract §8): the cost_usd the service reports for each finished job, summed per UTC
  * day, kept in `<state_dir>/delegation-budget.json` so a restart does not forget the day's spend. Costs are
  * keyed by job id: a job counted, then re-adopted after a crash and reaped again, is not counted twice.
  */
@@ -8,9 +8,8 @@ import path from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
-import { describeError } from "../lib/errors.js";
+import { describeError, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
-import { errnoOf } from "../queue/layout.js";
 
 export const BUDGET_FILE = "delegation-budget.json";
 
@@ -45,7 +44,7 @@ export class DailyBudget {
     try {
       text = await readFile(this.file, "utf8");
     } catch (err) {
-      if (errnoOf(err) !== "ENOENT") this.o.log.warn({ file: this.file, err: describeError(err) }, "cannot read the delegation budget state; counting from zero");
+      if (!isNotFound(err)) this.o.log.warn({ file: this.file, err: describeError(err) }, "cannot read the delegation budget state; counting from zero");
       return;
     }
     let json: unknown;

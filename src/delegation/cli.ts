@@ -1,5 +1,5 @@
 /**
- * `ccl-delegate` (SPEC §8): the delegation contract for shell scripts. submit / get / result / decide.
+ * `ccl-delegate` (contract §8): the delegation contract for shell scripts. submit / get / result / decide.
  * stdout carries the answer (a job id, the job's JSON, the result text, a route); stderr the problems.
  * Exit codes: 0 ok, 1 failure (service, job failed, timeout, unreadable file), 2 usage (bad arguments, missing
  * environment, a task that is not for delegation).
@@ -56,7 +56,7 @@ export async function runCclDelegate(argv: readonly string[], io: CliIo, deps: C
 
 function buildProgram(io: CliIo, deps: CclDelegateDeps): Command {
   const program = new Command("ccl-delegate")
-    .description("Delegate tasks to the remote AI job service (SPEC §8)")
+    .description("Delegate tasks to the remote AI job service (docs/contract.md §8)")
     .addHelpText("after", "\nEnvironment: CCL_SECUTOOLS_API_KEY (or SECUTOOLS_API_KEY); CCL_SECUTOOLS_URL (or CCL_SECUTOOLS_MOCK_URL).\nExit codes: 0 ok, 1 failure, 2 usage.\n")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })

@@ -9,6 +9,7 @@ import { createLogger } from "../lib/logger.js";
 import { JobClient, parseRetryAfter, type JobClientOptions } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { manualDeadlines, RecordingClock } from "./test-support.js";
+import { until } from "../../test/support/until.js";
 
 const KEY = "sk-SECRET-abc123";
 let mock: MockJobService;
@@ -40,10 +41,6 @@ function everything(err: DelegationError): string {
   return [err.message, err.stack, JSON.stringify(err), inspect(err, { depth: 5 })].join("\n");
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000 && !cond(); i++) await new Promise<void>((r) => setImmediate(r));
-  assert.ok(cond(), "condition never became true");
-}
 
 describe("JobClient: the contract", () => {
   test("submit posts the job with the key as a bearer token", async () => {
@@ -220,7 +217,7 @@ describe("JobClient: retries", () => {
     const c = new JobClient({ url: mock.url, apiKey: KEY, clock, random: () => 0.5 });
     const abort = new AbortController();
     const pending = failure(c.get("job-1", abort.signal));
-    await until(() => clock.pendingSleeps === 1);
+    await until("the client to wait on the clock", () => clock.pendingSleeps === 1 || undefined, 10_000, { everyMs: 1 });
     abort.abort();
     assert.equal((await pending).code, "DELEGATION_ABORTED");
     await flushMicrotasks();
@@ -395,7 +392,7 @@ describe("JobClient.waitForResult", () => {
     const { id } = await c.submit(request);
     const abort = new AbortController();
     const pending = failure(c.waitForResult(id, { timeoutMs: 60_000, pollIntervalMs: 2000, signal: abort.signal }));
-    await until(() => clock.pendingSleeps === 1);
+    await until("the client to wait on the clock", () => clock.pendingSleeps === 1 || undefined, 10_000, { everyMs: 1 });
     abort.abort();
     assert.equal((await pending).code, "DELEGATION_ABORTED");
   });

@@ -1,5 +1,5 @@
 /**
- * The remote AI job service's client (SPEC §8): `POST {url}/jobs` → 201 `{id, status}`, `GET {url}/jobs/{id}`.
+ * The remote AI job service's client (contract §8): `POST {url}/jobs` → 201 `{id, status}`, `GET {url}/jobs/{id}`.
  * Transport errors, timeouts, 5xx and 429 are retried (3 retries, 500 ms doubling ±20 % jitter, Retry-After
  * honoured); other 4xx never are. Every submission carries an `Idempotency-Key` header, the same on each of its
  * retries, so a POST that timed out after the service took it is not a second job. The key travels only in the Authorization header: it is scrubbed from every

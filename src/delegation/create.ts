@@ -17,7 +17,7 @@ export interface CreateDelegationOptions {
 }
 
 /**
- * The daemon's one call: a DelegationManager (not started) when SPEC §8's activation rule holds, undefined
+ * The daemon's one call: a DelegationManager (not started) when contract §8's activation rule holds, undefined
  * otherwise — and then nothing about delegation exists, the behaviour is exactly the local-only one.
  * Throws DelegationError(DELEGATION_CONFIG) for a URL or key that cannot be used (a start-up error).
  */

@@ -12,7 +12,7 @@ export interface DelegationQueueLayout {
   projects: Readonly<Record<string, string>>;
 }
 
-/** What an operator is told (SPEC §7: "delegation failed", "budget reached"). */
+/** What an operator is told (contract §7: "delegation failed", "budget reached"). */
 export type DelegationNotice =
   | { kind: "delegation_failed"; project: string; task: string; job_id?: string; provider?: string; reason: string; message: string }
   | { kind: "budget_reached"; day: string; spent_usd: number; daily_budget_usd: number; message: string };

@@ -1,5 +1,5 @@
 /**
- * The delegation manager (SPEC §8): offers waiting tasks to the remote job service, keeps the
+ * The delegation manager (contract §8): offers waiting tasks to the remote job service, keeps the
  * `inbox/<id>.md.delegated` markers, and reaps finished jobs into done/ or failed/.
  *
  * Crash safety — never two jobs for one task, never a lost task. The marker is the write-ahead record:
@@ -135,7 +135,7 @@ export class DelegationManager {
     }
   }
 
-  /** True while the task is delegated: such tasks are never stale (SPEC §7). */
+  /** True while the task is delegated: such tasks are never stale (contract §7). */
   isDelegated(project: string, id: string): boolean {
     return this.jobs.has(`${project}/${id}`);
   }

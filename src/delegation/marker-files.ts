@@ -3,8 +3,9 @@ import { randomBytes } from "node:crypto";
 import { link, open, unlink, utimes } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
+import { errnoOf } from "../lib/errors.js";
 import { freeId, unlinkIfPresent } from "../queue/finish.js";
-import { errnoOf, pathExists, readTaskFile } from "../queue/layout.js";
+import { pathExists, readTaskFile } from "../queue/layout.js";
 import { decodeUtf8 } from "../queue/task.js";
 import { MARKER_SUFFIX, readMarker, type MarkerBlock } from "./marker.js";
 

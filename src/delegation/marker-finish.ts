@@ -11,9 +11,10 @@
 import { link, lstat, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
+import { errnoOf, isNotFound } from "../lib/errors.js";
 import { freeName, stageWithAppendix, unlinkIfPresent, type FinishContent } from "../queue/finish.js";
 import type { Outcome } from "../queue/footer.js";
-import { errnoOf, listNames, pathExists } from "../queue/layout.js";
+import { listNames, pathExists } from "../queue/layout.js";
 import { MARKER_SUFFIX } from "./marker.js";
 
 export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
@@ -93,7 +94,7 @@ export async function stagedOutcome(inbox: string, id: string): Promise<Outcome 
       const st = await lstat(path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`));
       if (!best || st.mtimeMs > best.mtime) best = { outcome, mtime: st.mtimeMs };
     } catch (err) {
-      if (errnoOf(err) !== "ENOENT") throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
   return best?.outcome;
@@ -131,7 +132,7 @@ async function linkedCopyIn(staged: string, dest: string, id: string): Promise<s
   try {
     st = await lstat(staged);
   } catch (err) {
-    if (errnoOf(err) === "ENOENT") throw new Error(`no staged finish at ${staged}`, { cause: err });
+    if (isNotFound(err)) throw new Error(`no staged finish at ${staged}`, { cause: err });
     throw err;
   }
   if (st.nlink < 2) return undefined;

@@ -1,5 +1,5 @@
 /**
- * The `inbox/<id>.md.delegated` marker (SPEC §4): the task's text with a `delegation:` block added as the last
+ * The `inbox/<id>.md.delegated` marker (contract §4): the task's text with a `delegation:` block added as the last
  * field of its frontmatter. The block is written in two states:
  *   submitting — `{provider, requested_at}`: written before the job is submitted (the write-ahead record);
  *   submitted  — `{job_id, provider, submitted_at}`: written once the service has answered with the job id.

@@ -43,7 +43,7 @@ const coercion: Case[] = [
   ["preferred_ai empty", { allow_delegation: true, preferred_ai: "" }, "local", 5],
 ];
 
-describe("decideProvider: SPEC §8 routing matrix", () => {
+describe("decideProvider: contract §8 routing matrix", () => {
   for (const [name, fm, route, rule] of [...precedence, ...providers, ...coercion]) {
     test(name, () => {
       const d = explainRoute(fm);

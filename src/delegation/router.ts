@@ -10,14 +10,14 @@ export const ROUTING_FIELDS = ["needs_claude_code", "preferred_ai", "allow_deleg
 
 export interface RouteDecision {
   route: Route;
-  /** Which SPEC §8 rule decided (1–5). */
+  /** Which contract §8 rule decided (1–5). */
   rule: 1 | 2 | 3 | 4 | 5;
   /** One line for an operator: why this route. */
   reason: string;
 }
 
 /**
- * SPEC §8 routing, strict precedence, first match wins (P):
+ * Contract §8 routing, strict precedence, first match wins:
  * 1. `needs_claude_code: true` → local; 2. `preferred_ai: claude-code` → local; 3. `allow_delegation` absent or
  * false → local; 4. `preferred_ai` in gpu|gemini|claude-api|auto → that provider; 5. anything else → local.
  * Pure: reads the frontmatter as YAML gave it, booleans and strings coerced leniently; every value it does not

@@ -9,7 +9,7 @@ import { delegationSettingsFromEnv } from "./settings.js";
 
 const config = (url = "") => ({ delegation: { url, poll_interval: 2000, job_timeout: 1_800_000, reap_interval: 10_000, daily_budget_usd: 5 } });
 
-describe("delegationSettingsFromEnv: SPEC §8 activation", () => {
+describe("delegationSettingsFromEnv: contract §8 activation", () => {
   for (const [name, url, env, expected] of [
     ["nothing set", "", {}, undefined],
     ["a key but no URL", "", { CCL_SECUTOOLS_API_KEY: "k" }, undefined],

@@ -32,7 +32,7 @@ export function apiKeyFromEnv(env: NodeJS.ProcessEnv): { apiKey: string; keySour
 }
 
 /**
- * SPEC §8 activation: undefined (local-only behaviour, exactly) unless a key is set and a URL is known —
+ * Contract §8 activation: undefined (local-only behaviour, exactly) unless a key is set and a URL is known —
  * `delegation.url` from the config file, else CCL_SECUTOOLS_URL. A URL from the environment that is not
  * http(s) is refused at start rather than silently leaving delegation off.
  */

@@ -45,7 +45,14 @@ export interface SessionPort {
   markIdle(session: string): void;
 }
 
+/** An account as its agents are launched: its name, its home (CLAUDE_CONFIG_DIR) and the agents' environment. */
+export interface AgentAccount {
+  name: string;
+  home: string;
+  env: Record<string, string>;
+}
+
 /** The account to launch with; undefined while every account is exhausted (dispatch pauses). */
 export interface AccountPort {
-  activeAccount(): { name: string; home: string; env: Record<string, string> } | undefined;
+  activeAccount(): AgentAccount | undefined;
 }

@@ -11,7 +11,7 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { adoptAfterRestart, type AdoptionReport } from "./adopt.js";
 import type { AgentDriver } from "./agent-driver.js";
 import type { HookHub } from "./hook-hub.js";
-import type { AccountPort, ClaimedTask, QueuePort, SessionPort } from "./ports.js";
+import type { AccountPort, AgentAccount, ClaimedTask, QueuePort, SessionPort } from "./ports.js";
 import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
 import { supervise } from "./supervise.js";
 import { TaskNotSettledError, TaskOutcomes } from "./task-outcomes.js";
@@ -36,7 +36,7 @@ export interface WorkLoopDeps {
   log: Logger;
   settings: WorkLoopSettings;
   /** Builds the agent's launch line for an account, a claude session id and a working dir. */
-  launchFor(account: { name: string; home: string; env: Record<string, string> }, claudeSessionId: string, cwd: string, resume?: boolean): Promise<LaunchCommand>;
+  launchFor(account: AgentAccount, claudeSessionId: string, cwd: string, resume?: boolean): Promise<LaunchCommand>;
   /** The agent's last message from its transcript, when no Stop hook carried it. */
   lastMessage(account: string, cwd: string, claudeSessionId: string): Promise<string | undefined>;
   /** Whether the agent's transcript holds a prompt: evidence that a hand-over cut short by a crash got through. */
@@ -112,7 +112,7 @@ export class WorkLoop {
   }
 
   /** The launch line this loop would use (for relaunching a dedicated session after a swap). */
-  launchLine(account: { name: string; home: string; env: Record<string, string> }, claudeSessionId: string, cwd: string, resume: boolean): Promise<LaunchCommand> {
+  launchLine(account: AgentAccount, claudeSessionId: string, cwd: string, resume: boolean): Promise<LaunchCommand> {
     return this.d.launchFor(account, claudeSessionId, cwd, resume);
   }
 
@@ -155,7 +155,7 @@ export class WorkLoop {
    * cwd (transcripts are shared, so the conversation is there), then "continue". Same task, same
    * claude session id, one attempt.
    */
-  async resumeOn(record: TaskRecord, account: { name: string; home: string; env: Record<string, string> }, signal?: AbortSignal): Promise<void> {
+  async resumeOn(record: TaskRecord, account: AgentAccount, signal?: AbortSignal): Promise<void> {
     // Never bring back a task that left the ledger meanwhile (filed, or back in the inbox): its
     // record would come back with it and wait for a file that is no longer in active/.
     const key = taskKey(record.project, record.id);
@@ -323,7 +323,7 @@ export class WorkLoop {
     }
   }
 
-  private startHandover(session: string, task: ClaimedTask, account: { name: string; home: string; env: Record<string, string> }, signal: AbortSignal): void {
+  private startHandover(session: string, task: ClaimedTask, account: AgentAccount, signal: AbortSignal): void {
     const key = taskKey(task.project, task.id);
     const now = this.d.clock.now();
     // S5: nothing in the text may end the bracketed paste; the done/failed file says when it changed.
@@ -351,7 +351,7 @@ export class WorkLoop {
     this.handing.set(session, run);
   }
 
-  private async handover(record: TaskRecord, task: ClaimedTask, account: { name: string; home: string; env: Record<string, string> }, signal: AbortSignal): Promise<void> {
+  private async handover(record: TaskRecord, task: ClaimedTask, account: AgentAccount, signal: AbortSignal): Promise<void> {
     const key = taskKey(record.project, record.id);
     // The claim is on disk and recorded before anything reaches the session.
     await this.d.ledger.flush();

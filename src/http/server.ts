@@ -54,7 +54,7 @@ function send(res: http.ServerResponse, status: number, body: unknown, contentTy
   res.end(text);
 }
 
-/** The request handler of the daemon's API (SPEC §7). */
+/** The request handler of the daemon's API (contract §7). */
 export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: Logger }): http.RequestListener {
   const gate = createRequestGate(options);
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {

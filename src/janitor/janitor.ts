@@ -1,7 +1,7 @@
 import { lstat, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Clock } from "../lib/clock.js";
-import { describeError } from "../lib/errors.js";
+import { describeError, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 
@@ -37,7 +37,7 @@ const STALE_TEMP_MS = 3_600_000;
 const REJECTED_SPOOL_MS = 7 * 86_400_000;
 
 /**
- * Housekeeping (SPEC §7): prunes done/ and failed/ past their retention, rotates events.jsonl, removes
+ * Housekeeping (contract §7): prunes done/ and failed/ past their retention, rotates events.jsonl, removes
  * temp files a crash left, and old rejected hook-spool files. It only ever deletes regular files whose
  * names it recognises inside those folders; anything else (links, folders, unknown names) is left.
  */
@@ -93,7 +93,7 @@ export class Janitor {
         await unlink(file);
         removed.push(file);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.d.log.warn({ file, err: describeError(err) }, "janitor could not remove a file");
+        if (!isNotFound(err)) this.d.log.warn({ file, err: describeError(err) }, "janitor could not remove a file");
       }
     }
     return removed;

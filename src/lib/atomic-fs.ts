@@ -48,15 +48,20 @@ export async function ensureDir(dir: string, mode = 0o700): Promise<void> {
  */
 export async function writeDurableTemp(dir: string, prefix: string, data: string | Uint8Array, mode = 0o600): Promise<string> {
   const tmp = path.join(dir, `${prefix}.${randomBytes(4).toString("hex")}.tmp`);
-  const handle = await open(tmp, "wx", mode);
+  await writeNewFile(tmp, data, mode, { sync: true });
+  return tmp;
+}
+
+/** Creates `file` (never replacing one) holding `data`, fsynced with `sync`. A failed write leaves nothing behind. */
+export async function writeNewFile(file: string, data: string | Uint8Array, mode = 0o600, options: { sync?: boolean } = {}): Promise<void> {
+  const handle = await open(file, "wx", mode);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (options.sync) await handle.sync();
   } catch (err) {
     await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
+    await unlink(file).catch(() => undefined);
     throw err;
   }
   await handle.close();
-  return tmp;
 }

@@ -22,3 +22,24 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** The errno code of a Node system error (`ENOENT`, `EACCES` …), if any. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** True when a file system call failed because its path does not exist. */
+export function isNotFound(err: unknown): boolean {
+  return errnoOf(err) === "ENOENT";
+}
+
+/** What `op` resolves to, or `fallback` when it fails because its path does not exist; other errors are thrown. */
+export async function orIfMissing<T, F>(op: Promise<T>, fallback: F): Promise<T | F> {
+  try {
+    return await op;
+  } catch (err) {
+    if (isNotFound(err)) return fallback;
+    throw err;
+  }
+}

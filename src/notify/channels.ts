@@ -64,7 +64,7 @@ export function emailChannel(o: { apiUrl: string; apiKey: string; from: string; 
 }
 
 /**
- * The channels the config and environment switch on (SPEC §7): the log always; Telegram when a chat id
+ * The channels the config and environment switch on (contract §7): the log always; Telegram when a chat id
  * is set and its token variable holds a value; e-mail when from/to are set and its key variable holds one.
  * A channel configured but missing its secret is logged once and left out.
  */

@@ -2,7 +2,7 @@ import type { Clock } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 
-/** The events SPEC §7 notifies about. */
+/** The events contract §7 notifies about. */
 export type NotificationKind =
   | "swap-done" | "swap-failed" | "partial-swap" | "all-exhausted" | "resumed"
   | "task-failed" | "session-stalled" | "delegation-failed" | "budget-reached"

@@ -4,8 +4,9 @@ import { copyFile, lstat, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
+import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
-import { errnoOf, pathExists, readTaskFile } from "./layout.js";
+import { pathExists, readTaskFile } from "./layout.js";
 
 /*
  * Finishing a task is three steps, each leaving the task in exactly one place (Q1):
@@ -133,7 +134,7 @@ export async function findStaged(activeDir: string, id: string): Promise<Outcome
       const st = await lstat(path.join(activeDir, `${id}${STAGED_SUFFIX[outcome]}`));
       times.push({ outcome, mtime: st.mtimeMs });
     } catch (err) {
-      if (errnoOf(err) !== "ENOENT") throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
   times.sort((a, b) => b.mtime - a.mtime);
@@ -149,14 +150,9 @@ export function parseStagedName(name: string): { id: string; outcome: Outcome } 
   return undefined;
 }
 
+/** Removes `file`; false when it was not there. */
 export async function unlinkIfPresent(file: string): Promise<boolean> {
-  try {
-    await unlink(file);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return false;
-    throw err;
-  }
+  return orIfMissing(unlink(file).then(() => true), false);
 }
 
 async function endsWithLineBreak(file: string): Promise<boolean> {

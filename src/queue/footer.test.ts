@@ -6,7 +6,7 @@ const T0 = Date.UTC(2026, 3, 17, 2, 17, 19);
 const T1 = Date.UTC(2026, 3, 17, 2, 31, 2, 500);
 
 describe("footer", () => {
-  test("done: every field in SPEC order, no reason", () => {
+  test("done: every field in the contract's order, no reason", () => {
     const text = formatFooter("done", {
       session: "ccl-auto-12", account: "main", attempts: 1, startedAt: T0, finishedAt: T1,
       provider: "claude-code", costUsd: 0.42, claudeSessionId: "0b0e6a52-6a0d-4e0e-9f3c-3f1f2f7a9c11",
@@ -23,7 +23,7 @@ describe("footer", () => {
     assert.equal(text, `${FOOTER_MARKER}\nstatus: failed\nreason: bad frontmatter: line 3\nattempts: 0\nfinished: 2026-04-17T02:31:02Z\n`);
   });
 
-  test("prompt_changed, after the SPEC keys, only when the task text had to change before pasting", () => {
+  test("prompt_changed, after the other keys, only when the task text had to change before pasting", () => {
     const text = formatFooter("done", { attempts: 1, finishedAt: T1, claudeSessionId: "x", promptChanged: "2 control sequences or characters removed before pasting" });
     assert.match(text, /\nclaude_session_id: x\nprompt_changed: 2 control sequences or characters removed before pasting\n$/);
     assert.equal(parseFooter(text)?.prompt_changed, "2 control sequences or characters removed before pasting");

@@ -1,4 +1,4 @@
-/** The line that opens the footer of a done/ or failed/ file (SPEC §4). */
+/** The line that opens the footer of a done/ or failed/ file (contract §4). */
 export const FOOTER_MARKER = "<!-- claude-failover -->";
 
 export type Outcome = "done" | "failed";
@@ -24,7 +24,7 @@ export interface FooterFields {
 const MAX_REASON_CHARS = 300;
 
 /**
- * The footer block: the marker line, then `key: value` lines in SPEC order. Values are forced onto one line so
+ * The footer block: the marker line, then `key: value` lines in the contract's order. Values are forced onto one line so
  * a script reading `key: value` can never be fooled by a newline inside a value.
  */
 export function formatFooter(status: Outcome, fields: FooterFields & { finishedAt: number }, reason?: string): string {

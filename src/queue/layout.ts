@@ -1,6 +1,7 @@
 import { constants } from "node:fs";
 import { lstat, open, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
+import { errnoOf, orIfMissing } from "../lib/errors.js";
 import { MAX_TASK_BYTES } from "./task.js";
 
 export const FOLDERS = ["inbox", "active", "done", "failed"] as const;
@@ -13,23 +14,12 @@ export function folderPath(root: string, project: string, folder: Folder): strin
 
 /** The names in a folder; a missing folder is empty (a project whose layout is not made yet). */
 export async function listNames(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return [];
-    throw err;
-  }
+  return orIfMissing(readdir(dir), []);
 }
 
 /** True when something (a file, a link, even a dangling one) sits at `p`. */
 export async function pathExists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return false;
-    throw err;
-  }
+  return orIfMissing(lstat(p).then(() => true), false);
 }
 
 export type TaskFileRead =
@@ -99,10 +89,4 @@ function describeType(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(
   if (st.isSocket()) return "socket";
   if (st.isCharacterDevice() || st.isBlockDevice()) return "device";
   return "special file";
-}
-
-/** The errno code of a Node fs error, if any. */
-export function errnoOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
 }

@@ -4,7 +4,7 @@ const NAME = /^[A-Za-z0-9._-]+$/;
 /** Leaves room under the usual 255-byte file-name limit for `.md.to-failed`, temp prefixes and collision suffixes. */
 export const MAX_ID_LENGTH = 200;
 
-/** A project name: [A-Za-z0-9._-]+, not `.` or `..` (SPEC §9). */
+/** A project name: [A-Za-z0-9._-]+, not `.` or `..` (contract §9). */
 export function isValidProjectName(name: string): boolean {
   return NAME.test(name) && name !== "." && name !== ".." && name.length <= 128;
 }

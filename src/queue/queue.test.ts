@@ -262,7 +262,7 @@ describe("TaskQueue reporting", () => {
     }
   });
 
-  test("status.json has the SPEC shape; finished tasks older than 24 h are left out", async () => {
+  test("status.json has the contract's shape; finished tasks older than 24 h are left out", async () => {
     const q = await makeQueue();
     try {
       await putFile(q.root, "alpha", "inbox", "w.md", "x");

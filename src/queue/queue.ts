@@ -1,13 +1,14 @@
-import { lstat, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
-import { describeError } from "../lib/errors.js";
+import { describeError, errnoOf, isNotFound } from "../lib/errors.js";
+import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, parseStagedName, publishStaged, STAGED_SUFFIX, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
-import { errnoOf, FOLDERS, folderPath, listNames, pathExists, readTaskFile, type Folder } from "./layout.js";
+import { FOLDERS, folderPath, listNames, pathExists, readTaskFile, type Folder } from "./layout.js";
 import { assertProjectName, assertTaskId, isValidTaskId, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
@@ -56,7 +57,7 @@ export interface RecoveryReport {
 }
 
 /**
- * The on-disk queue of SPEC §4: `<root>/<project>/{inbox,active,done,failed}`. Every move is one rename followed
+ * The on-disk queue of contract §4: `<root>/<project>/{inbox,active,done,failed}`. Every move is one rename followed
  * by an fsync of both folders; finishing a task goes through a staged file (see finish.ts) so that at every
  * instant a task sits in exactly one place (Q1). Operations on one project are serialised in-process; one daemon
  * owns a queue root.
@@ -257,7 +258,7 @@ export class TaskQueue {
     return this.parseActive(project, id);
   }
 
-  /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (SPEC §4 shape). */
+  /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (contract §4 shape). */
   /** Writes the project's status.json; `counts` when the caller has just read them (else they are read here). */
   async writeStatusJson(project: string, tasks: Readonly<Record<string, TaskStatusInput>>, counts?: QueueCounts): Promise<void> {
     this.checkProject(project);
@@ -313,7 +314,7 @@ export class TaskQueue {
       await moveDurably(from, to);
       return true;
     } catch (err) {
-      if (errnoOf(err) === "ENOENT" && !(await pathExists(from))) return false;
+      if (isNotFound(err) && !(await pathExists(from))) return false;
       throw new QueueError("QUEUE_IO", `cannot move ${from} to ${to}: ${describeError(err)}`, { cause: err });
     }
   }
@@ -366,14 +367,6 @@ async function checkCwd(parsed: ParseResult & { ok: true }): Promise<ParseResult
   } catch (err) {
     const code = errnoOf(err);
     return { ok: false, reason: code === "ENOENT" ? `cwd: ${cwd} does not exist` : `cwd: ${cwd} cannot be used (${code ?? describeError(err)})` };
-  }
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  try {
-    return (await lstat(p)).isDirectory();
-  } catch {
-    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
-import { errnoOf, listNames, readHead } from "./layout.js";
+import { isNotFound } from "../lib/errors.js";
+import { listNames, readHead } from "./layout.js";
 import { describeBadId, isDelegatedName, isIgnoredInboxName } from "./names.js";
 import { STAGED_SUFFIX } from "./finish.js";
 import { MAX_TASK_BYTES, PRIORITIES, type Priority } from "./task.js";
@@ -80,7 +81,7 @@ export class InboxScanner {
     try {
       dirents = await readdir(inboxDir, { withFileTypes: true });
     } catch (err) {
-      if (errnoOf(err) === "ENOENT") return result;
+      if (isNotFound(err)) return result;
       throw err;
     }
     const busy = await activeIds(activeDir);
@@ -135,7 +136,7 @@ export class InboxScanner {
       st = await lstat(file);
     } catch (err) {
       // Claimed or removed since the readdir: not ours to list any more.
-      if (errnoOf(err) === "ENOENT") return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
     if (st.isSymbolicLink()) return { name, reason: "is a symbolic link; tasks must be regular files (links are never followed)" };

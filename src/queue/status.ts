@@ -29,7 +29,7 @@ export interface TaskStatusInput {
   since: number;
 }
 
-/** Finished tasks stay in status.json this long (SPEC §4). */
+/** Finished tasks stay in status.json this long (contract §4). */
 export const FINISHED_LISTED_MS = 24 * 3_600_000;
 
 /** Counts one project's folders with readdir only (no stat, no read). A staged finish still counts as active. */
@@ -48,7 +48,7 @@ export async function countProject(root: string, project: string): Promise<Queue
   };
 }
 
-/** Writes `<root>/<project>/status.json` atomically in the SPEC §4 shape; finished tasks older than 24 h are left out. */
+/** Writes `<root>/<project>/status.json` atomically in the contract §4 shape; finished tasks older than 24 h are left out. */
 export async function writeProjectStatus(
   root: string,
   project: string,

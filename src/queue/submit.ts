@@ -3,8 +3,9 @@ import { link, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, fsyncDir, writeDurableTemp } from "../lib/atomic-fs.js";
 import { systemClock, type Clock } from "../lib/clock.js";
+import { errnoOf } from "../lib/errors.js";
 import { QueueError } from "./errors.js";
-import { errnoOf, folderPath, pathExists } from "./layout.js";
+import { folderPath, pathExists } from "./layout.js";
 import { assertProjectName, isValidTaskId, sanitizeTaskId } from "./names.js";
 import { decodeUtf8, MAX_TASK_BYTES } from "./task.js";
 

@@ -45,7 +45,7 @@ describe("parseTask: accepted", () => {
     assert.equal(t.project, "alpha");
   });
 
-  test("every field of SPEC §4", async () => {
+  test("every field of contract §4", async () => {
     const text = [
       "---", "title: Install the d2 CLI", "cwd: sub", "timeout: 90m", "priority: high", "needs_claude_code: false",
       "preferred_ai: gpu", "allow_delegation: true", "complexity_hint: low", "---", "", "The prompt.", "",

@@ -17,7 +17,7 @@ export type ComplexityHint = (typeof COMPLEXITY_HINTS)[number];
 
 /**
  * Every field a task's frontmatter may hold. `delegation` is the block the delegation manager adds to an
- * `<id>.md.delegated` marker (SPEC §4); it is kept, not interpreted, here.
+ * `<id>.md.delegated` marker (contract §4); it is kept, not interpreted, here.
  */
 export const TASK_FIELDS = [
   "title", "cwd", "timeout", "priority", "needs_claude_code", "preferred_ai", "allow_delegation", "complexity_hint", "delegation",

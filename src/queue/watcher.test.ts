@@ -7,15 +7,10 @@ import { FakeClock, flushMicrotasks, systemClock, type Clock } from "../lib/cloc
 import { silentLogger } from "../lib/logger.js";
 import { makeQueue } from "./test-support.js";
 import { InboxWatcher, type InboxWatcherOptions } from "./watcher.js";
+import { until } from "../../test/support/until.js";
 
-// Polls `check` until it holds or the deadline passes: bounded, and as fast as the event.
-async function waitFor(check: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > deadlineMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+// Bounded, and as fast as the event: real inotify, polled every 5 ms.
+const waitFor = (check: () => boolean, what: string): Promise<true> => until(what, () => check() || undefined, 10_000, { everyMs: 5 });
 
 function makeWatcher(root: string, projects: string[], clock: Clock, extra: Partial<InboxWatcherOptions> = {}) {
   const calls: string[] = [];

@@ -1,8 +1,8 @@
-import { stat } from "node:fs/promises";
 import path from "node:path";
 import { watch, type ChokidarOptions } from "chokidar";
 import type { Clock } from "../lib/clock.js";
 import { describeError, IllegalStateError } from "../lib/errors.js";
+import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop, type LoopState } from "../lib/loop.js";
 import { folderPath } from "./layout.js";
@@ -139,7 +139,7 @@ export class InboxWatcher {
   private async rescan(): Promise<void> {
     const existing: string[] = [];
     for (const inbox of this.inboxToProject.keys()) {
-      if (await isDirectory(inbox)) existing.push(inbox);
+      if (await isDirectory(inbox, { followLinks: true })) existing.push(inbox);
       else if (this.watched.delete(inbox)) this.unwatch(inbox);
     }
     if (this.state !== "running") return;
@@ -252,12 +252,4 @@ export class InboxWatcher {
 
 function createChokidarWatcher(paths: string[], options: ChokidarOptions): FsWatcherLike {
   return watch(paths, options);
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -1,5 +1,5 @@
 /**
- * Usage-limit detection → confirmation → cooldown → swap decision (SPEC U1–U5). Pure logic: the daemon feeds it
+ * Usage-limit detection → confirmation → cooldown → swap decision (contract U1–U5). Pure logic: the daemon feeds it
  * observations (hooks, transcript error lines, screen verdicts, usage readings) and carries out what it decides.
  *
  * A "hit" is one usage limit in one session. It opens an episode for that session; every further sighting of it,

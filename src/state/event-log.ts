@@ -2,7 +2,7 @@ import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, fsyncDir } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
-import { IllegalStateError, describeError } from "../lib/errors.js";
+import { describeError, IllegalStateError, isNotFound } from "../lib/errors.js";
 import { StateError } from "./store.js";
 
 /** What callers append: a type and plain JSON fields. Callers pass no secrets; `redactSecrets` is a second line of defence. */
@@ -136,7 +136,7 @@ export class EventLog {
       try {
         size = (await stat(this.file)).size;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+        if (isNotFound(err)) return false;
         throw new StateError("EVENT_ROTATE_FAILED", this.file, `event log ${this.file}: cannot stat it: ${describeError(err)}`, { cause: err });
       }
       if (size <= maxBytes) return false;
@@ -168,7 +168,7 @@ export class EventLog {
         try {
           await readTailOf(file, n, { maxLineBytes: this.maxLineBytes, chunkBytes: this.chunkBytes }, newestFirst, result);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+          if (isNotFound(err)) continue;
           throw new StateError("EVENT_READ_FAILED", file, `event log ${file}: read failed: ${describeError(err)}`, { cause: err });
         }
       }
@@ -204,7 +204,7 @@ export class EventLog {
 }
 
 function ignoreMissing(err: unknown): void {
-  if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  if (!isNotFound(err)) throw err;
 }
 
 /** Index of the last newline in `buf` before `end`, or -1 (a negative offset would search from the end). */

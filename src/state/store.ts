@@ -3,7 +3,7 @@ import path from "node:path";
 import type { ZodType } from "zod";
 import { ensureDir, fsyncDir, writeFileAtomic } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
-import { AppError, IllegalStateError, describeError } from "../lib/errors.js";
+import { AppError, describeError, errnoOf, IllegalStateError, isNotFound } from "../lib/errors.js";
 
 /**
  * The daemon's durable state. Codes: STATE_READ_FAILED, STATE_CORRUPT, STATE_VERSION_UNSUPPORTED,
@@ -89,7 +89,7 @@ export class StateStore<T> {
     try {
       bytes = await readFile(this.file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      if (!isNotFound(err)) {
         throw new StateError("STATE_READ_FAILED", this.file, `state file ${this.file}: cannot read it: ${describeError(err)}`, { cause: err });
       }
       return this.start(this.options.defaults(), { source: "defaults", removedTempFiles });
@@ -294,7 +294,7 @@ function isProcessAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    return errnoOf(err) === "EPERM";
   }
 }
 

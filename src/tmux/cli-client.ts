@@ -3,6 +3,7 @@ import {
   assertSessionName, paneTarget, sessionTarget, TmuxError,
   type Key, type NewSessionOptions, type PaneInfo, type SessionInfo, type TmuxClient,
 } from "./client.js";
+import { isNotFound } from "../lib/errors.js";
 import { KEYS } from "./client.js";
 import { shellQuote } from "../lib/shell-quote.js";
 
@@ -54,7 +55,7 @@ export class CliTmuxClient implements TmuxClient {
       child.stderr.on("data", (b: Buffer) => err.push(b));
       child.on("error", (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (e.code === "ENOENT") {
+        if (isNotFound(e)) {
           reject(new TmuxError("TMUX_NOT_FOUND", `tmux binary not found: ${this.binary} (install tmux ≥ 3.2)`, { argv, cause: e }));
         } else if (e.name === "AbortError") {
           reject(e);

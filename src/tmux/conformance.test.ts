@@ -7,18 +7,16 @@ import { TmuxError, type TmuxClient } from "./client.js";
 import { FakeTmuxClient } from "./fake.js";
 import { privateTmux } from "../../test/support/tmux-server.js";
 import { CliTmuxClient } from "./cli-client.js";
+import { until } from "../../test/support/until.js";
 
 /** Polls a capture until it contains `needle` (real tmux renders asynchronously). */
 async function waitForScreen(client: TmuxClient, name: string, needle: string): Promise<string> {
   let last = "";
   // Generous: a loaded CI machine can take seconds to run `cat` and redraw.
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
+  return until(`the screen of ${name} to show ${JSON.stringify(needle)}`, async () => {
     last = await client.capturePane(name);
-    if (last.includes(needle)) return last;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`screen of ${name} never showed ${JSON.stringify(needle)}; last:\n${last}`);
+    return last.includes(needle) ? last : undefined;
+  }, 15_000, { everyMs: 20, explain: () => `last:\n${last}` });
 }
 
 /** The contract every TmuxClient must honour; run against the fake and a real tmux server. */

@@ -27,6 +27,7 @@ import { selfCommand } from "../../src/daemon/hook-settings.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
+import { until } from "../support/until.js";
 
 const API_KEY = "sk-ant-api03-e2e-mock-key-0000000000000000000000";
 const AUTH_VARS = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
@@ -134,17 +135,14 @@ async function startAgent(name: string, auth: { apiKey: string } | { oauthToken:
 }
 
 /** Polls `probe` until it yields a value, failing with `what` and the last screen after `timeoutMs`. */
-async function waitFor<T>(agent: Agent, what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = STEP_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
+function waitFor<T>(agent: Agent, what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = STEP_MS): Promise<T> {
+  return until(`${agent.name}: ${what}`, probe, timeoutMs, {
+    everyMs: 100,
+    explain: async () => {
       const { text, verdict } = await agent.screen().catch(() => ({ text: "(no screen)", verdict: undefined }));
-      assert.fail(`${agent.name}: ${what} did not happen within ${timeoutMs} ms; verdict ${JSON.stringify(verdict)}; screen:\n${text}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+      return `verdict ${JSON.stringify(verdict)}; screen:\n${text}`;
+    },
+  });
 }
 
 const untilState = (agent: Agent, state: ScreenVerdict["state"], seen?: Set<string>) =>
@@ -160,7 +158,7 @@ const untilHook = (agent: Agent, kind: HookEvent["kind"], count = 1) =>
     return found.length >= count ? found[count - 1] : undefined;
   });
 
-/** Pastes through a tmux buffer, then submits with a separate Enter (SPEC S5), once the paste shows. */
+/** Pastes through a tmux buffer, then submits with a separate Enter (contract S5), once the paste shows. */
 async function submit(agent: Agent, prompt: string, shows: string): Promise<void> {
   await tmux.client.paste(agent.name, prompt);
   await waitFor(agent, "the pasted prompt in the input box", async () => ((await agent.screen()).text.includes(shows) ? true : undefined));

@@ -1,5 +1,5 @@
 /**
- * Issue 4's crash harness (SPEC Q1, Q4): `claude-failover run` as a real child process feeds tasks from
+ * Issue 4's crash harness (contract Q1, Q4): `claude-failover run` as a real child process feeds tasks from
  * two projects to a pool of three real Claude Code CLIs (against the mock model API on loopback, in
  * tmux on a private socket, everything in a temp sandbox) and is killed with SIGKILL over and over:
  * at every named crash point (CRASH_POINTS, first hit, and a later hit for some), and at a few random

@@ -8,6 +8,7 @@ import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { REPO } from "./claude-sandbox.js";
+import { errnoOf } from "../../src/lib/errors.js";
 
 const MAIN = path.join(REPO, "src", "main.ts");
 
@@ -86,7 +87,7 @@ export function startDaemonProcess(o: DaemonProcessOptions): DaemonProcess {
         return true;
       } catch (err) {
         // Gone already, its exit not yet reported.
-        if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
+        if (errnoOf(err) === "ESRCH") return false;
         throw err;
       }
     },

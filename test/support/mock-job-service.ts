@@ -1,5 +1,5 @@
 /**
- * A loopback mock of the remote AI job service (SPEC §8): `POST /jobs` → 201 `{id, status}`,
+ * A loopback mock of the remote AI job service (contract §8): `POST /jobs` → 201 `{id, status}`,
  * `GET /jobs/{id}` → the job. Scriptable per test, with no timers of its own:
  * - a job's lifecycle (queued → running → completed | failed) is driven by the number of GETs it has
  *   received (`queuedPolls`, `runningPolls`), or held until the test calls `advance(id)` / `finish(id, …)`;
