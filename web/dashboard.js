@@ -60,6 +60,7 @@ function fmt(ms) {
 function tick() {
   const now = Date.now();
   for (const t of document.querySelectorAll("time[data-since]")) t.textContent = `for ${fmt(now - Date.parse(t.dataset.since))}`;
+  for (const t of document.querySelectorAll("time[data-ago]")) t.textContent = `${fmt(now - Date.parse(t.dataset.ago))} ago`;
   for (const t of document.querySelectorAll("time[data-until]")) {
     const left = Date.parse(t.dataset.until) - now;
     t.textContent = left > 0 ? `in ${fmt(left)}` : "now";
@@ -199,6 +200,7 @@ $("submit").addEventListener("submit", (ev) => {
   const text = $("submit-text").value;
   void act("/api/tasks", { project, text }, (r) => {
     $("submit-text").value = "";
+    $("submit-box").open = false;
     return `Submitted ${project}/${r.id}.`;
   });
 });

@@ -183,7 +183,6 @@ export class DashboardFeed implements DashboardApi {
     const tasks: TaskRow[] = [];
     for (const project of queue?.projectNames ?? []) {
       for (const t of await queue!.listTasks(project, { finishedLimit: FINISHED_SHOWN })) {
-        if (t.state === "done") continue;
         tasks.push({ project, id: t.id, state: t.state, priority: t.priority, ageMs: t.ageMs, ...(t.title !== undefined ? { title: t.title } : {}) });
       }
     }

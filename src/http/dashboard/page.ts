@@ -30,13 +30,14 @@ export const SHELL = `<!doctype html>
 <section aria-labelledby="h-accounts"><h2 id="h-accounts">Accounts</h2><div id="accounts"></div></section>
 </div>
 <section aria-labelledby="h-queue"><h2 id="h-queue">Queue</h2>
+<div id="queue"></div>
+<details id="submit-box"><summary>Submit a task</summary>
 <form id="submit">
 <label for="submit-project">Project</label> <select id="submit-project" required></select>
-<label for="submit-text">New task (Markdown)</label>
-<textarea id="submit-text" rows="3" required></textarea>
+<label for="submit-text">Task (Markdown, frontmatter allowed)</label>
+<textarea id="submit-text" rows="4" required></textarea>
 <button type="submit">Submit task</button>
-</form>
-<div id="queue"></div></section>
+</form></details></section>
 <section id="detail-box" aria-labelledby="h-detail" hidden><h2 id="h-detail">Detail</h2>
 <button type="button" id="detail-close">Close</button><div id="detail"></div></section>
 <div class="grid">

@@ -16,7 +16,7 @@ export interface DashboardSnapshot {
   sessions: SessionRow[];
   accounts: AccountRow[];
   queue: Record<string, QueueCountsRow>;
-  /** Waiting (inbox, dispatch order), active and recent failed tasks, per project. */
+  /** Active, waiting (inbox, dispatch order), delegated, and the most recent failed and done tasks. */
   tasks: TaskRow[];
   swaps: SwapRow[];
   events: EventRow[];
@@ -35,8 +35,8 @@ export function esc(value: string | number | null | undefined): string {
 const MAX_SHOWN = 200;
 const clip = (s: string, n = MAX_SHOWN): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
-/** A `<time>` the page's script keeps ticking: "for 3m" (since) or "resets in 1h 02m" (until). */
-function clock(kind: "since" | "until", iso: string | undefined): string {
+/** A `<time>` the page's script keeps ticking: "for 3m" (since), "3m ago" (ago) or "in 1h 02m" (until). */
+function clock(kind: "since" | "ago" | "until", iso: string | undefined): string {
   if (!iso) return "";
   return `<time datetime="${esc(iso)}" data-${kind}="${esc(iso)}">${esc(iso)}</time>`;
 }
@@ -99,7 +99,7 @@ function renderQueue(s: DashboardSnapshot): string {
 }
 
 function renderSwaps(s: DashboardSnapshot): string {
-  const rows = [...s.swaps].reverse().slice(0, 10).map((w) => `<tr><td>${clock("since", w.at)}</td><td>${esc(w.from)} → ${esc(w.to)}</td><td>${esc(clip(w.reason))}</td></tr>`);
+  const rows = [...s.swaps].reverse().slice(0, 10).map((w) => `<tr><td>${clock("ago", w.at)}</td><td>${esc(w.from)} → ${esc(w.to)}</td><td>${esc(clip(w.reason))}</td></tr>`);
   return table("Last swaps", ["When", "Swap", "Reason"], rows, "No swaps yet.");
 }
 
@@ -123,7 +123,7 @@ function renderDelegation(s: DashboardSnapshot): string {
   const d = s.delegation;
   if (!d) return "";
   const budget = d.daily_budget_usd === null ? "" : ` of $${d.daily_budget_usd.toFixed(2)}`;
-  const rows = d.active.map((j) => `<tr><td>${esc(`${j.project}/${j.id}`)}</td><td>${esc(j.provider)}</td><td>${badge(j.last_status ?? "submitted")}</td><td>${clock("since", j.submitted_at)}</td></tr>`);
+  const rows = d.active.map((j) => `<tr><td>${esc(`${j.project}/${j.id}`)}</td><td>${esc(j.provider)}</td><td>${badge(j.last_status ?? "submitted")}</td><td>${clock("ago", j.submitted_at)}</td></tr>`);
   return `<p>Spent today: $${esc(d.spent_usd.toFixed(2))}${esc(budget)}</p>${table("Delegated jobs", ["Task", "Provider", "Status", "Submitted"], rows, "No delegated jobs.")}`;
 }
 
