@@ -164,14 +164,17 @@ export class Daemon {
           watchdog: () => ({ ...(this.work?.status.watchdog() ?? { stale: [], counters: {} }), ...(this.delegation ? { delegation: this.delegation.counters() } : {}) }),
           delegated: () => this.delegation?.status(),
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-          swap: async (to) => {
+          swap: async (to, origin) => {
             if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
+            const record = (fields: Record<string, unknown>): void => void this.events?.append({ type: "operator_action", action: "swap", ...(to !== undefined ? { to } : {}), origin, ...fields });
             try {
               const r = await this.failover.manualSwap(to);
+              record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
               return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
             } catch (err) {
               const code = err instanceof AppError ? err.code : "SWAP_FAILED";
               const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
+              record({ ok: false, code });
               return { status, body: { ok: false, code, error: describeError(err) } };
             }
           },
@@ -436,7 +439,7 @@ export class Daemon {
         ...(a.until !== undefined ? { until: new Date(a.until).toISOString(), reset_known: a.resetKnown ?? true } : {}),
         ...(a.reason ? { reason: a.reason } : {}), headroom: a.headroom,
       })),
-      dispatch: this.failover?.activeAccount() === undefined ? "paused" : "running",
+      dispatch: this.failover?.activeAccount() === undefined || this.work?.loop.held !== undefined ? "paused" : "running",
       sessions: this.registry.list().map((r) => ({
         name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
         since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),

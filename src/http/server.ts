@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { createRequestGate, type GatePolicy } from "./gate.js";
-import { DASHBOARD_PATHS, handleDashboard, isPublicPath, StreamSet, type DashboardApi } from "./dashboard/routes.js";
+import { DASHBOARD_PATHS, handleDashboard, isPublicPath, originOf, StreamSet, type DashboardApi, type Origin } from "./dashboard/routes.js";
 
 export { tokenMatches } from "./gate.js";
 
@@ -16,7 +16,7 @@ export interface ApiHandlers {
   /** Receives a hook delivery (already parsed JSON); a refusal is answered 400 with the reason. */
   hook(body: unknown): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Requests a swap; undefined when the capability is not built. */
-  swap?: (to: string | undefined) => Promise<{ status: number; body: unknown }>;
+  swap?: (to: string | undefined, origin: Origin) => Promise<{ status: number; body: unknown }>;
   /** Delegation status; undefined (or a function returning it) when delegation is off: 404. */
   delegated?: () => unknown;
   /** The web dashboard (GET /, /api/events and its actions); undefined: those paths are 404. */
@@ -109,7 +109,7 @@ export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: 
         const to = (body as { to?: unknown }).to;
         if (to !== undefined && (typeof to !== "string" || to.trim() === "")) throw new HttpError(400, "`to` must be a non-empty account name");
         if (!api.swap) throw new HttpError(501, "manual swap is not built yet");
-        const r = await api.swap(to);
+        const r = await api.swap(to, originOf(req));
         return send(res, r.status, r.body);
       }
       default: {

@@ -49,7 +49,8 @@ const PAGE_HEADERS = {
   "cache-control": "no-store",
 };
 
-function originOf(req: http.IncomingMessage): Origin {
+/** An action's origin: the page marks its requests (`x-cf-origin: dashboard`); the client's address. */
+export function originOf(req: http.IncomingMessage): Origin {
   return { via: req.headers["x-cf-origin"] === "dashboard" ? "dashboard" : "api", remote: req.socket.remoteAddress ?? "unknown" };
 }
 
