@@ -26,7 +26,7 @@ export default tseslint.config(
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: "module",
-      globals: Object.fromEntries(["document", "sessionStorage", "fetch", "setInterval", "clearInterval", "setTimeout", "URLSearchParams", "Option", "TextDecoderStream"].map((g) => [g, "readonly"])),
+      globals: Object.fromEntries(["document", "sessionStorage", "fetch", "setInterval", "clearInterval", "setTimeout", "URLSearchParams", "Option", "TextDecoderStream", "CSS"].map((g) => [g, "readonly"])),
     },
   },
 );

@@ -35,10 +35,27 @@ function askToken() {
   $("token-input").focus();
 }
 
+// What each section last got from the daemon (the clocks rewrite the live DOM every second).
+const applied = new Map();
+
+// A control is found again after its section is redrawn by what it acts on, not by its node.
+function keyOf(el) {
+  if (!el || !el.dataset || !el.dataset.action) return undefined;
+  const { action, project = "", id = "", session = "", account = "" } = el.dataset;
+  return `[data-action="${action}"][data-project="${CSS.escape(project)}"][data-id="${CSS.escape(id)}"][data-session="${CSS.escape(session)}"][data-account="${CSS.escape(account)}"]`
+    .replace(/\[data-[a-z]+=""\]/g, "");
+}
+
 function apply(sections) {
   for (const id of SECTIONS) {
     const el = $(id);
-    if (el && typeof sections[id] === "string" && el.innerHTML !== sections[id]) el.innerHTML = sections[id];
+    const html = sections[id];
+    if (!el || typeof html !== "string" || applied.get(id) === html) continue;
+    const focused = el.contains(document.activeElement) ? keyOf(document.activeElement) : undefined;
+    el.innerHTML = html;
+    applied.set(id, html);
+    // Keyboard users keep their place when a redraw replaces the control they are on.
+    if (focused) el.querySelector(focused)?.focus();
   }
   const select = $("submit-project");
   const projects = [...document.querySelectorAll("#queue .project h3")].map((h) => h.firstChild.textContent.trim());
@@ -149,7 +166,10 @@ async function act(path, body, done) {
   }
 }
 
+let opener;
+
 async function showDetail(path, refresh) {
+  opener = keyOf(document.activeElement);
   clearInterval(screenTimer);
   screenTimer = undefined;
   const load = async () => {
@@ -171,6 +191,7 @@ function closeDetail() {
   screenTimer = undefined;
   $("detail-box").hidden = true;
   $("detail").replaceChildren();
+  if (opener) document.querySelector(`main ${opener}`)?.focus();
 }
 
 document.addEventListener("click", (ev) => {

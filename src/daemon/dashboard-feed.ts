@@ -186,11 +186,13 @@ export class DashboardFeed implements DashboardApi {
         tasks.push({ project, id: t.id, state: t.state, priority: t.priority, ageMs: t.ageMs, ...(t.title !== undefined ? { title: t.title } : {}) });
       }
     }
-    const tail = await this.d.events.readTail(RECENT_EVENTS).catch((err: unknown) => {
+    const tail = await this.d.events.readTail(RECENT_EVENTS * 5).catch((err: unknown) => {
       this.d.log.warn({ err: describeError(err) }, "events.jsonl not read for the dashboard");
       return { events: [] };
     });
-    return { ...status, paused: this.d.paused(), tasks, events: tail.events, delegation: this.d.delegation() };
+    // Hook deliveries are most of the log and say little to an operator: the rest is shown.
+    const events = tail.events.filter((e) => e.type !== "hook").slice(-RECENT_EVENTS);
+    return { ...status, paused: this.d.paused(), tasks, events, delegation: this.d.delegation() };
   }
 }
 

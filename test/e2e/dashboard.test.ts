@@ -12,6 +12,9 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
+import type { DashboardApi } from "../../src/http/dashboard/routes.js";
+import { createApiHandler, startHttpServer } from "../../src/http/server.js";
+import { silentLogger } from "../../src/lib/logger.js";
 import { REPO, makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
 import { openBrowser } from "../support/browser.js";
 import { until } from "../support/until.js";
@@ -139,4 +142,43 @@ test("the dashboard shows the fleet live, acts on it, and comes back by itself a
   await page.setViewportSize({ width: 375, height: 800 });
   const overflow = await page.evaluate<number>("document.documentElement.scrollWidth");
   assert.ok(overflow <= 375, `page is ${overflow}px wide at 375px`);
+});
+
+test("with a token: the page asks once, keeps it in sessionStorage, sends it as a header, never in a URL or cookie", async (t) => {
+  const stub = {
+    snapshot: async () => ({
+      active_account: "main", paused: null, accounts: [{ name: "main", state: "available" }], queue: {}, tasks: [], swaps: [], events: [], delegation: null,
+      sessions: [{ name: "tok-1", kind: "pool", state: "idle", task: null, account: null, since: new Date().toISOString() }],
+    }),
+    subscribe: () => () => undefined,
+  } as unknown as DashboardApi;
+  const base = { health: () => ({ ok: true as const }), status: () => ({}), watchdog: () => ({}), metrics: async () => ({ contentType: "text/plain", body: "" }), hook: async () => ({ ok: true as const }) };
+  const server = await startHttpServer("127.0.0.1:0", createApiHandler({ ...base, dashboard: stub }, { log: silentLogger(), token: "page-token-123" }));
+  const { page, context } = browser;
+  try {
+    const sent: (string | undefined)[] = [];
+    page.on("request", (r) => r.url().includes("/api/") && sent.push(r.headers().authorization));
+    await page.goto(`${server.url}/`);
+    await shows(page, "#conn", /waiting for the API token/);
+    const paint = await page.evaluate<number>("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1");
+    t.diagnostic(`first contentful paint ${paint.toFixed(0)} ms`);
+    assert.ok(paint >= 0 && paint < 1_000, `first paint after ${paint} ms`);
+    await page.locator("#token-input").fill("wrong");
+    await page.keyboard.press("Enter");
+    await shows(page, "#conn", /waiting for the API token/);
+    await page.locator("#token-input").fill("page-token-123");
+    await page.keyboard.press("Enter");
+    await shows(page, "#conn", /^live$/);
+    await shows(page, "#sessions", /tok-1/);
+    assert.ok(sent.includes("Bearer page-token-123"));
+    assert.doesNotMatch(page.url(), /page-token/);
+    assert.deepEqual(await context.cookies(), []);
+    assert.equal(await page.evaluate<string>("sessionStorage.getItem('claude-failover-token')"), "page-token-123");
+    // A reload in the same tab does not ask again.
+    await page.reload();
+    await shows(page, "#conn", /^live$/);
+    assert.equal(await page.locator("#token").isHidden(), true);
+  } finally {
+    await server.close();
+  }
 });

@@ -1,15 +1,16 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 
 // The shell carries no data (with a token configured it is served before the token is known); the
 // sections are filled from /api/events. Assets live in web/, beside both src/ and dist/.
-export const SHELL = `<!doctype html>
+const SHELL = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>claude-failover</title>
-<link rel="stylesheet" href="/assets/dashboard.css">
+<style>/*STYLE*/</style>
 <script type="module" src="/assets/dashboard.js"></script>
 </head>
 <body>
@@ -52,8 +53,24 @@ export const SHELL = `<!doctype html>
 
 export const ASSETS: Record<string, { file: string; type: string }> = {
   "/assets/dashboard.js": { file: "dashboard.js", type: "text/javascript; charset=utf-8" },
-  "/assets/dashboard.css": { file: "dashboard.css", type: "text/css; charset=utf-8" },
 };
+
+let page: Promise<{ html: string; csp: string }> | undefined;
+
+/**
+ * The shell with its stylesheet inlined (one request fewer before the first paint) and the CSP that
+ * allows exactly that stylesheet, by hash: no other inline style or script can run.
+ */
+export function shellPage(): Promise<{ html: string; csp: string }> {
+  page ??= readAsset("dashboard.css").then((css) => {
+    const hash = createHash("sha256").update(css).digest("base64");
+    return {
+      html: SHELL.replace("/*STYLE*/", () => css),
+      csp: `default-src 'none'; script-src 'self'; style-src 'sha256-${hash}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    };
+  });
+  return page;
+}
 
 const cache = new Map<string, string>();
 

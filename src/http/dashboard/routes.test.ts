@@ -1,4 +1,5 @@
 import { describe, test } from "node:test";
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../lib/logger.js";
 import { createApiHandler, startHttpServer, type ApiHandlers, type RunningServer } from "../server.js";
@@ -58,14 +59,18 @@ describe("dashboard routes", () => {
       const page = await fetch(`${s.url}/`);
       assert.equal(page.status, 200);
       assert.match(page.headers.get("content-type") ?? "", /text\/html/);
-      assert.match(page.headers.get("content-security-policy") ?? "", /default-src 'none'; script-src 'self'/);
+      const csp = page.headers.get("content-security-policy") ?? "";
+      assert.match(csp, /default-src 'none'; script-src 'self'; style-src 'sha256-[A-Za-z0-9+/=]+'/);
       const html = await page.text();
       assert.match(html, /<script type="module" src="\/assets\/dashboard.js">/);
+      // The inlined stylesheet is the one the CSP's hash allows, and the only inline content.
+      const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+      assert.equal(`'sha256-${createHash("sha256").update(style).digest("base64")}'`, /style-src ('[^']+')/.exec(csp)![1]);
+      assert.match(style, /prefers-color-scheme: dark/);
       assert.doesNotMatch(html, /https?:\/\//, "nothing loaded from outside the host");
       const js = await fetch(`${s.url}/assets/dashboard.js`);
       assert.match(js.headers.get("content-type") ?? "", /javascript/);
       assert.match(await js.text(), /api\/events/);
-      assert.match((await fetch(`${s.url}/assets/dashboard.css`)).headers.get("content-type") ?? "", /text\/css/);
       assert.equal((await fetch(`${s.url}/assets/other.js`)).status, 404);
       assert.equal((await fetch(`${s.url}/`, { method: "POST" })).status, 405);
     } finally {

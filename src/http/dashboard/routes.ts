@@ -2,7 +2,7 @@ import type http from "node:http";
 import type { Logger } from "../../lib/logger.js";
 import { describeError } from "../../lib/errors.js";
 import { HttpError, readJson, send } from "../server.js";
-import { ASSETS, readAsset, SHELL } from "./page.js";
+import { ASSETS, readAsset, shellPage } from "./page.js";
 import { renderSections, type DashboardSnapshot, type EventRow } from "./view.js";
 import { renderScreen, renderTask, type TaskDetail } from "./detail.js";
 
@@ -43,7 +43,6 @@ const HEARTBEAT_MS = 15_000;
 const MAX_NAME = 200;
 
 const PAGE_HEADERS = {
-  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "cache-control": "no-store",
@@ -136,15 +135,17 @@ export async function handleDashboard(
 ): Promise<boolean> {
   const asset = ASSETS[url.pathname];
   if (req.method === "GET" && asset) {
-    res.writeHead(200, { ...PAGE_HEADERS, "content-type": asset.type });
+    res.writeHead(200, { ...PAGE_HEADERS, "content-security-policy": "default-src 'none'", "content-type": asset.type });
     res.end(await readAsset(asset.file));
     return true;
   }
   switch (key) {
-    case "GET /":
-      res.writeHead(200, { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" });
-      res.end(SHELL);
+    case "GET /": {
+      const { html, csp } = await shellPage();
+      res.writeHead(200, { ...PAGE_HEADERS, "content-security-policy": csp, "content-type": "text/html; charset=utf-8" });
+      res.end(html);
       return true;
+    }
     case "GET /api/events":
       await streamEvents(api, req, res, ctx.streams, ctx.log);
       return true;

@@ -121,7 +121,7 @@ function renderEvents(s: DashboardSnapshot): string {
 
 function renderDelegation(s: DashboardSnapshot): string {
   const d = s.delegation;
-  if (!d) return "";
+  if (!d) return `<p class="empty">Delegation is off.</p>`;
   const budget = d.daily_budget_usd === null ? "" : ` of $${d.daily_budget_usd.toFixed(2)}`;
   const rows = d.active.map((j) => `<tr><td>${esc(`${j.project}/${j.id}`)}</td><td>${esc(j.provider)}</td><td>${badge(j.last_status ?? "submitted")}</td><td>${clock("ago", j.submitted_at)}</td></tr>`);
   return `<p>Spent today: $${esc(d.spent_usd.toFixed(2))}${esc(budget)}</p>${table("Delegated jobs", ["Task", "Provider", "Status", "Submitted"], rows, "No delegated jobs.")}`;
