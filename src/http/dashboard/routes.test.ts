@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import { createHash } from "node:crypto";
+import http from "node:http";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../lib/logger.js";
 import { createApiHandler, startHttpServer, type ApiHandlers, type RunningServer } from "../server.js";
@@ -105,6 +106,27 @@ describe("dashboard routes", () => {
       const auth = { authorization: "Bearer s3cret-token" };
       assert.equal((await fetch(`${s.url}/api/dashboard`, { headers: auth })).status, 200);
       assert.equal((await post(`${s.url}/api/dispatch`, { paused: true }, auth)).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("the Host check covers the page too: a rebinding name gets 421 on the shell, its script, the stream and the actions", async () => {
+    const d = stubDashboard();
+    const s = await serve(d.api, "s3cret-token");
+    try {
+      const u = new URL(s.url);
+      const status = (path: string, method = "GET"): Promise<number> => new Promise((resolve, reject) => {
+        const req = http.request({ host: u.hostname, port: u.port, path, method, headers: { host: `evil.example:${u.port}`, authorization: "Bearer s3cret-token" } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      for (const path of ["/", "/assets/dashboard.js", "/api/events", "/api/dashboard"]) assert.equal(await status(path), 421, path);
+      assert.equal(await status("/api/tasks/cancel", "POST"), 421);
+      assert.equal(d.calls.length, 0);
     } finally {
       await s.close();
     }
