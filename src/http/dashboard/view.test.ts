@@ -54,6 +54,7 @@ test("status is said in words: states, the paused reason, the countdown's target
   assert.match(s.sessions, /data-action="task" data-project="web" data-id="t1"/);
 });
 
-test("an event's summary keeps scalars short and never dumps nested values", () => {
-  assert.equal(eventSummary({ ts: "t", type: "x", a: 1, b: { deep: "secret-ish" }, c: "y".repeat(100) }), `a=1 b={…} c=${"y".repeat(80)}…`);
+test("an event's summary keeps scalars short, shows a small flat object (the origin) and never dumps deeper values", () => {
+  assert.equal(eventSummary({ ts: "t", type: "x", a: 1, b: { deep: { er: "secret-ish" } }, c: "y".repeat(100), l: [1] }), `a=1 b={…} c=${"y".repeat(80)}… l={…}`);
+  assert.equal(eventSummary({ ts: "t", type: "operator_action", action: "retry", origin: { via: "dashboard", remote: "::1" } }), "action=retry origin.via=dashboard origin.remote=::1");
 });

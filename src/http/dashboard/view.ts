@@ -103,11 +103,20 @@ function renderSwaps(s: DashboardSnapshot): string {
   return table("Last swaps", ["When", "Swap", "Reason"], rows, "No swaps yet.");
 }
 
-/** One event line: its type and its scalar fields (nested values are summarised, never dumped). */
+const isScalar = (v: unknown): boolean => v === null || ["string", "number", "boolean"].includes(typeof v);
+
+/**
+ * One event line: its type and its scalar fields. A small object of scalars (an action's origin) is
+ * shown one level down; anything deeper is summarised, never dumped.
+ */
 export function eventSummary(e: EventRow): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(e)) {
     if (k === "ts" || k === "type") continue;
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length <= 4 && Object.values(v).every(isScalar)) {
+      for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) parts.push(`${k}.${k2}=${clip(String(v2), 80)}`);
+      continue;
+    }
     const text = v !== null && typeof v === "object" ? "{…}" : String(v);
     parts.push(`${k}=${clip(text, 80)}`);
   }
