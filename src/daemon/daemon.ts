@@ -358,6 +358,7 @@ export class Daemon {
         return null;
       },
       hold: (reason) => this.work?.loop.hold(reason),
+      changed: () => this.work?.status.poke(),
       delegation: () => {
         const d = this.delegation?.status();
         if (!d) return null;

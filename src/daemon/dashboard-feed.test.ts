@@ -16,10 +16,11 @@ async function harness(over: Partial<DashboardFeedDeps> = {}) {
   const attempts = new Map<string, number>([["alpha/t1", 3]]);
   const ledger = { attempts: (k: string) => attempts.get(k) ?? 0, setAttempts: (k: string, n: number | undefined) => void (n === undefined ? attempts.delete(k) : attempts.set(k, n)), get: () => undefined } as unknown as TaskLedger;
   const holds: (string | undefined)[] = [];
+  let changes = 0;
   const feed = new DashboardFeed({
     clock: q.clock, log: silentLogger(), events, queueRoot: q.root,
     status: () => ({ active_account: "main", sessions: [], accounts: [], queue: {}, swaps: [] }),
-    queue: () => q.queue, ledger: () => ledger, paused: () => null, hold: (r) => void holds.push(r), delegation: () => null,
+    queue: () => q.queue, ledger: () => ledger, paused: () => null, hold: (r) => void holds.push(r), changed: () => void changes++, delegation: () => null,
     capture: async (s) => (s === "ccl-auto-1" ? "export KEY=sk-very-secret-value and the token s3cret-token" : undefined),
     secrets: () => ["sk-very-secret-value", "s3cret-token", "abc"],
     ...over,
@@ -28,7 +29,7 @@ async function harness(over: Partial<DashboardFeedDeps> = {}) {
     await events.flush();
     return (await events.readTail(100)).events.filter((e) => e.type === "operator_action");
   };
-  return { q, feed, events, attempts, holds, logged, cleanup: async () => (await feed.stop(), await events.close(), await q.cleanup()) };
+  return { q, feed, events, attempts, holds, logged, changes: () => changes, cleanup: async () => (await feed.stop(), await events.close(), await q.cleanup()) };
 }
 
 test("retry: the failed task waits in the inbox again with its failure text and a fresh attempt count; recorded with its origin", async () => {
@@ -42,6 +43,7 @@ test("retry: the failed task waits in the inbox again with its failure text and 
     assert.deepEqual((await layoutOf(h.q.root, "alpha")).inbox, ["t1.md"]);
     assert.match(await readText(path.join(h.q.dir("alpha", "inbox"), "t1.md")), /agent died 3 times/);
     assert.equal(h.attempts.has("alpha/t1"), false);
+    assert.equal(h.changes(), 1, "the queue counts are refreshed at once");
     const again = await h.feed.retry("alpha", "t1", { via: "api", remote: "::1" });
     assert.equal(again.status, 409, "no longer failed");
     assert.deepEqual((await h.logged()).map((e) => [e.action, e.task, e.ok, (e.origin as Origin).via]), [["retry", "t1", true, "dashboard"], ["retry", "t1", false, "api"]]);

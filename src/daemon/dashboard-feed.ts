@@ -34,6 +34,8 @@ export interface DashboardFeedDeps {
   /** Why no task is handed out now (operator hold, swap, no account), or null. */
   paused(): string | null;
   hold(reason: string | undefined): void;
+  /** Told after an action moved a task: the queue counts (status publisher) are refreshed at once. */
+  changed(): void;
   delegation(): DashboardSnapshot["delegation"];
   /** A capture of a session the daemon holds, undefined for any other name. */
   capture(session: string): Promise<string | undefined>;
@@ -168,6 +170,7 @@ export class DashboardFeed implements DashboardApi {
   private async act(action: string, fields: Record<string, unknown>, origin: Origin, run: () => Promise<Record<string, unknown>>): Promise<ActionResult> {
     try {
       const out = await run();
+      this.d.changed();
       this.record({ type: "operator_action", action, ...fields, ...out, origin, ok: true });
       return { status: 200, body: { ok: true, ...out } };
     } catch (err) {
