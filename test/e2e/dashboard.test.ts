@@ -154,7 +154,9 @@ test("with a token: the page asks once, keeps it in sessionStorage, sends it as 
   } as unknown as DashboardApi;
   const base = { health: () => ({ ok: true as const }), status: () => ({}), watchdog: () => ({}), metrics: async () => ({ contentType: "text/plain", body: "" }), hook: async () => ({ ok: true as const }) };
   const server = await startHttpServer("127.0.0.1:0", createApiHandler({ ...base, dashboard: stub }, { log: silentLogger(), token: "page-token-123" }));
-  const { page, context } = browser;
+  // A tab of its own: the first test's tab still holds a stream to the daemon.
+  const { context } = browser;
+  const page = await context.newPage();
   try {
     const sent: (string | undefined)[] = [];
     page.on("request", (r) => r.url().includes("/api/") && sent.push(r.headers().authorization));
@@ -162,7 +164,9 @@ test("with a token: the page asks once, keeps it in sessionStorage, sends it as 
     await shows(page, "#conn", /waiting for the API token/);
     const paint = await page.evaluate<number>("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1");
     t.diagnostic(`first contentful paint ${paint.toFixed(0)} ms`);
-    assert.ok(paint >= 0 && paint < 1_000, `first paint after ${paint} ms`);
+    // Typically 100-250 ms from loopback; the bound only catches a page that waits on something
+    // (a blocking asset, a CDN on an offline host) on a loaded 2-core CI machine.
+    assert.ok(paint >= 0 && paint < 2_000, `first paint after ${paint} ms`);
     await page.locator("#token-input").fill("wrong");
     await page.keyboard.press("Enter");
     await shows(page, "#conn", /waiting for the API token/);
@@ -179,6 +183,7 @@ test("with a token: the page asks once, keeps it in sessionStorage, sends it as 
     await shows(page, "#conn", /^live$/);
     assert.equal(await page.locator("#token").isHidden(), true);
   } finally {
+    await page.close();
     await server.close();
   }
 });
