@@ -37,7 +37,8 @@ import { createDelegationManager } from "../delegation/create.js";
 import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
 import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
-import { DashboardFeed, type StatusView } from "./dashboard-feed.js";
+import type { DashboardFeed } from "./dashboard-feed.js";
+import { buildDashboardFeed } from "./dashboard-wiring.js";
 
 export const VERSION = "0.1.0";
 /** How often the hook spool is drained while running. */
@@ -155,7 +156,12 @@ export class Daemon {
       const token = config.http.token_env ? env[config.http.token_env] : undefined;
       if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
       const listen = this.o.listen ?? config.http.listen;
-      this.dashboard = this.buildDashboard(this.events, token);
+      this.dashboard = buildDashboardFeed({
+        config, env, clock: this.clock, log, events: this.events, token, registry: this.registry, tmux: this.tmux,
+        statusView: () => this.statusView(), work: () => this.work, ledger: () => (this.state ? ledgerOf(this.state) : undefined),
+        noAccount: () => this.failover !== undefined && this.failover.activeAccount() === undefined,
+        delegation: () => this.delegation?.status(),
+      });
       const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt, work: this.work?.loop.lastTickAt }) });
       const handler = createApiHandler(
         {
@@ -339,48 +345,6 @@ export class Daemon {
     await this.events?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "event log flush failed"));
     // Last: until everything above is flushed, no other daemon may start on this state.
     for (const lock of this.locks.splice(0).reverse()) await lock.release().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "lock not released"));
-  }
-
-  /** The dashboard's view of the daemon (GET /, /api/events, the operator's actions). */
-  private buildDashboard(events: EventLog, token: string | undefined): DashboardFeed {
-    const { config, log } = this.o;
-    const env = this.o.env ?? process.env;
-    return new DashboardFeed({
-      clock: this.clock, log: log.child({ component: "dashboard" }), events, queueRoot: config.queue.root,
-      status: () => this.statusView() as unknown as StatusView,
-      queue: () => this.work?.queue,
-      ledger: () => (this.state ? ledgerOf(this.state) : undefined),
-      paused: () => {
-        const loop = this.work?.loop;
-        if (loop?.held !== undefined) return loop.held;
-        if (loop?.paused !== undefined) return `${loop.paused} in progress`;
-        if (this.failover && this.failover.activeAccount() === undefined) return "no account available (all exhausted or broken)";
-        return null;
-      },
-      hold: (reason) => this.work?.loop.hold(reason),
-      changed: () => this.work?.status.poke(),
-      delegation: () => {
-        const d = this.delegation?.status();
-        if (!d) return null;
-        return {
-          active: d.active.map((j) => ({ project: j.project, id: j.id, provider: j.provider, submitted_at: j.submitted_at, ...(j.last_status ? { last_status: j.last_status } : {}) })),
-          spent_usd: d.budget.spent_usd, daily_budget_usd: d.budget.daily_budget_usd > 0 ? d.budget.daily_budget_usd : null,
-        };
-      },
-      capture: async (session) => {
-        if (!this.registry.get(session)) return undefined;
-        try {
-          return await this.tmux.capturePane(session, { ansi: false });
-        } catch (err) {
-          return `(no capture: ${describeError(err)})`;
-        }
-      },
-      secrets: () => [
-        ...config.accounts.flatMap((a) => [...Object.values(a.env), ...Object.values(a.env_from).map((name) => env[name] ?? "")]),
-        ...Object.values(config.claude.env ?? {}),
-        ...(token ? [token] : []),
-      ],
-    });
   }
 
   /** Everything that must hold before anything starts: tmux works, shared links are right. */
