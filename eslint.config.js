@@ -19,4 +19,14 @@ export default tseslint.config(
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
     },
   },
+  // The dashboard's browser script: plain JS, outside the TypeScript project.
+  {
+    files: ["web/**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: "module",
+      globals: Object.fromEntries(["document", "sessionStorage", "fetch", "setInterval", "clearInterval", "setTimeout", "URLSearchParams", "Option", "TextDecoderStream", "CSS"].map((g) => [g, "readonly"])),
+    },
+  },
 );

@@ -2,7 +2,7 @@
 // Three pool sessions run the real Claude Code CLI against the bundled mock model API, under two
 // fake accounts; sample tasks in two projects (one of them a bad file) go through the work loop, and
 // one of them meets account main's usage limit: the daemon swaps to backup and finishes the work there.
-//   npm run demo                      runs, shows progress, then waits for Ctrl-C (attach meanwhile)
+//   npm run demo                      runs, shows progress and the dashboard's URL, then waits for Ctrl-C
 //   npm run demo -- --exit-when-done  cleans up as soon as every task is filed (smoke tests)
 import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
@@ -77,6 +77,7 @@ process.on("SIGTERM", () => void cleanup().then(() => process.exit(0)));
 await daemon.start();
 say(`sandbox:    ${dir}`);
 say(`daemon log: ${logFile}`);
+say(`dashboard:  ${daemon.url}/     (from another machine: ssh -L ${new URL(daemon.url!).port}:127.0.0.1:${new URL(daemon.url!).port} <this host>)`);
 say(`API:        curl ${daemon.url}/status`);
 say(`watch:      tmux -L ${socket} attach -t demo-1     (detach: Ctrl-b d)`);
 say("");
@@ -131,4 +132,4 @@ if (exitWhenDone) {
   await cleanup();
   process.exit(0);
 }
-say(`\nthe pool is still up: tmux -L ${socket} attach -t demo-1   ·   Ctrl-C here stops and cleans up.`);
+say(`\nthe pool and the dashboard are still up: ${daemon.url}/   ·   tmux -L ${socket} attach -t demo-1   ·   Ctrl-C here stops and cleans up.`);

@@ -96,7 +96,7 @@ describe("Daemon under a failing state disk", () => {
       try {
         tmux.wedged = true;
         await clock.advance(9 * 60_000);
-        await until("the pool loop to wait on tmux", () => held.length > 0);
+        await reached("the pool loop to wait on tmux", () => held.length > 0);
         assert.deepEqual(d.liveness(), { ok: true }, "a slow pass is not a wedged one");
         await clock.advance(2 * 60_000);
         const alive = d.liveness();

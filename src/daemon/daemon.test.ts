@@ -10,6 +10,7 @@ import { privateTmux } from "../../test/support/tmux-server.js";
 import { makeSandbox, type Sandbox } from "../../test/support/sandbox.js";
 import type { Config } from "../config/schema.js";
 import { Daemon, StartupError } from "./daemon.js";
+import { sseReader } from "../http/dashboard/test-sse.js";
 
 /** A started daemon on a fresh sandbox's config (fake clock, fake tmux, a free loopback port); stopped and removed after `fn`. */
 async function withFakeDaemon(fn: (x: { sb: Sandbox; config: Config; d: Daemon }) => Promise<void>): Promise<void> {
@@ -192,6 +193,29 @@ describe("Daemon", () => {
       assert.equal((await swap({ to: "backup" })).status, 400, "the current account");
       assert.equal((await swap({ to: "nobody" })).status, 400, "an unknown account");
       assert.equal((await swap({ to: 42 })).status, 400, "not a name");
+    }));
+
+  test("the dashboard through the daemon: GET / and /api/events (sessions, accounts), pause from the page in /status, actions in events.jsonl with their origin", () =>
+    withFakeDaemon(async ({ config, d }) => {
+      assert.match(await (await fetch(`${d.url}/`)).text(), /<title>claude-failover<\/title>/);
+      const sse = sseReader(await fetch(`${d.url}/api/events`));
+      const view = JSON.parse((await sse.next()).data) as Record<string, string>;
+      for (const name of config.accounts.map((a) => a.name)) assert.match(view.accounts!, new RegExp(`>${name}<`));
+      assert.match(view.dispatch!, />running</);
+      const page = { "content-type": "application/json", "x-cf-origin": "dashboard" };
+      assert.equal((await fetch(`${d.url}/api/dispatch`, { method: "POST", headers: page, body: '{"paused":true}' })).status, 200);
+      const status = (await (await fetch(`${d.url}/status`)).json()) as { dispatch: string };
+      assert.equal(status.dispatch, "paused");
+      for (;;) {
+        const f = await sse.next();
+        if (f.event === "view" && /paused by operator \(dashboard\)/.test(f.data)) break;
+      }
+      await sse.cancel();
+      assert.equal((await swapThrough(d)({ to: "backup" })).status, 200);
+      await d.stop();
+      const actions = (await readFile(path.join(config.state_dir, "events.jsonl"), "utf8")).split("\n").filter(Boolean)
+        .map((l) => JSON.parse(l) as { type: string; action?: string; origin?: { via: string } }).filter((e) => e.type === "operator_action");
+      assert.deepEqual(actions.map((e) => [e.action, e.origin?.via]), [["pause", "dashboard"], ["swap", "api"]]);
     }));
 
   test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", () =>

@@ -38,6 +38,8 @@ import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
 import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
 import { VERSION } from "../lib/version.js";
+import type { DashboardFeed } from "./dashboard-feed.js";
+import { buildDashboardFeed } from "./dashboard-wiring.js";
 
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
@@ -98,6 +100,7 @@ export class Daemon {
   private spoolLoop: PeriodicLoop | undefined;
   private janitor: Janitor | undefined;
   private readonly locks: HeldLock[] = [];
+  private dashboard: DashboardFeed | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -156,6 +159,12 @@ export class Daemon {
       const token = config.http.token_env ? env[config.http.token_env] : undefined;
       if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
       const listen = this.o.listen ?? config.http.listen;
+      this.dashboard = buildDashboardFeed({
+        config, env, clock: this.clock, log, events: this.events, token, registry: this.registry, tmux: this.tmux,
+        statusView: () => this.statusView(), work: () => this.work, ledger: () => (this.state ? ledgerOf(this.state) : undefined),
+        noAccount: () => this.failover !== undefined && this.failover.activeAccount() === undefined,
+        delegation: () => this.delegation?.status(),
+      });
       const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt, work: this.work?.loop.lastTickAt }) });
       const handler = createApiHandler(
         {
@@ -164,17 +173,21 @@ export class Daemon {
           watchdog: () => ({ ...(this.work?.status.watchdog() ?? { stale: [], counters: {} }), ...(this.delegation ? { delegation: this.delegation.counters() } : {}) }),
           delegated: () => this.delegation?.status(),
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-          swap: async (to) => {
+          swap: async (to, origin) => {
             if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
+            const record = (fields: Record<string, unknown>): void => void this.events?.append({ type: "operator_action", action: "swap", ...(to !== undefined ? { to } : {}), origin, ...fields });
             try {
               const r = await this.failover.manualSwap(to);
+              record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
               return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
             } catch (err) {
               const code = err instanceof AppError ? err.code : "SWAP_FAILED";
               const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
+              record({ ok: false, code });
               return { status, body: { ok: false, code, error: describeError(err) } };
             }
           },
+          dashboard: this.dashboard,
           hook: async (body) => {
             const parsed = parseHookEnvelope(body);
             if (!parsed.ok) return { ok: false, reason: parsed.reason };
@@ -208,6 +221,7 @@ export class Daemon {
       this.janitor.start();
       this.work?.loop.start();
       this.work?.watcher.start();
+      this.dashboard.start();
       this.startedAt = this.clock.now();
       this.lifecycle = "running";
       log.info({ url: this.server.url, active_account: active, pool: this.pool.heldSessions() }, "claude-failover running");
@@ -320,6 +334,7 @@ export class Daemon {
   }
 
   private async teardown(): Promise<void> {
+    await this.dashboard?.stop().catch(() => undefined);
     await this.work?.watcher.stop().catch(() => undefined);
     await this.spoolLoop?.stop().catch(() => undefined);
     await this.janitor?.stop().catch(() => undefined);
@@ -409,7 +424,7 @@ export class Daemon {
         ...(a.until !== undefined ? { until: new Date(a.until).toISOString(), reset_known: a.resetKnown ?? true } : {}),
         ...(a.reason ? { reason: a.reason } : {}), headroom: a.headroom,
       })),
-      dispatch: this.failover?.activeAccount() === undefined ? "paused" : "running",
+      dispatch: this.failover?.activeAccount() === undefined || this.work?.loop.held !== undefined ? "paused" : "running",
       sessions: this.registry.list().map((r) => ({
         name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
         since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),

@@ -162,6 +162,26 @@ describe("WorkLoop", () => {
   });
 });
 
+test("the operator's hold stops new dispatches but not supervision, outlives a swap's pause/resume, and is released by hold(undefined)", async () => {
+  const h = await harness();
+  h.queue.add("p", "t1", "x");
+  await h.tick(1);
+  assert.equal(h.queue.where("p", "t1"), "active");
+  h.loop.hold("paused by operator");
+  h.queue.add("p", "t2", "y");
+  await h.tick(4);
+  assert.equal(h.queue.where("p", "t1"), "done", "the task in flight is still supervised and filed");
+  assert.equal(h.queue.where("p", "t2"), "inbox");
+  await h.loop.pause("swap");
+  h.loop.resume();
+  await h.tick(2);
+  assert.equal(h.queue.where("p", "t2"), "inbox", "a swap's resume() leaves the operator's hold");
+  assert.equal(h.loop.held, "paused by operator");
+  h.loop.hold(undefined);
+  await h.tick(4);
+  assert.equal(h.queue.where("p", "t2"), "done");
+});
+
 describe("WorkLoop.adopt (restart)", () => {
   const base = (over: Partial<TaskRecord>): TaskRecord => ({
     project: "p", id: "t1", session: "pool-1", account: "main", claude_session_id: "0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e",

@@ -63,6 +63,8 @@ export class WorkLoop {
   private readonly handing = new Map<string, Promise<void>>();
   private stopping = false;
   private pausedFor: string | undefined;
+  /** The operator's hold on dispatch (dashboard): separate from pause(), which a swap ends with resume(). */
+  private heldFor: string | undefined;
   /** The pass in progress, if any: pause() waits for it. */
   private ticking: Promise<void> | undefined;
   private readonly outcomes: TaskOutcomes;
@@ -150,6 +152,16 @@ export class WorkLoop {
     return this.pausedFor;
   }
 
+  /** Holds (reason) or releases (undefined) dispatch of new tasks; tasks in flight are still supervised and filed. */
+  hold(reason: string | undefined): void {
+    this.heldFor = reason;
+    if (reason === undefined) this.loop.poke();
+  }
+
+  get held(): string | undefined {
+    return this.heldFor;
+  }
+
   /**
    * Carries a task over to another account after a swap: `--resume <its claude session id>` in its
    * cwd (transcripts are shared, so the conversation is there), then "continue". Same task, same
@@ -209,7 +221,7 @@ export class WorkLoop {
       // The record stays "working": the next pass looks again and files it once the fault clears.
       if (res.reason instanceof TaskNotSettledError) this.faultBook.raise(key, `could not be filed or put back: ${describeError(res.reason.cause)}`);
     }
-    if (this.pausedFor === undefined) await this.dispatch(signal);
+    if (this.pausedFor === undefined && this.heldFor === undefined) await this.dispatch(signal);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface GatePolicy {
   listenHost?: string;
   /** http.allowed_hosts: further host names a request may address. */
   allowedHosts?: readonly string[];
+  /** Requests that need no token because they carry no data (the dashboard's shell); the Host check still applies. */
+  open?: (req: http.IncomingMessage) => boolean;
 }
 
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
@@ -61,7 +63,7 @@ export function createRequestGate(policy: GatePolicy): RequestGate {
     if (!host || !names.has(host.name) || (host.port !== undefined && host.port !== req.socket.localPort)) {
       return { status: 421, message: `Host ${JSON.stringify(raw ?? "")} is not an address of this daemon (see http.allowed_hosts)` };
     }
-    if (policy.token !== undefined && !tokenMatches(req.headers.authorization, policy.token)) {
+    if (policy.token !== undefined && !policy.open?.(req) && !tokenMatches(req.headers.authorization, policy.token)) {
       return { status: 401, message: "missing or wrong bearer token", headers: { "www-authenticate": "Bearer" } };
     }
     return undefined;

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { createRequestGate, type GatePolicy } from "./gate.js";
+import { DASHBOARD_PATHS, handleDashboard, isPublicPath, originOf, StreamSet, type DashboardApi, type Origin } from "./dashboard/routes.js";
 
 export { tokenMatches } from "./gate.js";
 
@@ -15,21 +16,23 @@ export interface ApiHandlers {
   /** Receives a hook delivery (already parsed JSON); a refusal is answered 400 with the reason. */
   hook(body: unknown): Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Requests a swap; undefined when the capability is not built. */
-  swap?: (to: string | undefined) => Promise<{ status: number; body: unknown }>;
+  swap?: (to: string | undefined, origin: Origin) => Promise<{ status: number; body: unknown }>;
   /** Delegation status; undefined (or a function returning it) when delegation is off: 404. */
   delegated?: () => unknown;
+  /** The web dashboard (GET /, /api/events and its actions); undefined: those paths are 404. */
+  dashboard?: DashboardApi;
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
   }
 }
 
 /** The parsed body; an empty body is `{}` unless `emptyIs` says otherwise. */
-async function readJson(req: http.IncomingMessage, emptyIs: unknown = {}): Promise<unknown> {
+export async function readJson(req: http.IncomingMessage, emptyIs: unknown = {}): Promise<unknown> {
   const type = req.headers["content-type"] ?? "";
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, "expected Content-Type: application/json");
   const chunks: Buffer[] = [];
@@ -48,15 +51,24 @@ async function readJson(req: http.IncomingMessage, emptyIs: unknown = {}): Promi
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, contentType = "application/json"): void {
+export function send(res: http.ServerResponse, status: number, body: unknown, contentType = "application/json"): void {
   const text = contentType === "application/json" ? JSON.stringify(body) + "\n" : String(body);
   res.writeHead(status, { "content-type": contentType === "application/json" ? "application/json; charset=utf-8" : contentType, "cache-control": "no-store" });
   res.end(text);
 }
 
+/** A request listener that can also end the long-lived responses it holds (event streams). */
+export type ApiHandler = http.RequestListener & { closeStreams(): void };
+
 /** The request handler of the daemon's API (contract §7). */
-export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: Logger }): http.RequestListener {
-  const gate = createRequestGate(options);
+export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: Logger }): ApiHandler {
+  const streams = new StreamSet();
+  // The dashboard's shell and script hold no data: they need no token (the page must load to ask for
+  // it), but pass the Host check like everything else.
+  const gate = createRequestGate({
+    ...options,
+    ...(api.dashboard ? { open: (req: http.IncomingMessage) => isPublicPath(req.method ?? "GET", new URL(req.url ?? "/", "http://localhost").pathname) } : {}),
+  });
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     // Every route, whatever it is, passes the gate first (Host, then token).
     const refused = gate(req);
@@ -97,17 +109,18 @@ export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: 
         const to = (body as { to?: unknown }).to;
         if (to !== undefined && (typeof to !== "string" || to.trim() === "")) throw new HttpError(400, "`to` must be a non-empty account name");
         if (!api.swap) throw new HttpError(501, "manual swap is not built yet");
-        const r = await api.swap(to);
+        const r = await api.swap(to, originOf(req));
         return send(res, r.status, r.body);
       }
       default: {
-        const known = ["/health", "/status", "/watchdog/status", "/metrics", "/api/delegated/status", "/api/hook", "/api/swap"];
+        if (api.dashboard && (await handleDashboard(api.dashboard, key, url, req, res, { streams, log: options.log }))) return;
+        const known = ["/health", "/status", "/watchdog/status", "/metrics", "/api/delegated/status", "/api/hook", "/api/swap", ...(api.dashboard ? DASHBOARD_PATHS : [])];
         if (known.includes(url.pathname)) throw new HttpError(405, `method ${req.method ?? ""} not allowed on ${url.pathname}`);
         throw new HttpError(404, `no such endpoint: ${url.pathname}`);
       }
     }
   };
-  return (req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     route(req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) options.log.error({ err: describeError(err), path: req.url }, "http handler failed");
@@ -115,6 +128,7 @@ export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: 
       else res.destroy();
     });
   };
+  return Object.assign(handler, { closeStreams: () => streams.closeAll() });
 }
 
 export interface RunningServer {
@@ -138,7 +152,7 @@ export interface ServerTimeouts {
 export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
 
 /** Starts the API on `listen`; port 0 picks a free port (tests). */
-export async function startHttpServer(listen: string, handler: http.RequestListener, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS): Promise<RunningServer> {
+export async function startHttpServer(listen: string, handler: http.RequestListener & { closeStreams?: () => void }, timeouts: ServerTimeouts = DEFAULT_TIMEOUTS): Promise<RunningServer> {
   const { host, port } = parseListen(listen);
   const server = http.createServer({
     headersTimeout: timeouts.headersTimeoutMs,
@@ -162,6 +176,7 @@ export async function startHttpServer(listen: string, handler: http.RequestListe
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
+        handler.closeStreams?.();
         server.closeIdleConnections();
       });
       return closing;

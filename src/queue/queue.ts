@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { lstat, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
@@ -188,6 +188,41 @@ export class TaskQueue {
   }
 
   /**
+   * The operator's retry: failed/<id>.md back to the inbox as it is (its failure section and footer kept
+   * in the file). Returns the id it waits under (suffixed when the inbox holds that name).
+   */
+  async retryFailed(project: string, id: string): Promise<string> {
+    this.checkProject(project);
+    assertTaskId(id);
+    return this.withLock(project, async () => {
+      const source = path.join(this.dir(project, "failed"), `${id}.md`);
+      if (!(await isRegularFile(source))) throw new QueueError("QUEUE_NOT_FOUND", `no failed task ${id} in ${project}`);
+      const inbox = this.dir(project, "inbox");
+      const newId = await freeId(id, this.deps.clock.now(), async (c) =>
+        (await pathExists(path.join(inbox, `${c}.md`))) || (await pathExists(path.join(inbox, `${c}.md.delegated`))) || (await pathExists(path.join(this.dir(project, "active"), `${c}.md`))));
+      if (!(await this.move(source, path.join(inbox, `${newId}.md`)))) throw new QueueError("QUEUE_NOT_FOUND", `no failed task ${id} in ${project}`);
+      this.log.info({ project, task: id, as: newId }, "failed task retried by the operator");
+      return newId;
+    });
+  }
+
+  /** The operator's cancel: a waiting inbox/<id>.md is filed under failed/ with `reason`. Returns its name there. */
+  async cancelWaiting(project: string, id: string, reason: string): Promise<FinishResult> {
+    this.checkProject(project);
+    assertTaskId(id);
+    return this.withLock(project, async () => {
+      const source = path.join(this.dir(project, "inbox"), `${id}.md`);
+      if (!(await isRegularFile(source))) throw new QueueError("QUEUE_NOT_FOUND", `no waiting task ${id} in ${project}`);
+      const active = this.dir(project, "active");
+      const activeId = await this.freeActiveId(active, id);
+      if (!(await this.move(source, path.join(active, `${activeId}.md`)))) throw new QueueError("QUEUE_NOT_FOUND", `no waiting task ${id} in ${project}`);
+      const done = await this.finishLocked(project, activeId, failure(reason, reason, { attempts: 0 }, this.deps.clock.now()));
+      this.log.info({ project, task: id, file: done.file }, "waiting task cancelled by the operator");
+      return done;
+    });
+  }
+
+  /**
    * Run once at start, before anything else touches the queue: completes finishes a crash interrupted,
    * removes temp files of interrupted writes, and reports ids shared by two folders (kept: they are different runs).
    */
@@ -367,6 +402,14 @@ async function checkCwd(parsed: ParseResult & { ok: true }): Promise<ParseResult
   } catch (err) {
     const code = errnoOf(err);
     return { ok: false, reason: code === "ENOENT" ? `cwd: ${cwd} does not exist` : `cwd: ${cwd} cannot be used (${code ?? describeError(err)})` };
+  }
+}
+
+async function isRegularFile(p: string): Promise<boolean> {
+  try {
+    return (await lstat(p)).isFile();
+  } catch {
+    return false;
   }
 }
 

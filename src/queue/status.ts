@@ -106,25 +106,29 @@ export async function listProjectTasks(root: string, project: string, now: numbe
       if (state === "inbox") return !isIgnoredInboxName(n);
       return !n.startsWith(".") && n.endsWith(".md");
     });
-    const rows: (TaskListing & { mtimeMs: number })[] = [];
+    let stats: { name: string; file: string; isFile: boolean; mtimeMs: number }[] = [];
     for (const name of names) {
       const file = path.join(dir, name);
-      let st;
       try {
-        st = await lstat(file);
+        const st = await lstat(file);
+        stats.push({ name, file, isFile: st.isFile(), mtimeMs: st.mtimeMs });
       } catch {
         continue;
       }
-      const head = st.isFile() ? await readHead(file, 4096) : undefined;
+    }
+    // Finished tasks beyond the limit are never opened (done/ can hold thousands).
+    if (state === "done" || state === "failed") stats = stats.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(0, finishedLimit);
+    const rows: (TaskListing & { mtimeMs: number })[] = [];
+    for (const { name, file, isFile, mtimeMs } of stats) {
+      const head = isFile ? await readHead(file, 4096) : undefined;
       const peek = head ? peekHeader(head.toString("utf8")) : { priority: "normal" as const };
       const id = name.slice(0, name.length - (state === "delegated" ? ".md.delegated".length : ".md".length));
-      const row: TaskListing & { mtimeMs: number } = { project, id, state, priority: peek.priority, ageMs: Math.max(0, now - st.mtimeMs), file: name, mtimeMs: st.mtimeMs };
+      const row: TaskListing & { mtimeMs: number } = { project, id, state, priority: peek.priority, ageMs: Math.max(0, now - mtimeMs), file: name, mtimeMs };
       if (peek.title !== undefined) row.title = peek.title;
       rows.push(row);
     }
     if (state === "inbox") rows.sort((a, b) => compareEntries({ ...a, name: a.file }, { ...b, name: b.file }));
-    else if (state === "done" || state === "failed") rows.sort((a, b) => b.mtimeMs - a.mtimeMs).splice(finishedLimit);
-    else rows.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    else if (state !== "done" && state !== "failed") rows.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const { mtimeMs: _m, ...row } of rows) out.push(row);
   }
   return out;

@@ -271,3 +271,18 @@ void describe("EventLog.rotateIfLarger", () => {
     assert.equal(await makeLog().rotateIfLarger(0), false);
   });
 });
+
+test("subscribe: listeners see each event as written (redacted, with ts) until they unsubscribe; a throwing one harms nothing", async () => {
+  const log = makeLog();
+  const seen: unknown[] = [];
+  const off = log.subscribe((e) => seen.push(e));
+  log.subscribe(() => {
+    throw new Error("listener bug");
+  });
+  await log.append({ type: "operator_action", action: "retry", token: "s3cret" });
+  off();
+  await log.append({ type: "after" });
+  await log.close();
+  assert.deepEqual(seen, [{ ts: "2026-04-17T02:17:19.000Z", type: "operator_action", action: "retry", token: "[redacted]" }]);
+  assert.equal((await lines()).length, 2);
+});

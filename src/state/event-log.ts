@@ -64,6 +64,7 @@ export class EventLog {
   private closed: Promise<void> | undefined;
   private readonly onError: ((err: Error) => void) | undefined;
   private droppedCount = 0;
+  private readonly listeners = new Set<(event: LoggedEvent) => void>();
 
   constructor(options: EventLogOptions) {
     this.file = path.join(options.dir, options.fileName ?? "events.jsonl");
@@ -99,6 +100,13 @@ export class EventLog {
       this.drop(new StateError("EVENT_NOT_SERIALISABLE", this.file, `event for ${this.file}: expected plain JSON fields: ${describeError(err)}`, { cause: err }));
       return Promise.resolve();
     }
+    for (const listener of this.listeners) {
+      try {
+        listener(JSON.parse(line) as LoggedEvent);
+      } catch {
+        // a listener's failure is its own; the record is written all the same
+      }
+    }
     return this.serialise(async () => {
       try {
         const handle = await this.openHandle();
@@ -108,6 +116,12 @@ export class EventLog {
         this.drop(new StateError("EVENT_WRITE_FAILED", this.file, `event log ${this.file}: append failed: ${describeError(err)}`, { cause: err }));
       }
     });
+  }
+
+  /** Calls `listener` with each event as appended (redacted, with its `ts`); returns the unsubscribe. */
+  subscribe(listener: (event: LoggedEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
 
   /** Waits for pending appends and fsyncs the file. */

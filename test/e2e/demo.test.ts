@@ -22,6 +22,7 @@ test("npm run demo: every task filed, a swap to backup, then the sandbox and its
   t.diagnostic(out.split("\n").filter((l) => /tasks filed|^swap main/.test(l)).join(" · "));
   assert.equal(code, 0, out);
   assert.match(out, /all 7 tasks filed in [\d.]+ s/);
+  assert.match(out, /^dashboard: +http:\/\/127\.0\.0\.1:\d+\/ /m, "the demo prints the dashboard's URL");
   assert.match(out, /queue\/beta\/failed\/broken\.md/);
   assert.match(out, /queue\/beta\/done\/limit\.md/);
   assert.match(out, /swap main → backup at .*: usage limit on main/);

@@ -1,0 +1,39 @@
+import { lstat } from "node:fs/promises";
+import path from "node:path";
+import { folderPath, readHead } from "./layout.js";
+import { assertProjectName, assertTaskId } from "./names.js";
+
+export type TaskPlace = "inbox" | "active" | "done" | "failed" | "delegated";
+
+/** Shown of a task file; a longer one is cut (the view says so). */
+export const TASK_VIEW_MAX_BYTES = 256 * 1024;
+
+/**
+ * Where task `id` of `project` is and the start of its file, for the dashboard's detail view; undefined
+ * when no folder holds it as a regular file (links are never followed).
+ */
+export async function readTaskForView(root: string, project: string, id: string): Promise<{ folder: TaskPlace; text: string; truncated: boolean } | undefined> {
+  assertProjectName(project);
+  assertTaskId(id);
+  const places: [TaskPlace, string][] = [
+    ["active", path.join(folderPath(root, project, "active"), `${id}.md`)],
+    ["inbox", path.join(folderPath(root, project, "inbox"), `${id}.md`)],
+    ["delegated", path.join(folderPath(root, project, "inbox"), `${id}.md.delegated`)],
+    ["failed", path.join(folderPath(root, project, "failed"), `${id}.md`)],
+    ["done", path.join(folderPath(root, project, "done"), `${id}.md`)],
+  ];
+  for (const [folder, file] of places) {
+    let size: number;
+    try {
+      const st = await lstat(file);
+      if (!st.isFile()) continue;
+      size = st.size;
+    } catch {
+      continue;
+    }
+    const head = await readHead(file, TASK_VIEW_MAX_BYTES);
+    if (head === undefined) continue;
+    return { folder, text: head.toString("utf8"), truncated: size > TASK_VIEW_MAX_BYTES };
+  }
+  return undefined;
+}
