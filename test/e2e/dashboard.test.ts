@@ -131,8 +131,11 @@ test("the dashboard shows the fleet live, acts on it, and comes back by itself a
   // Submit from the page (keyboard only), on the new daemon.
   await page.locator("#submit-box summary").focus();
   await page.keyboard.press("Enter");
+  // The form is valid only once the project list has come back from the new daemon.
+  await until("the project list in the form", async () => ((await page.locator('#submit-project option[value="web"]').count()) > 0 ? true : undefined), 30_000);
   await page.locator("#submit-text").fill("TOKEN-FORM from the page\n");
   await page.locator("#submit-text").press("Tab");
+  assert.equal(await page.evaluate<string>("document.activeElement?.textContent ?? ''"), "Submit task", "Tab from the text reaches the submit button");
   await page.keyboard.press("Enter");
   const notice = await shows(page, "#notice", /Submitted web\/\S+\./);
   const id = /Submitted web\/(\S+)\./.exec(notice)![1]!;

@@ -45,8 +45,11 @@ test("ESC[201~ in a task ends no paste: one prompt with the text before and afte
   assert.match(done, /\nprompt_changed: 1 control sequence or character removed before pasting\n/);
 
   // The account's token (accounts[].env) was given to the agent, never typed.
-  const scrollback = (await sb.tmux.run(["capture-pane", "-p", "-J", "-S", "-", "-t", "=paste-1:"])).stdout;
-  assert.match(scrollback, /--session-id [0-9a-f-]{36}/, "the launch line is on the scrollback");
+  // 2.1.332 redraws the whole screen while it runs: the launch line shows again once the recycle ended the agent.
+  const scrollback = await until("the launch line on the scrollback (the agent ended by the recycle)", async () => {
+    const text = (await sb.tmux.run(["capture-pane", "-p", "-J", "-S", "-", "-t", "=paste-1:"])).stdout;
+    return /--session-id [0-9a-f-]{36}/.test(text) ? text : undefined;
+  }, 60_000, { explain: () => sb.evidence(["paste-1"]) });
   assert.equal(scrollback.includes("token-main"), false, "the token is on the scrollback");
   assert.equal(execFileSync("ps", ["-eo", "args"]).toString().includes("token-main"), false, "the token is on a command line");
 });
