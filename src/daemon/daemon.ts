@@ -40,6 +40,8 @@ import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
 import { VERSION } from "../lib/version.js";
 import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
+import { execGit } from "../git/git.js";
+import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
 
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
@@ -101,6 +103,7 @@ export class Daemon {
   private janitor: Janitor | undefined;
   private readonly locks: HeldLock[] = [];
   private dashboard: DashboardFeed | undefined;
+  private worktrees: WorktreeSetup | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -284,6 +287,10 @@ export class Daemon {
       record: (e) => void this.events?.append(e),
     });
     const delegation = this.delegation;
+    // Issue 12: a project with isolation: worktree that is no git repository refuses the start.
+    const wt = await setUpWorktrees(config, execGit({ env: this.o.env ?? process.env }), log);
+    if (!wt.ok) throw new StartupError(wt.problems);
+    this.worktrees = wt.setup;
     const { loop, queue, driver } = buildWorkLoop({
       config, env: this.o.env ?? process.env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,
@@ -292,6 +299,7 @@ export class Daemon {
       ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
       onFault: (f) => void this.notifier.notify({ kind: "task-stuck", key: f.task, text: `task ${f.task} is stuck: ${f.reason}; retried every ${Math.round(config.watcher.poll_interval / 1000)} s` }),
+      worktrees: wt.setup.port,
       record: (event) => {
         void this.events?.append(event);
         this.notifyAbout(event);

@@ -91,19 +91,20 @@ describe("task worktrees", () => {
     assert.equal(second.dir, path.join(wt.root, "web", "t1-2"));
   });
 
-  test("finish commits what the agent left as claude-failover with the title, names the task, reports the diffstat and removes the worktree", async () => {
+  test("save commits what the agent left as claude-failover with the title, names the task, reports the diffstat and removes the worktree", async () => {
     const { repo, wt, sh } = await setup();
     const rec = await wt.plan("web", "t1", repo);
     await wt.create(rec, repo, repo);
     await writeFile(path.join(rec.dir, "made.txt"), "one\ntwo\n");
     await writeFile(path.join(rec.dir, "README.md"), "changed\n");
-    const out = await wt.finish(rec, { project: "web", id: "t1", title: "Add made.txt" });
+    const out = await wt.save(rec, { project: "web", id: "t1", title: "Add made.txt" });
     assert.equal(out.committed, true);
     assert.equal(out.branch, "cf/web/t1");
     assert.equal(out.base, rec.base);
     assert.equal(out.commit, (await sh(repo, "rev-parse", "cf/web/t1")).trim());
     assert.match(out.diffstat, /^2 files changed, 3 insertions\(\+\), 1 deletion\(-\)$/);
     assert.equal(out.keptAt, undefined);
+    assert.equal(await wt.removeIfClean(repo, rec.dir), undefined);
     assert.ok(await gone(rec.dir), "the clean worktree is removed");
     const log = await sh(repo, "log", "-1", "--format=%an <%ae>%n%s%n%b", "cf/web/t1");
     assert.match(log, /^claude-failover <cf@localhost>\nAdd made.txt\nClaude-Failover-Task: web\/t1/);
@@ -112,16 +113,16 @@ describe("task worktrees", () => {
     assert.equal((await sh(repo, "status", "--porcelain")).trim(), "");
     assert.equal((await sh(repo, "rev-parse", "HEAD")).trim(), rec.base);
     // Twice (a restart between the commit and the filing): nothing new, same answer.
-    const again = await wt.finish(rec, { project: "web", id: "t1", title: "Add made.txt" });
+    const again = await wt.save(rec, { project: "web", id: "t1", title: "Add made.txt" });
     assert.deepEqual({ ...again, committed: true }, out);
     assert.equal(again.committed, false);
   });
 
-  test("finish with nothing changed: no commit, diffstat 'no changes', the branch stays", async () => {
+  test("save with nothing changed: no commit, diffstat 'no changes', the branch stays", async () => {
     const { repo, wt, sh } = await setup();
     const rec = await wt.plan("web", "t2", repo);
     await wt.create(rec, repo, repo);
-    const out = await wt.finish(rec, { project: "web", id: "t2", title: "" });
+    const out = await wt.save(rec, { project: "web", id: "t2", title: "" });
     assert.deepEqual({ committed: out.committed, commit: out.commit, diffstat: out.diffstat }, { committed: false, commit: rec.base, diffstat: "no changes" });
     assert.equal((await sh(repo, "rev-parse", "cf/web/t2")).trim(), rec.base);
   });

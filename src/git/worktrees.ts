@@ -31,7 +31,7 @@ export interface WorktreeFinish {
   diffstat: string;
   /** True when a commit saved what the agent left uncommitted. */
   committed: boolean;
-  /** Set when the worktree could not be removed (it is kept there). */
+  /** Set when something in the worktree could not be committed: it is kept there. */
   keptAt?: string;
 }
 
@@ -119,11 +119,13 @@ export class TaskWorktrees {
 
   /**
    * The end of a task (done, failed or retried): whatever the agent left uncommitted is committed to
-   * its branch ("<title>", with the task named in the footer), then the worktree is removed when it is
-   * clean. Safe to run twice (a restart after a crash between the commit and the filing).
+   * its branch ("<title>", with the task named in the commit's footer). The worktree stays (the agent
+   * may still sit in it): `removeIfClean` follows once it has exited. Safe to run twice (a restart
+   * after a crash between the commit and the filing).
    */
-  async finish(rec: WorktreeRecord, task: { project: string; id: string; title: string }): Promise<WorktreeFinish> {
+  async save(rec: WorktreeRecord, task: { project: string; id: string; title: string }): Promise<WorktreeFinish> {
     let committed = false;
+    let keptAt: string | undefined;
     if (await exists(rec.dir)) {
       await this.git(rec.dir, ["add", "--all"]);
       const staged = await this.git(rec.dir, ["diff", "--cached", "--quiet"]).then(() => false, (err: unknown) => {
@@ -138,13 +140,11 @@ export class TaskWorktrees {
         ]);
         committed = true;
       }
+      if ((await this.git(rec.dir, ["status", "--porcelain", "--untracked-files=all"])).trim() !== "") keptAt = rec.dir;
     }
     const commit = (await this.branchTip(rec.repo, rec.branch)) ?? rec.base;
     const diffstat = (await this.git(rec.repo, ["diff", "--shortstat", rec.base, commit]).catch(() => "")).trim() || "no changes";
-    const out: WorktreeFinish = { branch: rec.branch, commit, base: rec.base, diffstat, committed };
-    const kept = await this.removeIfClean(rec.repo, rec.dir);
-    if (kept) out.keptAt = rec.dir;
-    return out;
+    return { branch: rec.branch, commit, base: rec.base, diffstat, committed, ...(keptAt ? { keptAt } : {}) };
   }
 
   /** Removes a worktree only when `git status` shows nothing; the reason it is kept, else undefined. */
