@@ -125,6 +125,16 @@ describe("worktree tasks in the work loop (real git)", () => {
     assert.deepEqual(await readdir(path.join(h.root, "web")), [], "no worktree left");
   });
 
+  test("a resume after a swap launches in the same worktree (Claude Code finds a conversation by its cwd)", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "hang" }) });
+    h.add("t1");
+    await h.tick(2);
+    const r = h.ledger.get("web/t1")!;
+    await h.loop.resumeOn(r, { name: "backup", home: "/h/backup", env: {} });
+    assert.deepEqual(h.launches, [r.cwd, r.cwd]);
+    assert.equal(r.cwd, path.join(h.root, "web", "t1"));
+  });
+
   test("max_parallel holds the project's other tasks in the inbox until one ends", async () => {
     const h = await harness({ settings: { isolation: "worktree", max_parallel: 1 }, behaviour: () => ({ kind: "hang" }) });
     h.add("t1");
