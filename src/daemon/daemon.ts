@@ -42,6 +42,7 @@ import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
 import { execGit } from "../git/git.js";
 import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
+import type { WorktreeSweepDeps } from "../janitor/worktrees.js";
 
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
@@ -220,6 +221,7 @@ export class Daemon {
         log: log.child({ component: "janitor" }),
         settings: { intervalMs: config.janitor.interval, doneRetentionMs: config.janitor.done_retention, failedRetentionMs: config.janitor.failed_retention, eventsMaxBytes: EVENTS_MAX_BYTES },
         rotateEvents: (max) => this.events?.rotateIfLarger(max) ?? Promise.resolve(false),
+        ...(this.worktrees ? { worktrees: this.worktreeSweep(this.worktrees) } : {}),
       });
       this.janitor.start();
       this.work?.loop.start();
@@ -339,6 +341,22 @@ export class Daemon {
       if (e.kind === "Stop" || e.kind === "StopFailure" || e.kind === "SessionEnd") loop.poke();
     });
     await status.start();
+  }
+
+  /** The janitor's view for the worktree rules: tasks in flight from state.json, live panes' cwds from tmux. */
+  private worktreeSweep(setup: WorktreeSetup): WorktreeSweepDeps {
+    return {
+      root: setup.worktrees.root, repos: () => Object.values(setup.repos), worktrees: setup.worktrees, log: this.o.log.child({ component: "janitor" }),
+      inFlight: () => Object.values(this.state?.get().tasks ?? {}).flatMap((r) => (r.worktree ? [r.worktree.dir] : [])),
+      liveCwds: async () => {
+        const cwds: string[] = [];
+        for (const s of await this.tmux.listSessions()) {
+          const info = await this.tmux.paneInfo(s.name).catch(() => undefined);
+          if (info?.currentPath) cwds.push(info.currentPath);
+        }
+        return cwds;
+      },
+    };
   }
 
   private async teardown(): Promise<void> {
