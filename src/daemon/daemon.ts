@@ -453,6 +453,7 @@ export class Daemon {
       dispatch: this.failover?.activeAccount() === undefined || this.work?.loop.held !== undefined ? "paused" : "running",
       sessions: this.registry.list().map((r) => ({
         name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
+        ...(r.task && s?.tasks[r.task]?.worktree ? { branch: s.tasks[r.task]!.worktree!.branch } : {}),
         since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),
       })),
       pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },
