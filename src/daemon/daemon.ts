@@ -42,7 +42,7 @@ import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
 import { execGit } from "../git/git.js";
 import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
-import type { WorktreeSweepDeps } from "../janitor/worktrees.js";
+import { liveCwdsOf, type WorktreeSweepDeps } from "../janitor/worktrees.js";
 
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
@@ -348,14 +348,7 @@ export class Daemon {
     return {
       root: setup.worktrees.root, repos: () => Object.values(setup.repos), worktrees: setup.worktrees, log: this.o.log.child({ component: "janitor" }),
       inFlight: () => Object.values(this.state?.get().tasks ?? {}).flatMap((r) => (r.worktree ? [r.worktree.dir] : [])),
-      liveCwds: async () => {
-        const cwds: string[] = [];
-        for (const s of await this.tmux.listSessions()) {
-          const info = await this.tmux.paneInfo(s.name).catch(() => undefined);
-          if (info?.currentPath) cwds.push(info.currentPath);
-        }
-        return cwds;
-      },
+      liveCwds: () => liveCwdsOf(this.tmux, new Set(this.registry.list().filter((r) => r.kind === "pool" && r.state === "idle").map((r) => r.name))),
     };
   }
 

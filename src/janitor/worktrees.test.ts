@@ -7,7 +7,8 @@ import { silentLogger } from "../lib/logger.js";
 import { makeRepo } from "../git/test-repo.js";
 import { TaskWorktrees } from "../git/worktrees.js";
 import { Janitor } from "./janitor.js";
-import { strayWorktrees, sweepWorktrees, type WorktreeSweepDeps } from "./worktrees.js";
+import { liveCwdsOf, strayWorktrees, sweepWorktrees, type WorktreeSweepDeps } from "./worktrees.js";
+import { FakeTmuxClient } from "../tmux/fake.js";
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
@@ -88,4 +89,15 @@ test("doctor's stray worktrees: a folder no repository lists, and a worktree no 
     ["left-by-a-crash", "no project's repository lists it as a worktree"],
     ["watched", "no task in flight uses it"],
   ]);
+});
+
+test("live cwds: every pane counts, except an idle pool session's shell left where its last agent ran", async () => {
+  const tmux = new FakeTmuxClient(() => 0);
+  await tmux.newSession({ name: "pool-1", cwd: "/wt/web/t1" });
+  await tmux.newSession({ name: "pool-2", cwd: "/wt/web/t2", command: ["claude"] });
+  await tmux.newSession({ name: "pool-3", cwd: "/wt/web/t3" });
+  await tmux.newSession({ name: "operator", cwd: "/wt/web/t4" });
+  // pool-1 idle at its shell: left out; pool-2 idle by the registry but an agent runs: counts;
+  // pool-3 busy: counts; the operator's session, at a shell: counts.
+  assert.deepEqual((await liveCwdsOf(tmux, new Set(["pool-1", "pool-2"]))).sort(), ["/wt/web/t2", "/wt/web/t3", "/wt/web/t4"]);
 });

@@ -3,6 +3,8 @@ import path from "node:path";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { isInside, type TaskWorktrees } from "../git/worktrees.js";
+import { isShell } from "../dispatch/agent-driver.js";
+import type { TmuxClient } from "../tmux/client.js";
 
 export interface WorktreeSweepDeps {
   /** `<state_dir>/worktrees`: nothing outside it is ever removed. */
@@ -80,6 +82,21 @@ export async function strayWorktrees(d: Pick<WorktreeSweepDeps, "root" | "repos"
     }
   }
   return out;
+}
+
+/**
+ * The working directories of the live panes. An idle pool session's shell still sits where its
+ * last agent ran and uses nothing there: left out. Every other pane counts — an agent at work, an
+ * operator's session, anything the daemon does not own.
+ */
+export async function liveCwdsOf(tmux: Pick<TmuxClient, "listSessions" | "paneInfo">, idlePool: ReadonlySet<string>): Promise<string[]> {
+  const cwds: string[] = [];
+  for (const s of await tmux.listSessions()) {
+    const info = await tmux.paneInfo(s.name).catch(() => undefined);
+    if (!info?.currentPath || (idlePool.has(s.name) && isShell(info.currentCommand))) continue;
+    cwds.push(info.currentPath);
+  }
+  return cwds;
 }
 
 async function real(p: string): Promise<string> {
