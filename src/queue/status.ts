@@ -127,7 +127,7 @@ export async function listProjectTasks(root: string, project: string, now: numbe
       const id = name.slice(0, name.length - (state === "delegated" ? ".md.delegated".length : ".md".length));
       const row: TaskListing & { mtimeMs: number } = { project, id, state, priority: peek.priority, ageMs: Math.max(0, now - mtimeMs), file: name, mtimeMs };
       if (peek.title !== undefined) row.title = peek.title;
-      if ((state === "done" || state === "failed") && st.isFile()) {
+      if ((state === "done" || state === "failed") && isFile) {
         // The footer ends the file; its keys are short, one line each.
         const branch = parseFooter((await readTail(file, 2048))?.toString("utf8") ?? "")?.branch;
         if (branch) row.branch = branch;
