@@ -132,6 +132,27 @@ describe("CLI", () => {
     }
   });
 
+  test("queue shows a worktree task's branch: from the footer when filed, from state.json while active", async () => {
+    const sb = await makeSandbox();
+    try {
+      const file = await sb.writeConfig({ queue: { root: path.join(sb.dir, "queue"), projects: { web: sb.dir } } });
+      const { mkdir } = await import("node:fs/promises");
+      for (const f of ["done", "active"]) await mkdir(path.join(sb.dir, "queue", "web", f), { recursive: true });
+      await mkdir(path.join(sb.dir, "state"), { recursive: true });
+      await writeFile(path.join(sb.dir, "queue", "web", "done", "t1.md"), "---\ntitle: One\n---\nx\n\n## Result\n\nok\n\n<!-- claude-failover -->\nstatus: done\nattempts: 1\nbranch: cf/web/t1\ncommit: abc\n");
+      await writeFile(path.join(sb.dir, "queue", "web", "active", "t2.md"), "---\ntitle: Two\n---\nx\n");
+      await writeFile(path.join(sb.dir, "state", "state.json"), JSON.stringify({ version: 1, data: { tasks: { "web/t2": { worktree: { branch: "cf/web/t2-2" } } } } }));
+      const q = await cli(["queue", "web", "--config", file]);
+      assert.equal(q.code, 0, q.err);
+      assert.match(q.out, /web +t2 +active +normal +\S+ +Two +cf\/web\/t2-2/);
+      assert.match(q.out, /web +t1 +done +normal +\S+ +One +cf\/web\/t1/);
+      const json = JSON.parse((await cli(["queue", "web", "--json", "--config", file])).out) as { id: string; branch?: string }[];
+      assert.deepEqual(json.map((r) => [r.id, r.branch]), [["t2", "cf/web/t2-2"], ["t1", "cf/web/t1"]]);
+    } finally {
+      await sb.close();
+    }
+  });
+
   test("status says plainly when no daemon answers, exit 1", async () => {
     const r = await cli(["status", "--url", "http://127.0.0.1:9"]);
     assert.equal(r.code, 1);
@@ -143,9 +164,13 @@ test("formatStatus renders accounts, sessions and queue counts", () => {
   const text = formatStatus({
     version: "0.1.0", lifecycle: "running", active_account: "main",
     accounts: [{ name: "main", state: "active" }, { name: "backup", state: "exhausted", until: "2026-01-01T05:00:00Z" }],
-    sessions: [{ name: "ccl-auto-11", kind: "pool", state: "busy", task: "p/t1", account: "main", since: "2026-01-01T00:00:00Z" }],
+    sessions: [
+      { name: "ccl-auto-11", kind: "pool", state: "busy", task: "p/t1", account: "main", since: "2026-01-01T00:00:00Z" },
+      { name: "ccl-auto-12", kind: "pool", state: "busy", task: "p/t2", account: "main", since: "2026-01-01T00:00:00Z", branch: "cf/p/t2" },
+    ],
     queue: { p: { inbox: 3, active: 1, done: 7 } },
   });
+  assert.match(text, /ccl-auto-12 +pool +busy +p\/t2 +main +\S+ +cf\/p\/t2/);
   assert.match(text, /backup +exhausted until 2026-01-01T05:00:00Z/);
   assert.match(text, /ccl-auto-11 +pool +busy +p\/t1 +main/);
   assert.match(text, /p +3 +1 +0 +7 +0/);

@@ -171,13 +171,28 @@ export function buildProgram(io: CliIo): Command {
       if (!Number.isInteger(finished) || finished < 0) throw new Exit(EXIT_USAGE, "--finished: expected a whole number");
       const rows: TaskListing[] = [];
       for (const p of projects) rows.push(...(await listProjectTasks(config.queue.root, p, Date.now(), finished)));
+      // Tasks in flight: their branch is in the daemon's state.json.
+      const branches = await activeBranches(config.state_dir);
+      for (const r of rows) if (r.state === "active" && branches[`${r.project}/${r.id}`]) r.branch = branches[`${r.project}/${r.id}`];
       if (o.json) {
         io.stdout.write(JSON.stringify(rows, null, 2) + "\n");
         return;
       }
-      io.stdout.write(table(["PROJECT", "TASK", "STATE", "PRIORITY", "AGE", "TITLE"], rows.map((r) => [r.project, r.id, r.state, r.priority, formatDuration(r.ageMs), r.title ?? ""])) + "\n");
+      io.stdout.write(table(["PROJECT", "TASK", "STATE", "PRIORITY", "AGE", "TITLE", "BRANCH"], rows.map((r) => [r.project, r.id, r.state, r.priority, formatDuration(r.ageMs), r.title ?? "", r.branch ?? ""])) + "\n");
     });
   return program;
+}
+
+/** Branches of the worktree tasks in flight, by "project/id", read leniently from state.json (none when unreadable). */
+async function activeBranches(stateDir: string): Promise<Record<string, string>> {
+  try {
+    const json = JSON.parse(await readFile(path.join(stateDir, "state.json"), "utf8")) as { data?: { tasks?: Record<string, { worktree?: { branch?: unknown } }> } };
+    const out: Record<string, string> = {};
+    for (const [key, t] of Object.entries(json.data?.tasks ?? {})) if (typeof t.worktree?.branch === "string") out[key] = t.worktree.branch;
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves the exit code. */

@@ -3,7 +3,7 @@ export function formatStatus(body: unknown): string {
   const s = (body ?? {}) as {
     version?: string; lifecycle?: string; started_at?: string | null; active_account?: string | null; partial_swap?: boolean;
     accounts?: { name: string; state: string; until?: string }[];
-    sessions?: { name: string; kind: string; state: string; task: string | null; account: string | null; since: string }[];
+    sessions?: { name: string; kind: string; state: string; task: string | null; account: string | null; since: string; branch?: string }[];
     queue?: Record<string, Record<string, number>>;
     last_swap?: { from: string; to: string; at: string; reason: string } | null;
   };
@@ -14,7 +14,7 @@ export function formatStatus(body: unknown): string {
   out.push("");
   out.push(table(["ACCOUNT", "STATE"], (s.accounts ?? []).map((a) => [a.name, a.until ? `${a.state} until ${a.until}` : a.state])));
   out.push("");
-  out.push(table(["SESSION", "KIND", "STATE", "TASK", "ACCOUNT", "SINCE"], (s.sessions ?? []).map((r) => [r.name, r.kind, r.state, r.task ?? "-", r.account ?? "-", r.since])));
+  out.push(table(["SESSION", "KIND", "STATE", "TASK", "ACCOUNT", "SINCE", "BRANCH"], (s.sessions ?? []).map((r) => [r.name, r.kind, r.state, r.task ?? "-", r.account ?? "-", r.since, r.branch ?? "-"])));
   const projects = Object.entries(s.queue ?? {});
   if (projects.length > 0) {
     out.push("");

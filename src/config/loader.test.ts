@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError, expandPath, loadConfig, parseConfigText, resolveConfigPath } from "./loader.js";
-import { poolIndexOf, poolSessionNames } from "./schema.js";
+import { poolIndexOf, poolSessionNames, projectSettingsOf } from "./schema.js";
 import { tempDir } from "../lib/test-temp.js";
 
 const HOME = "/home/op";
@@ -81,6 +81,25 @@ delegation: { url: "", poll_interval: 2s, job_timeout: 30m, reap_interval: 10s, 
     assert.equal(c.http.token_env, "CF_TOKEN");
   });
 
+  test("a project is a plain path (isolation none) or { path, isolation, max_parallel, base }", () => {
+    const c = parseConfigText(`
+accounts: [{ name: a, home: /a }]
+queue:
+  projects:
+    plain: ~/plain
+    web: { path: ~/web, isolation: worktree, max_parallel: 4, base: main }
+    lean: { path: /srv/lean }
+  git_identity: { name: Bot, email: bot@example.org }
+`, "/etc/cf.yaml", "/home/op");
+    assert.deepEqual(c.queue.projects, { plain: "/home/op/plain", web: "/home/op/web", lean: "/srv/lean" });
+    assert.deepEqual(projectSettingsOf(c, "plain"), { isolation: "none" });
+    assert.deepEqual(projectSettingsOf(c, "web"), { isolation: "worktree", max_parallel: 4, base: "main" });
+    assert.deepEqual(projectSettingsOf(c, "lean"), { isolation: "none" });
+    assert.deepEqual(projectSettingsOf(c, "unknown"), { isolation: "none" });
+    assert.deepEqual(c.queue.git_identity, { name: "Bot", email: "bot@example.org" });
+    assert.deepEqual(parseConfigText("accounts: [{ name: a, home: /a }]\n", "/etc/cf.yaml", "/home/op").queue.git_identity, { name: "claude-failover", email: "claude-failover@localhost" });
+  });
+
   test("several errors are all listed, each by key path", () => {
     const problems = problemsOf(`
 accounts:
@@ -117,6 +136,10 @@ bogus: 1
     ["a dotted dedicated session name", "accounts: [{ name: a, home: /a }]\npool: { dedicated: [{ name: ccl.1, cwd: /x }] }\n", /pool\.dedicated\[0\]\.name: expected 1–64 characters/],
     ["a dedicated session inside the pool range", "accounts: [{ name: a, home: /a }]\npool: { dedicated: [{ name: ccl-auto-12, cwd: /x }] }\n", /lies inside the pool range/],
     ["a project name with a slash", "accounts: [{ name: a, home: /a }]\nqueue: { projects: { 'a/b': /x } }\n", /queue\.projects\.a\/b: invalid key: expected \[A-Za-z0-9._-\]/],
+    ["an unknown isolation", "accounts: [{ name: a, home: /a }]\nqueue: { projects: { web: { path: /w, isolation: copy } } }\n", /queue\.projects\.web/],
+    ["an unknown key in a project object", "accounts: [{ name: a, home: /a }]\nqueue: { projects: { web: { path: /w, branch: x } } }\n", /queue\.projects\.web/],
+    ["a max_parallel of 0", "accounts: [{ name: a, home: /a }]\nqueue: { projects: { web: { path: /w, max_parallel: 0 } } }\n", /queue\.projects\.web/],
+    ["a base that reads as an option", "accounts: [{ name: a, home: /a }]\nqueue: { projects: { web: { path: /w, isolation: worktree, base: --force } } }\n", /queue\.projects\.web/],
     ["two accounts sharing a home", "accounts: [{ name: a, home: ~/h }, { name: b, home: /home/op/h }]\n", /accounts\[1\]\.home: same folder as accounts\[0\]\.home/],
     ["a home that is the claude link", "accounts: [{ name: a, home: ~/.claude }]\n", /is the claude link itself/],
     ["a wrong type", "accounts: [{ name: a, home: /a }]\ntmux: { width: wide }\n", /tmux\.width: expected number, got string/],

@@ -52,6 +52,24 @@ const envMap = z.record(envName, z.string());
 const url = (def: string, description: string) =>
   z.string().refine((s) => s === "" || /^https?:\/\/[^\s]+$/.test(s), "expected an http(s) URL or \"\"").default(def).describe(description);
 
+/** `queue.projects.<name>`: a plain path (isolation none), or the object form with the worktree settings. */
+const projectEntry = z.union([
+  path,
+  z.strictObject({
+    path: path.describe("the project's working directory"),
+    isolation: z.enum(["none", "worktree"]).default("none").describe("worktree: each task runs in its own git worktree on branch cf/<project>/<id>"),
+    max_parallel: z.number().int().min(1).max(1000).optional().describe("tasks of this project running at once; default unlimited for worktree, 1 for none in a git repository"),
+    base: z.string().regex(/^[^\s\0-]\S{0,199}$/, "expected a commit or branch name (no spaces, not starting with -)").optional().describe("commit or branch the task branches start from; default the project's HEAD at claim"),
+  }),
+]);
+
+/** Per-project settings beside the paths (`queue.project_settings`, derived from the object form). */
+export interface ProjectSettings {
+  isolation: "none" | "worktree";
+  max_parallel?: number;
+  base?: string;
+}
+
 const listen = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:7420")
@@ -129,12 +147,26 @@ export const configSchema = z
     queue: z
       .strictObject({
         root: path.default("~/agent-queue").describe("<root>/<project>/{inbox,active,done,failed}"),
-        projects: z.record(projectName, path).default({}).describe("project -> working directory"),
+        projects: z.record(projectName, projectEntry).default({}).describe("project -> working directory, or { path, isolation, max_parallel, base }"),
         rescan_interval: limited("queue.rescan_interval", "30s", "1s", "1d", "periodic rescan of the inboxes (watcher events are hints)"),
         task_timeout: limited("queue.task_timeout", "2h", "10s", "30d", "default task timeout"),
         max_attempts: z.number().int().min(1).max(100).default(2),
+        git_identity: z
+          .strictObject({
+            name: z.string().min(1).max(200).default("claude-failover"),
+            email: z.string().regex(/^[^\s<>]+@[^\s<>]+$/, "expected an e-mail address").default("claude-failover@localhost"),
+          })
+          .prefault({})
+          .describe("author of the commits that save what an agent left uncommitted in its worktree"),
       })
-      .prefault({}),
+      .prefault({})
+      // Consumers see `projects` as name -> path; the worktree settings sit beside them.
+      .transform(({ projects, ...q }) => ({
+        ...q,
+        projects: Object.fromEntries(Object.entries(projects).map(([k, v]) => [k, typeof v === "string" ? v : v.path])),
+        project_settings: Object.fromEntries(Object.entries(projects).map(([k, v]): [string, ProjectSettings] =>
+          [k, typeof v === "string" ? { isolation: "none" } : { isolation: v.isolation, ...(v.max_parallel !== undefined ? { max_parallel: v.max_parallel } : {}), ...(v.base !== undefined ? { base: v.base } : {}) }])),
+      })),
     watcher: z
       .strictObject({
         poll_interval: limited("watcher.poll_interval", "5s", "100ms", "5m", "screen polling of working sessions"),
@@ -211,6 +243,12 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type AccountConfig = Config["accounts"][number];
 export type AutonomousPoolConfig = Config["pool"]["autonomous"];
+
+/** A project's worktree settings; a project given as a plain path (or a hand-built config) is `isolation: none`. */
+export function projectSettingsOf(config: Pick<Config, "queue">, project: string): ProjectSettings {
+  const all = (config.queue as { project_settings?: Record<string, ProjectSettings> }).project_settings;
+  return (all && Object.hasOwn(all, project) ? all[project] : undefined) ?? { isolation: "none" };
+}
 
 /** The pool index n of `<prefix><n>` when the name lies in [start_index, start_index+max), else undefined. */
 export function poolIndexOf(name: string, pool: { prefix: string; start_index: number; max: number }): number | undefined {

@@ -40,6 +40,9 @@ import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
 import { VERSION } from "../lib/version.js";
 import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
+import { execGit } from "../git/git.js";
+import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
+import { liveCwdsOf, type WorktreeSweepDeps } from "../janitor/worktrees.js";
 
 /** How often the hook spool is drained while running. */
 const SPOOL_DRAIN_MS = 5_000;
@@ -101,6 +104,7 @@ export class Daemon {
   private janitor: Janitor | undefined;
   private readonly locks: HeldLock[] = [];
   private dashboard: DashboardFeed | undefined;
+  private worktrees: WorktreeSetup | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -217,6 +221,7 @@ export class Daemon {
         log: log.child({ component: "janitor" }),
         settings: { intervalMs: config.janitor.interval, doneRetentionMs: config.janitor.done_retention, failedRetentionMs: config.janitor.failed_retention, eventsMaxBytes: EVENTS_MAX_BYTES },
         rotateEvents: (max) => this.events?.rotateIfLarger(max) ?? Promise.resolve(false),
+        ...(this.worktrees ? { worktrees: this.worktreeSweep(this.worktrees) } : {}),
       });
       this.janitor.start();
       this.work?.loop.start();
@@ -284,6 +289,10 @@ export class Daemon {
       record: (e) => void this.events?.append(e),
     });
     const delegation = this.delegation;
+    // Issue 12: a project with isolation: worktree that is no git repository refuses the start.
+    const wt = await setUpWorktrees(config, execGit({ env: this.o.env ?? process.env }), log);
+    if (!wt.ok) throw new StartupError(wt.problems);
+    this.worktrees = wt.setup;
     const { loop, queue, driver } = buildWorkLoop({
       config, env: this.o.env ?? process.env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,
@@ -292,6 +301,7 @@ export class Daemon {
       ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
       onFault: (f) => void this.notifier.notify({ kind: "task-stuck", key: f.task, text: `task ${f.task} is stuck: ${f.reason}; retried every ${Math.round(config.watcher.poll_interval / 1000)} s` }),
+      worktrees: wt.setup.port,
       record: (event) => {
         void this.events?.append(event);
         this.notifyAbout(event);
@@ -331,6 +341,15 @@ export class Daemon {
       if (e.kind === "Stop" || e.kind === "StopFailure" || e.kind === "SessionEnd") loop.poke();
     });
     await status.start();
+  }
+
+  /** The janitor's view for the worktree rules: tasks in flight from state.json, live panes' cwds from tmux. */
+  private worktreeSweep(setup: WorktreeSetup): WorktreeSweepDeps {
+    return {
+      root: setup.worktrees.root, repos: () => Object.values(setup.repos), worktrees: setup.worktrees, log: this.o.log.child({ component: "janitor" }),
+      inFlight: () => Object.values(this.state?.get().tasks ?? {}).flatMap((r) => (r.worktree ? [r.worktree.dir] : [])),
+      liveCwds: () => liveCwdsOf(this.tmux, new Set(this.registry.list().filter((r) => r.kind === "pool" && r.state === "idle").map((r) => r.name))),
+    };
   }
 
   private async teardown(): Promise<void> {
@@ -427,6 +446,7 @@ export class Daemon {
       dispatch: this.failover?.activeAccount() === undefined || this.work?.loop.held !== undefined ? "paused" : "running",
       sessions: this.registry.list().map((r) => ({
         name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
+        ...(r.task && s?.tasks[r.task]?.worktree ? { branch: s.tasks[r.task]!.worktree!.branch } : {}),
         since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),
       })),
       pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },

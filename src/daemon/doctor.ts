@@ -5,9 +5,11 @@ import { validateAllAccounts, formatLinkProblem } from "../accounts/shared-links
 import type { Config } from "../config/schema.js";
 import { formatUnsetEnvFrom, unsetEnvFrom } from "../config/secrets.js";
 import { describeError, errnoOf } from "../lib/errors.js";
+import { execGit, type GitRunner } from "../git/git.js";
+import { checkWorktrees } from "./doctor-worktrees.js";
 
 export interface DoctorFinding {
-  check: "config" | "tmux" | "claude" | "account-home" | "credentials" | "shared-links" | "state-dir" | "secrets";
+  check: "config" | "tmux" | "claude" | "account-home" | "credentials" | "shared-links" | "state-dir" | "secrets" | "worktrees";
   ok: boolean;
   /** What was checked, or what is wrong. */
   message: string;
@@ -20,6 +22,8 @@ export interface DoctorDeps {
   run(file: string, args: readonly string[]): Promise<string>;
   env: NodeJS.ProcessEnv;
   now: () => number;
+  /** git for the worktree checks; default the real one with this env. */
+  git?: GitRunner;
 }
 
 export const realDoctorDeps = (): DoctorDeps => ({
@@ -147,6 +151,8 @@ export async function runDoctor(config: Config, deps: DoctorDeps): Promise<Docto
     if (code === "ENOENT") findings.push({ check: "state-dir", ok: true, message: `${config.state_dir} will be created at start` });
     else findings.push({ check: "state-dir", ok: false, message: `${config.state_dir} is not writable (${code ?? "error"})`, fix: `chown the folder to the daemon's user, or set state_dir` });
   }
+
+  findings.push(...(await checkWorktrees(config, deps.git ?? execGit({ env: deps.env }))));
 
   if (config.http.token_env && !deps.env[config.http.token_env]) {
     findings.push({ check: "secrets", ok: false, message: `http.token_env names ${config.http.token_env}, which is not set`, fix: `set ${config.http.token_env}, or remove http.token_env` });

@@ -39,7 +39,7 @@ export function queuePort(queue: TaskQueue, root: string, projects: readonly str
       const r = await queue.claim(project, id);
       if (r.status === "claimed") {
         const t = r.task;
-        return { ok: true, task: { project, id, prompt: t.prompt, cwd: t.meta.cwd, ...(t.meta.timeoutMs ? { timeoutMs: t.meta.timeoutMs } : {}), ...(t.meta.title ? { title: t.meta.title } : {}) } };
+        return { ok: true, task: { project, id, prompt: t.prompt, cwd: t.meta.cwd, ...(t.meta.timeoutMs ? { timeoutMs: t.meta.timeoutMs } : {}), ...(t.meta.title ? { title: t.meta.title } : {}), ...(t.meta.worktree !== undefined ? { worktree: t.meta.worktree } : {}) } };
       }
       if (r.status === "rejected") {
         log.warn({ project, task: id, reason: r.reason }, "task rejected");

@@ -5,7 +5,7 @@ import { readTranscript, transcriptPath, type TranscriptSummary } from "../claud
 import type { AccountConfig, Config } from "../config/schema.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
-import type { AccountPort, AgentAccount, SessionPort } from "../dispatch/ports.js";
+import type { AccountPort, AgentAccount, SessionPort, WorktreePort } from "../dispatch/ports.js";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
@@ -35,6 +35,7 @@ export interface WorkWiring {
   observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
   offer?: (project: string, id: string) => Promise<"delegated" | "local">;
   onFault?: (fault: TaskFault) => void;
+  worktrees?: WorktreePort;
 }
 
 /** The environment an account's agents get: claude.env, then the account's env, then env_from resolved. */
@@ -117,6 +118,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
     ...(w.offer ? { offer: w.offer } : {}),
     ...(w.onFault ? { onFault: w.onFault } : {}),
+    ...(w.worktrees ? { worktrees: w.worktrees } : {}),
   });
   return { queue, loop, driver };
 }

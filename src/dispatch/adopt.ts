@@ -45,6 +45,8 @@ export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes,
     if (!onDisk.has(taskKey(r.project, r.id))) {
       // Its agent may still be in the session: end it, or the next task's launch finds it there.
       await outcomes.recycle(r.session, signal);
+      // Its branch was saved before the filing; the worktree goes once its agent is gone.
+      if (r.worktree && d.worktrees) await outcomes.saveAndRemoveWorktree(r);
       d.ledger.remove(taskKey(r.project, r.id));
     }
   }
@@ -79,6 +81,8 @@ export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes,
     }
     if (!delivered) {
       if (screen !== undefined) await outcomes.recycle(r.session, signal);
+      // A worktree whose creation was cut short, or whose agent never got the prompt: removed.
+      await outcomes.rollbackWorktree(r);
       const put = await orStrand(key, async () => {
         d.ledger.setAttempts(key, r.attempt - 1);
         await d.ledger.flush();

@@ -8,6 +8,8 @@ export interface ClaimedTask {
   /** The task's own timeout, when its frontmatter sets one. */
   timeoutMs?: number;
   title?: string;
+  /** The task's frontmatter `worktree:`, overriding the project's isolation. */
+  worktree?: boolean;
 }
 
 export type ClaimResult =
@@ -16,6 +18,7 @@ export type ClaimResult =
   | { ok: false; reason: string };
 
 export type { FooterFields } from "../queue/footer.js";
+import type { WorktreeFinish, WorktreeRecord } from "../git/worktrees.js";
 import type { FooterFields } from "../queue/footer.js";
 
 export interface QueuePort {
@@ -55,4 +58,25 @@ export interface AgentAccount {
 /** The account to launch with; undefined while every account is exhausted (dispatch pauses). */
 export interface AccountPort {
   activeAccount(): AgentAccount | undefined;
+}
+
+/**
+ * Per-task git worktrees and per-project concurrency (issue 12), behind a port so the work loop's
+ * tests need no git. Absent: every task runs in the project's checkout, no cap.
+ */
+export interface WorktreePort {
+  /** How many tasks of a project may run at once; undefined = no cap. */
+  maxParallel(project: string): number | undefined;
+  /** Whether the task runs in its own worktree: the project's isolation, or the task's `worktree:`. */
+  wanted(task: ClaimedTask): boolean;
+  /** Resolves the base and names the branch and folder; nothing is created. */
+  plan(task: ClaimedTask): Promise<WorktreeRecord>;
+  /** Creates the planned worktree; resolves the task's cwd inside it. */
+  create(rec: WorktreeRecord, task: ClaimedTask): Promise<string>;
+  /** Undoes a creation whose task never got its prompt through. */
+  rollback(rec: WorktreeRecord): Promise<void>;
+  /** Commits what the agent left; the footer's branch/commit/base/diffstat. */
+  save(rec: WorktreeRecord, task: { project: string; id: string; title: string }): Promise<WorktreeFinish>;
+  /** Removes the worktree when nothing in it is uncommitted; the reason it is kept, else undefined. */
+  remove(rec: WorktreeRecord): Promise<string | undefined>;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { worktreeRecordSchema } from "../git/worktrees.js";
 
 /**
  * A task in flight, as state.json keeps it so a restart knows what each session was doing (Q4).
@@ -23,6 +24,10 @@ export const taskRecordSchema = z.object({
   idle_polls: z.number().int(),
   /** Control sequences removed from the task text before pasting (S5); absent when none. */
   prompt_changes: z.number().int().min(1).optional(),
+  /** The task's title (the commit message of its worktree's last commit). */
+  title: z.string().optional(),
+  /** The task's own worktree, journaled before it is created (issue 12). */
+  worktree: worktreeRecordSchema.optional(),
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
 

@@ -5,6 +5,7 @@ interface FakeTask {
   prompt: string;
   cwd: string;
   timeoutMs?: number;
+  title?: string;
   where: "inbox" | "active" | "done" | "failed";
   result?: string;
   reason?: string;
@@ -52,7 +53,7 @@ export class FakeQueue implements QueuePort {
     const t = this.tasks.get(`${project}/${id}`);
     if (!t || t.where !== "inbox") return { ok: false, reason: "gone" };
     this.move(project, id, "inbox", "active");
-    return { ok: true, task: { project, id, prompt: t.prompt, cwd: t.cwd, ...(t.timeoutMs ? { timeoutMs: t.timeoutMs } : {}) } };
+    return { ok: true, task: { project, id, prompt: t.prompt, cwd: t.cwd, ...(t.timeoutMs ? { timeoutMs: t.timeoutMs } : {}), ...(t.title !== undefined ? { title: t.title } : {}) } };
   }
 
   async complete(project: string, id: string, result: string, footer: FooterFields): Promise<void> {

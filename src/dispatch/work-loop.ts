@@ -11,7 +11,7 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { adoptAfterRestart, type AdoptionReport } from "./adopt.js";
 import type { AgentDriver } from "./agent-driver.js";
 import type { HookHub } from "./hook-hub.js";
-import type { AccountPort, AgentAccount, ClaimedTask, QueuePort, SessionPort } from "./ports.js";
+import type { AccountPort, AgentAccount, ClaimedTask, QueuePort, SessionPort, WorktreePort } from "./ports.js";
 import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
 import { supervise } from "./supervise.js";
 import { TaskNotSettledError, TaskOutcomes } from "./task-outcomes.js";
@@ -49,6 +49,8 @@ export interface WorkLoopDeps {
   offer?(project: string, id: string): Promise<"delegated" | "local">;
   /** Told once when a task gets stuck (it could not be handed over, put back or filed); it is retried every pass. */
   onFault?(fault: TaskFault): void;
+  /** Worktrees and per-project caps (issue 12); absent: tasks run in the project's checkout, no cap. */
+  worktrees?: WorktreePort;
 }
 
 /**
@@ -77,7 +79,7 @@ export class WorkLoop {
   constructor(private readonly d: WorkLoopDeps) {
     this.outcomes = new TaskOutcomes({
       queue: d.queue, sessions: d.sessions, driver: d.driver, ledger: d.ledger, clock: d.clock, log: d.log,
-      record: (event) => d.record(event), maxAttempts: d.settings.maxAttempts,
+      record: (event) => d.record(event), maxAttempts: d.settings.maxAttempts, ...(d.worktrees ? { worktrees: d.worktrees } : {}),
     });
     this.faultBook = new FaultBook({ clock: d.clock, log: d.log, onFault: (f) => d.onFault?.(f) });
     this.loop = new PeriodicLoop({
@@ -257,13 +259,16 @@ export class WorkLoop {
     // Round-robin across projects so one busy inbox does not starve the others.
     const queues = new Map<string, string[]>();
     for (const p of this.d.queue.projects()) {
+      // max_parallel: the project's tasks past its cap wait in the inbox (not even offered elsewhere).
+      const room = this.roomIn(p);
+      if (room <= 0) continue;
       let ids = (await this.d.queue.waiting(p)).filter((id) => !claimed.has(taskKey(p, id)));
       if (this.d.offer) {
         const local: string[] = [];
         for (const id of ids) if ((await this.d.offer(p, id)) === "local") local.push(id);
         ids = local;
       }
-      if (ids.length > 0) queues.set(p, ids);
+      if (ids.length > 0) queues.set(p, ids.slice(0, room));
     }
     if (free.length === 0 && !this.d.sessions.canGrow()) return;
     let waiting = [...queues.values()].reduce((n, ids) => n + ids.length, 0);
@@ -335,6 +340,13 @@ export class WorkLoop {
     }
   }
 
+  /** How many more tasks of a project may start now (max_parallel minus those in flight). */
+  private roomIn(project: string): number {
+    const cap = this.d.worktrees?.maxParallel(project);
+    if (cap === undefined) return Number.POSITIVE_INFINITY;
+    return cap - this.d.ledger.records().filter((r) => r.project === project).length;
+  }
+
   private startHandover(session: string, task: ClaimedTask, account: AgentAccount, signal: AbortSignal): void {
     const key = taskKey(task.project, task.id);
     const now = this.d.clock.now();
@@ -345,6 +357,7 @@ export class WorkLoop {
       attempt: this.d.ledger.attempts(key) + 1, phase: "claimed", cwd: task.cwd,
       started_at: now, submitted_at: null, timeout_ms: task.timeoutMs ?? this.d.settings.taskTimeoutMs,
       screen_changed_at: now, screen_hash: "", idle_polls: 0, ...(prompt.changes > 0 ? { prompt_changes: prompt.changes } : {}),
+      ...(task.title !== undefined ? { title: task.title } : {}),
     };
     this.d.ledger.put(record);
     this.d.sessions.markBusy(session, key, account.name);
@@ -368,10 +381,11 @@ export class WorkLoop {
     // The claim is on disk and recorded before anything reaches the session.
     await this.d.ledger.flush();
     crashPoint("after-record");
-    const launch = await this.d.launchFor(account, record.claude_session_id, task.cwd);
+    if (this.d.worktrees?.wanted(task)) await this.makeWorktree(this.d.worktrees, record, task);
+    const launch = await this.d.launchFor(account, record.claude_session_id, record.cwd);
     this.outcomes.update(record, { phase: "launching" });
     await this.d.ledger.flush();
-    await this.d.driver.launch(record.session, task.cwd, launch, signal);
+    await this.d.driver.launch(record.session, record.cwd, launch, signal);
     crashPoint("after-launch");
     this.outcomes.update(record, { phase: "submitting" });
     await this.d.ledger.flush();
@@ -382,5 +396,29 @@ export class WorkLoop {
     await this.d.ledger.flush();
     this.d.record({ type: "task_dispatched", project: record.project, task: record.id, session: record.session, account: record.account, attempt: record.attempt, claude_session_id: record.claude_session_id });
     this.d.log.info({ task: key, session: record.session, account: record.account, attempt: record.attempt }, "task dispatched");
+  }
+
+  /**
+   * The task's own worktree, journaled like every step: `creating` is durable before `git worktree
+   * add` runs, `ready` (with the cwd inside it) once it exists. A restart that finds `creating`, or a
+   * hand-over that fails here, removes what the add left (adopt.ts).
+   */
+  private async makeWorktree(wt: WorktreePort, record: TaskRecord, task: ClaimedTask): Promise<void> {
+    const planned = await wt.plan(task);
+    this.outcomes.update(record, { worktree: planned });
+    await this.d.ledger.flush();
+    try {
+      const cwd = await wt.create(planned, task);
+      crashPoint("worktree-created");
+      this.outcomes.update(record, { worktree: { ...planned, state: "ready" }, cwd });
+      await this.d.ledger.flush();
+      this.d.log.info({ task: taskKey(record.project, record.id), branch: planned.branch, worktree: planned.dir, base: planned.base }, "task worktree created");
+    } catch (err) {
+      await wt.rollback(planned).catch((e: unknown) => this.d.log.warn({ worktree: planned.dir, err: describeError(e) }, "could not roll back a worktree"));
+      delete record.worktree;
+      this.d.ledger.put({ ...record });
+      await this.d.ledger.flush();
+      throw err;
+    }
   }
 }

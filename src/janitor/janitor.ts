@@ -4,6 +4,7 @@ import type { Clock } from "../lib/clock.js";
 import { describeError, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
+import { sweepWorktrees, type WorktreeSweep, type WorktreeSweepDeps } from "./worktrees.js";
 
 export interface JanitorSettings {
   intervalMs: number;
@@ -22,6 +23,8 @@ export interface JanitorDeps {
   settings: JanitorSettings;
   /** Rotates events.jsonl through its owner (so no append races the rename). */
   rotateEvents: (maxBytes: number) => Promise<boolean>;
+  /** Task worktrees (issue 12): finished, clean ones are removed; see worktrees.ts for the rules. */
+  worktrees?: WorktreeSweepDeps;
 }
 
 export interface JanitorReport {
@@ -29,6 +32,7 @@ export interface JanitorReport {
   tempFiles: string[];
   spoolRejected: string[];
   rotated: boolean;
+  worktrees?: WorktreeSweep;
 }
 
 /** A temp file nobody finishes writing after this long was left by a crash. */
@@ -70,6 +74,7 @@ export class Janitor {
     report.tempFiles.push(...(await this.remove(this.d.stateDir, isTempName, now - STALE_TEMP_MS)));
     report.spoolRejected.push(...(await this.remove(path.join(this.d.stateDir, "hook-spool", "rejected"), () => true, now - REJECTED_SPOOL_MS)));
     report.tempFiles.push(...(await this.remove(path.join(this.d.stateDir, "hook-spool"), isTempName, now - STALE_TEMP_MS)));
+    if (this.d.worktrees) report.worktrees = await sweepWorktrees(this.d.worktrees);
     try {
       report.rotated = await this.d.rotateEvents(this.d.settings.eventsMaxBytes);
     } catch (err) {

@@ -18,6 +18,18 @@ describe("footer", () => {
     ].join("\n"));
   });
 
+  test("a worktree task: branch, commit, base, diffstat (and a kept worktree) after SPEC's keys", () => {
+    const text = formatFooter("failed", {
+      session: "s1", attempts: 1, finishedAt: T1, provider: "claude-code", claudeSessionId: "id-1",
+      branch: "cf/web/t1", commit: "a".repeat(40), base: "b".repeat(40), diffstat: "2 files changed, 3 insertions(+)", worktree: "/var/lib/cf/worktrees/web/t1",
+    }, "timed out");
+    assert.deepEqual(text.split("\n").map((l) => l.split(":")[0]), [
+      FOOTER_MARKER, "status", "reason", "session", "attempts", "finished", "provider", "claude_session_id", "branch", "commit", "base", "diffstat", "worktree", "",
+    ]);
+    assert.deepEqual(parseFooter(text)?.diffstat, "2 files changed, 3 insertions(+)");
+    assert.equal(parseFooter(text)?.branch, "cf/web/t1");
+  });
+
   test("failed: the reason on one line right after the status; unknown fields left out", () => {
     const text = formatFooter("failed", { attempts: 0, finishedAt: T1 }, "bad frontmatter:\n  line 3");
     assert.equal(text, `${FOOTER_MARKER}\nstatus: failed\nreason: bad frontmatter: line 3\nattempts: 0\nfinished: 2026-04-17T02:31:02Z\n`);

@@ -18,6 +18,13 @@ export interface FooterFields {
   claudeSessionId?: string;
   /** Set when the task text had to change before pasting (control sequences removed, S5). */
   promptChanged?: string;
+  /** A worktree task's branch, its head, the commit it started from, and `git diff --shortstat` between them. */
+  branch?: string;
+  commit?: string;
+  base?: string;
+  diffstat?: string;
+  /** Where a worktree that could not be cleaned is kept. */
+  worktree?: string;
 }
 
 // Longest footer reason; the full text sits in the Failure section above it.
@@ -42,6 +49,12 @@ export function formatFooter(status: Outcome, fields: FooterFields & { finishedA
   if (fields.costUsd !== undefined && Number.isFinite(fields.costUsd)) add("cost_usd", Number(fields.costUsd.toFixed(6)));
   add("claude_session_id", fields.claudeSessionId);
   add("prompt_changed", fields.promptChanged);
+  // After SPEC §4's keys, in this order: a script reading the footer finds the old keys where they were.
+  add("branch", fields.branch);
+  add("commit", fields.commit);
+  add("base", fields.base);
+  add("diffstat", fields.diffstat);
+  add("worktree", fields.worktree);
   return lines.join("\n") + "\n";
 }
 

@@ -65,6 +65,25 @@ export async function readTaskFile(file: string): Promise<TaskFileRead> {
 }
 
 /** Reads at most `max` bytes from the start of a regular file (never following links); undefined otherwise. */
+/** The last `max` bytes of a regular file (never through a link); undefined when it cannot be read. */
+export async function readTail(file: string, max: number): Promise<Buffer | undefined> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(max, st.size));
+    const { bytesRead } = await handle.read(buf, 0, buf.length, Math.max(0, st.size - buf.length));
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function readHead(file: string, max: number): Promise<Buffer | undefined> {
   let handle;
   try {

@@ -1,8 +1,8 @@
 import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
-import { formatIso } from "./footer.js";
-import { folderPath, listNames, readHead, type Folder } from "./layout.js";
+import { formatIso, parseFooter } from "./footer.js";
+import { folderPath, listNames, readHead, readTail, type Folder } from "./layout.js";
 import { isDelegatedName, isIgnoredInboxName } from "./names.js";
 import { STAGED_SUFFIX } from "./finish.js";
 import { compareEntries, peekHeader } from "./scan.js";
@@ -89,6 +89,8 @@ export interface TaskListing {
   ageMs: number;
   /** The file name in its folder. */
   file: string;
+  /** A worktree task's branch: from the footer of a done/failed file (a caller adds it for active ones). */
+  branch?: string;
 }
 
 const STATE_ORDER: ListedState[] = ["active", "inbox", "delegated", "failed", "done"];
@@ -125,6 +127,11 @@ export async function listProjectTasks(root: string, project: string, now: numbe
       const id = name.slice(0, name.length - (state === "delegated" ? ".md.delegated".length : ".md".length));
       const row: TaskListing & { mtimeMs: number } = { project, id, state, priority: peek.priority, ageMs: Math.max(0, now - mtimeMs), file: name, mtimeMs };
       if (peek.title !== undefined) row.title = peek.title;
+      if ((state === "done" || state === "failed") && isFile) {
+        // The footer ends the file; its keys are short, one line each.
+        const branch = parseFooter((await readTail(file, 2048))?.toString("utf8") ?? "")?.branch;
+        if (branch) row.branch = branch;
+      }
       rows.push(row);
     }
     if (state === "inbox") rows.sort((a, b) => compareEntries({ ...a, name: a.file }, { ...b, name: b.file }));

@@ -96,6 +96,12 @@ describe("parseTask: accepted", () => {
     assert.deepEqual(t.frontmatter, { needs_claude_code: "no", allow_delegation: "yes", preferred_ai: "auto" });
   });
 
+  test("worktree: true/false overrides the project's isolation; absent stays absent", async () => {
+    assert.equal((await ok("---\nworktree: true\n---\nx\n")).meta.worktree, true);
+    assert.equal((await ok("---\nworktree: no\n---\nx\n")).meta.worktree, false);
+    assert.equal((await ok("x\n")).meta.worktree, undefined);
+  });
+
   test("a field with no value is absent; a numeric title becomes text", async () => {
     const t = await ok("---\ntitle: 42\npriority:\ncwd:\n---\nx\n");
     assert.deepEqual(t.meta, { title: "42", cwd: projectDir, priority: "normal" });
@@ -127,6 +133,7 @@ describe("parseTask: refused with a reason that names the problem", () => {
     { name: "a list instead of fields", text: "---\n- a\n- b\n---\nx", expect: /expected "field: value" lines, found a list/ },
     { name: "a plain value instead of fields", text: "---\njust words\n---\nx", expect: /found a plain value/ },
     { name: "a collection as a field name", text: "---\n? [a, b]\n: 1\n---\nx", expect: /field names must be plain words/ },
+    { name: "a worktree value that is not a boolean", text: "---\nworktree: sometimes\n---\nx", expect: /^worktree: unknown value "sometimes" \(allowed: true or false/ },
     { name: "an unknown field", text: "---\nprio: high\n---\nx", expect: /^unknown field "prio" in the frontmatter \(known: title, cwd, timeout, priority/ },
     { name: "a YAML merge key (not enabled)", text: "---\n<<: {priority: high}\n---\nx", expect: /^unknown field "<<"/ },
     { name: "an unknown priority", text: "---\npriority: urgent\n---\nx", expect: /^priority: unknown value "urgent" \(allowed: high, normal, low\)$/ },

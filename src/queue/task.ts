@@ -20,7 +20,7 @@ export type ComplexityHint = (typeof COMPLEXITY_HINTS)[number];
  * `<id>.md.delegated` marker (contract §4); it is kept, not interpreted, here.
  */
 export const TASK_FIELDS = [
-  "title", "cwd", "timeout", "priority", "needs_claude_code", "preferred_ai", "allow_delegation", "complexity_hint", "delegation",
+  "title", "cwd", "timeout", "priority", "needs_claude_code", "preferred_ai", "allow_delegation", "complexity_hint", "delegation", "worktree",
 ] as const;
 
 export interface TaskMeta {
@@ -33,6 +33,8 @@ export interface TaskMeta {
   preferred_ai?: PreferredAi;
   allow_delegation?: boolean;
   complexity_hint?: ComplexityHint;
+  /** Overrides the project's isolation: true runs the task in its own git worktree, false in the project's checkout. */
+  worktree?: boolean;
 }
 
 export interface Task {
@@ -147,7 +149,7 @@ async function readMeta(fields: Record<string, unknown>, projectDir: string): Pr
     }
     (meta as unknown as Record<string, unknown>)[key] = value;
   }
-  for (const key of ["needs_claude_code", "allow_delegation"] as const) {
+  for (const key of ["needs_claude_code", "allow_delegation", "worktree"] as const) {
     const value = given(key);
     if (value === undefined) continue;
     const b = coerceBoolean(value);

@@ -159,9 +159,9 @@ export class CliTmuxClient implements TmuxClient {
 
   async paneInfo(name: string, signal?: AbortSignal): Promise<PaneInfo> {
     assertSessionName(name);
-    const r = await this.run(["display-message", "-p", "-t", paneTarget(name), "#{pane_title}\t#{pane_current_command}\t#{pane_pid}\t#{pane_dead}"], { signal });
-    const [title = "", currentCommand = "", pid = "0", dead = "0"] = r.stdout.replace(/\n$/, "").split("\t");
-    return { title, currentCommand, pid: Number(pid), dead: dead === "1" };
+    const r = await this.run(["display-message", "-p", "-t", paneTarget(name), "#{pane_title}\t#{pane_current_command}\t#{pane_pid}\t#{pane_dead}\t#{pane_current_path}"], { signal });
+    const [title = "", currentCommand = "", pid = "0", dead = "0", currentPath = ""] = r.stdout.replace(/\n$/, "").split("\t");
+    return { title, currentCommand, pid: Number(pid), dead: dead === "1", ...(currentPath ? { currentPath } : {}) };
   }
 
   /** Kills this client's whole server: only for the private sockets tests and the demo create. */

@@ -14,6 +14,8 @@ export interface PaneInfo {
   currentCommand: string;
   pid: number;
   dead: boolean;
+  /** The working directory of the pane's foreground process (tmux pane_current_path), when known. */
+  currentPath?: string;
 }
 
 export interface NewSessionOptions {

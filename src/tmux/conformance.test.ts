@@ -81,6 +81,8 @@ function conformance(label: string, make: () => { client: TmuxClient; close: () 
       const info = await client.paneInfo("cf-info");
       assert.ok(info.pid > 0);
       assert.equal(info.dead, false);
+      // The janitor never removes a worktree a live session's cwd points into.
+      assert.equal(info.currentPath, "/tmp");
       await client.killSession("cf-info");
     });
 

@@ -150,7 +150,7 @@ export class FakeTmuxClient implements TmuxClient {
     assertSessionName(name);
     this.record({ op: "pane-info", name });
     const s = this.get(name, "display-message");
-    return { title: s.title, currentCommand: s.currentCommand, pid: s.pid, dead: false };
+    return { title: s.title, currentCommand: s.currentCommand, pid: s.pid, dead: false, currentPath: s.cwd };
   }
 
   /** The names of sessions the log shows an operation on. */

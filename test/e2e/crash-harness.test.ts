@@ -19,11 +19,13 @@ import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { access, constants, readdir, writeFile } from "node:fs/promises";
+import { access, constants, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
+import { parse, stringify } from "yaml";
 import { CRASH_POINTS, type CrashPoint } from "../../src/lib/crash-points.js";
+import { parseFooter } from "../../src/queue/footer.js";
 import { submitTask } from "../../src/queue/submit.js";
 import { CLAUDE_BIN, makeClaudeSandbox, waitForProcessesGone, type ClaudeSandbox } from "../support/claude-sandbox.js";
 import { cleanEnv, startDaemonProcess, type DaemonExit, type DaemonProcess } from "../support/daemon-process.js";
@@ -44,10 +46,13 @@ const DRAIN_WITHIN_MS = 90_000;
 const STOP_WITHIN_MS = 20_000;
 const MAX_TASKS = 40;
 /** Later hits: the n-th pass of a point in one run (the first hit of every point is in the plan too). */
-const LATER_HITS: [CrashPoint, number][] = [["after-claim", 3], ["after-paste", 2], ["after-submit", 2], ["finish-staged", 2]];
-const RANDOM_KILLS = 4;
+// Lean: the two worktree points (issue 12) took the place of a later paste hit and a random kill.
+const LATER_HITS: [CrashPoint, number][] = [["after-claim", 3], ["after-submit", 2], ["finish-staged", 2]];
+const RANDOM_KILLS = 3;
 /** Points passed while handing a task over: the n-th hit needs n waiting tasks. */
-const HANDOVER_POINTS = new Set<CrashPoint>(["after-claim", "after-record", "after-launch", "after-paste", "after-submit"]);
+const HANDOVER_POINTS = new Set<CrashPoint>(["after-claim", "after-record", "after-launch", "after-paste", "after-submit", "worktree-created"]);
+/** Points only a task of the worktree project (beta: isolation worktree, a git repository) passes. */
+const WORKTREE_POINTS = new Set<CrashPoint>(["worktree-created", "worktree-committed"]);
 
 const SEED = parseSeed(process.env.CRASH_HARNESS_SEED);
 const rand = mulberry32(SEED);
@@ -115,6 +120,8 @@ before(async () => {
     config: { http: { listen: `127.0.0.1:${await freePort()}` } },
   });
   stateDir = path.join(sb.dir, "state");
+  // beta is a git repository whose tasks each run in their own worktree (issue 12).
+  await useWorktrees(path.join(sb.dir, "work", "beta"));
   // The harness starts the tmux server itself, with the sandbox's environment and no crash point in
   // it, so no agent inherits one; the keeper session (outside the pool range) keeps the server up.
   await promisify(execFile)("tmux", ["-L", sb.socket, "-f", "/dev/null", "new-session", "-d", "-s", KEEPER, "-x", "80", "-y", "20"], { env: cleanEnv(sb.env), timeout: 10_000 });
@@ -176,6 +183,19 @@ async function addTask(kind: TaskKind, project: (typeof PROJECTS)[number] = PROJ
   tasks.push({ project, id, marker, text, malformed: kind === "malformed", kind });
 }
 
+const git = async (cwd: string, ...args: string[]): Promise<string> =>
+  (await promisify(execFile)("git", ["-c", "user.name=Op", "-c", "user.email=op@example.org", ...args], { cwd, env: cleanEnv(sb.env), timeout: 10_000 })).stdout;
+
+async function useWorktrees(repo: string): Promise<void> {
+  await git(repo, "init", "--quiet", "-b", "main");
+  await writeFile(path.join(repo, "README.md"), "beta\n");
+  await git(repo, "add", "README.md");
+  await git(repo, "commit", "--quiet", "-m", "initial");
+  const config = parse(await readFile(sb.configPath, "utf8")) as { queue: { projects: Record<string, unknown> } };
+  config.queue.projects.beta = { path: repo, isolation: "worktree" };
+  await writeFile(sb.configPath, stringify(config));
+}
+
 async function waitingCount(): Promise<number> {
   let n = 0;
   for (const p of PROJECTS) n += (await readdir(path.join(sb.queueRoot, p, "inbox")).catch(() => [] as string[])).filter((f) => !f.startsWith(".") && f.endsWith(".md")).length;
@@ -186,6 +206,7 @@ async function waitingCount(): Promise<number> {
 async function topUp(round: Round): Promise<void> {
   const need = round.kind === "crash" && HANDOVER_POINTS.has(round.point) ? Math.max(2, round.nth) : 2;
   if (round.kind === "crash" && round.point === "after-requeue" && tasks.length < MAX_TASKS) await addTask("fail-once");
+  if (round.kind === "crash" && WORKTREE_POINTS.has(round.point) && tasks.length < MAX_TASKS) await addTask("plain", "beta");
   for (let waiting = await waitingCount(); waiting < need && tasks.length < MAX_TASKS; waiting++) {
     await addTask((["plain", "slow", "multiline"] as const)[Math.floor(rand() * 3)]!);
   }
@@ -333,6 +354,21 @@ test("crash harness: SIGKILL at every crash point and at random instants; each t
     const audit = await auditQueue(sb.queueRoot, tasks, sb.api.requests);
     const failedValid = audit.filed.filter((f) => f.folder === "failed" && !f.task.malformed).map((f) => `${f.task.id} (attempts ${f.attempts}): ${f.footer.reason ?? ""}`);
     assert.deepEqual(failedValid, [], `tasks given up (seed ${SEED})`);
+  });
+
+  await t.test("worktrees: beta's checkout untouched, one branch per filed task run, no worktree left", async () => {
+    const repo = path.join(sb.dir, "work", "beta");
+    assert.equal((await git(repo, "branch", "--show-current")).trim(), "main");
+    assert.equal((await git(repo, "status", "--porcelain", "--untracked-files=all")).trim(), "");
+    const listed = async (): Promise<string[]> => (await git(repo, "worktree", "list", "--porcelain")).split("\n").filter((l) => l.startsWith("worktree "));
+    assert.deepEqual(await listed(), [`worktree ${repo}`], `worktrees left (seed ${SEED})`);
+    assert.deepEqual(await readdir(path.join(stateDir, "worktrees", "beta")).catch(() => []), [], `folders left under state/worktrees (seed ${SEED})`);
+    const audit = await auditQueue(sb.queueRoot, tasks, sb.api.requests);
+    for (const f of audit.filed.filter((x) => x.task.project === "beta" && x.folder === "done")) {
+      const footer = parseFooter(await readFile(path.join(sb.queueRoot, "beta", "done", `${f.task.id}.md`), "utf8"))!;
+      assert.match(footer.branch ?? "", new RegExp(`^cf/beta/${f.task.id}(-\\d+)?$`), `${f.task.id} names its branch (seed ${SEED})`);
+      assert.equal((await git(repo, "rev-parse", footer.branch!)).trim(), footer.commit, `${f.task.id}: the footer's commit is its branch head`);
+    }
   });
 
   await t.test("state.json keeps no record of finished tasks", async () => {
