@@ -4,7 +4,7 @@
 //   --fast   leave out the end-to-end tier (test/e2e), which drives the real Claude Code CLI
 //   other arguments are passed to node --test (e.g. --test-name-pattern=...)
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -32,6 +32,23 @@ if (only.length > 0) files = files.filter((f) => only.some((o) => f.includes(o))
 if (files.length === 0) {
   console.error("run-tests: no test files matched");
   process.exit(1);
+}
+
+// The dashboard's browser test drives Debian's chromium: installed here when missing (as root, through apt-get).
+if (files.some((f) => f.startsWith(path.join("test", "e2e", "dashboard")))) {
+  const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+  if (!existsSync(chromium)) {
+    const asRoot = process.getuid?.() === 0;
+    console.error(`run-tests: ${chromium} is missing; ${asRoot ? "installing Debian's chromium" : "install it with: sudo apt-get install chromium"}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const ok = asRoot
+      && spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit", env }).status === 0
+      && spawnSync("apt-get", ["install", "-y", "-qq", "chromium"], { stdio: "inherit", env }).status === 0;
+    if (!ok || !existsSync(chromium)) {
+      console.error(`run-tests: no chromium at ${chromium}`);
+      process.exit(1);
+    }
+  }
 }
 
 // The e2e tier drives the pinned current Claude Code, installed into a cache on first use (its npm wrapper asks
