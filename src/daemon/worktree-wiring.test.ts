@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import type { Config, ProjectSettings } from "../config/schema.js";
 import { makeRepo } from "../git/test-repo.js";
-import { silentLogger } from "../lib/logger.js";
+import { Writable } from "node:stream";
+import { createLogger, silentLogger } from "../lib/logger.js";
 import { tempDir } from "../lib/test-temp.js";
 import { setUpWorktrees } from "./worktree-wiring.js";
 
@@ -39,4 +40,17 @@ test("max_parallel: as set; else unlimited for worktree and for a folder that is
   assert.equal(r.setup.port.wanted(task("wt", false)), false, "the task's worktree: false wins");
   assert.equal(r.setup.port.wanted(task("none", true)), true, "the task's worktree: true wins");
   assert.equal(r.setup.port.wanted(task("plain", true)), false, "no repository, no worktree");
+});
+
+test("a task asking for a worktree in a project that is no repository runs in its folder, and the log says so", async () => {
+  const { git, base } = await makeRepo();
+  const plain = await tempDir("cf-plain-");
+  const lines: string[] = [];
+  const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } }) });
+  const r = await setUpWorktrees(configOf(path.join(base, "state"), { plain: [plain, { isolation: "none" }] }), git, log);
+  assert.ok(r.ok);
+  assert.equal(r.setup.port.wanted({ project: "plain", id: "t", prompt: "x", cwd: plain, worktree: true }), false);
+  assert.equal(lines.filter((l) => l.includes("asks for a worktree, but its project is not a git repository")).length, 1);
+  assert.equal(r.setup.port.wanted({ project: "plain", id: "u", prompt: "x", cwd: plain }), false);
+  assert.equal(lines.length, 1, "a task that asks nothing is not warned about");
 });

@@ -40,8 +40,14 @@ export async function setUpWorktrees(config: Config, git: GitRunner, log: Logger
   const projectDir = (project: string): string => config.queue.projects[project]!;
   const port: WorktreePort = {
     maxParallel: (project) => caps[project],
-    // A task asking for a worktree in a project that is no repository runs in the checkout (logged at plan).
-    wanted: (task) => (task.worktree ?? projectSettingsOf(config, task.project).isolation === "worktree") && repos[task.project] !== undefined,
+    wanted: (task) => {
+      const asked = task.worktree ?? projectSettingsOf(config, task.project).isolation === "worktree";
+      if (asked && repos[task.project] === undefined) {
+        // Only `worktree: true` in a task can get here (the project setting is refused at start): said, not silent.
+        log.warn({ project: task.project, task: task.id, dir: projectDir(task.project) }, "the task asks for a worktree, but its project is not a git repository: it runs in the project's folder");
+      }
+      return asked && repos[task.project] !== undefined;
+    },
     plan: (task) => worktrees.plan(task.project, task.id, projectDir(task.project), projectSettingsOf(config, task.project).base),
     create: (rec, task) => worktrees.create(rec, projectDir(task.project), task.cwd),
     rollback: (rec) => worktrees.rollback(rec),
