@@ -216,6 +216,20 @@ describe("Daemon", () => {
       const actions = (await readFile(path.join(config.state_dir, "events.jsonl"), "utf8")).split("\n").filter(Boolean)
         .map((l) => JSON.parse(l) as { type: string; action?: string; origin?: { via: string } }).filter((e) => e.type === "operator_action");
       assert.deepEqual(actions.map((e) => [e.action, e.origin?.via]), [["pause", "dashboard"], ["swap", "api"]]);
+
+      // The operator's pause outlives a restart; resuming is kept too.
+      const restart = async (check: (dispatch: string) => Promise<void>) => {
+        const again = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+        await again.start();
+        try {
+          await check(((await (await fetch(`${again.url}/status`)).json()) as { dispatch: string }).dispatch);
+          assert.equal((await fetch(`${again.url}/api/dispatch`, { method: "POST", headers: page, body: '{"paused":false}' })).status, 200);
+        } finally {
+          await again.stop();
+        }
+      };
+      await restart(async (dispatch) => assert.equal(dispatch, "paused", "still paused after the restart"));
+      await restart(async (dispatch) => assert.notEqual(dispatch, "paused", "resumed before the restart"));
     }));
 
   test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", () =>

@@ -166,6 +166,7 @@ export class Daemon {
       this.dashboard = buildDashboardFeed({
         config, env, clock: this.clock, log, events: this.events, token, registry: this.registry, tmux: this.tmux,
         statusView: () => this.statusView(), work: () => this.work, ledger: () => (this.state ? ledgerOf(this.state) : undefined),
+        persistHold: (reason) => void this.state?.update((x) => void (x.operator_hold = reason ?? null)),
         noAccount: () => this.failover !== undefined && this.failover.activeAccount() === undefined,
         delegation: () => this.delegation?.status(),
       });
@@ -318,6 +319,11 @@ export class Daemon {
     const recovered = await queue.recover();
     if (recovered.finished.length + recovered.tempFilesRemoved + recovered.sharedIds.length > 0) log.info({ recovered }, "queue recovered after a crash");
     await this.delegation?.start();
+    const held = state.get().operator_hold;
+    if (held !== null) {
+      loop.hold(held);
+      log.warn({ reason: held }, "dispatch stays paused by the operator, as before the restart (resume it from the dashboard)");
+    }
     const adopted = await loop.adopt();
     if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length + adopted.stuck.length > 0) log.info(adopted, "tasks in active/ after restart");
     const projects = Object.keys(config.queue.projects);

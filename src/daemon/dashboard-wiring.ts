@@ -24,6 +24,8 @@ export interface DashboardSources {
   statusView(): Record<string, unknown>;
   work(): { loop: WorkLoop; queue: TaskQueue; status: { poke(): void } } | undefined;
   ledger(): TaskLedger | undefined;
+  /** Keeps the operator's hold across restarts (state.json). */
+  persistHold(reason: string | undefined): void;
   /** True while failover runs with no account to work on (every one exhausted or broken). */
   noAccount(): boolean;
   delegation(): DelegationStatus | undefined;
@@ -44,7 +46,10 @@ export function buildDashboardFeed(s: DashboardSources): DashboardFeed {
       if (s.noAccount()) return "no account available (all exhausted or broken)";
       return null;
     },
-    hold: (reason) => s.work()?.loop.hold(reason),
+    hold: (reason) => {
+      s.work()?.loop.hold(reason);
+      s.persistHold(reason);
+    },
     changed: () => s.work()?.status.poke(),
     delegation: () => {
       const d = s.delegation();

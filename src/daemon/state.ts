@@ -20,6 +20,8 @@ export const daemonStateSchema = z.object({
   accounts: ledgerSnapshotSchema.prefault({}),
   /** The last (or running) swap, step by step: a restart finishes or undoes it. */
   swap_journal: swapJournalSchema.nullable().default(null),
+  /** The operator's pause of dispatch (dashboard), with its reason: it outlives a restart. */
+  operator_hold: z.string().max(500).nullable().default(null),
 });
 export type DaemonState = z.infer<typeof daemonStateSchema>;
 
@@ -33,7 +35,7 @@ export function openDaemonStateStore(
   return new StateStore<DaemonState>({
     dir, clock, schema: daemonStateSchema, version: DAEMON_STATE_VERSION, resetCorrupt: options.resetCorrupt === true,
     resetHint: "start with `claude-failover run --reset-state`", ...(options.writeFile ? { writeFile: options.writeFile } : {}),
-    defaults: () => ({ active_account: null, started_at: null, last_swap: null, swaps: [], tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null }),
+    defaults: () => ({ active_account: null, started_at: null, last_swap: null, swaps: [], tasks: {}, attempts: {}, accounts: { accounts: {} }, swap_journal: null, operator_hold: null }),
   });
 }
 
