@@ -26,6 +26,7 @@ import { TranscriptWatch } from "../quota/transcript-watch.js";
 import type { StateStore } from "../state/store.js";
 import type { Key, TmuxClient } from "../tmux/client.js";
 import { SWAP_HISTORY, type DaemonState } from "./state.js";
+import { accountOrFirst } from "./account-lookup.js";
 import { bringBackDedicated } from "./dedicated.js";
 import { agentEnv } from "./work-wiring.js";
 
@@ -343,7 +344,7 @@ export class Failover {
   }
 
   private accountByHome(home: string): AgentAccount {
-    const a = this.d.config.accounts.find((x) => x.home === home) ?? this.d.config.accounts[0]!;
+    const a = accountOrFirst(this.d.config.accounts, { home }, this.d.log, "resume on an account");
     return { name: a.name, home: a.home, env: agentEnv(this.d.config, a, this.d.env) };
   }
 }

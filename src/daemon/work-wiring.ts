@@ -1,7 +1,6 @@
 import { buildLaunchCommand, prepareAccountHome, type LaunchCommand } from "../claude/launch.js";
 import { LaunchEnvFiles } from "../claude/launch-env.js";
 import { classifyScreen } from "../claude/screen.js";
-import { readTranscript, transcriptPath, type TranscriptSummary } from "../claude/transcripts.js";
 import type { AccountConfig, Config } from "../config/schema.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
@@ -17,6 +16,7 @@ import type { SessionRegistry } from "../pool/registry.js";
 import { TaskQueue } from "../queue/queue.js";
 import type { TmuxClient } from "../tmux/client.js";
 import { queuePort } from "./queue-port.js";
+import { transcriptEvidence } from "./transcript-evidence.js";
 
 export interface WorkWiring {
   config: Config;
@@ -79,10 +79,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
       return a ? { name: a.name, home: a.home, env: agentEnv(config, a, w.env) } : undefined;
     },
   };
-  const transcript = async (accountName: string, cwd: string, id: string): Promise<TranscriptSummary | undefined> => {
-    const a = accountByName(accountName) ?? config.accounts[0]!;
-    return readTranscript(transcriptPath(a.home, cwd, id)).catch(() => undefined);
-  };
+  const transcript = transcriptEvidence({ accounts: config.accounts, log: w.log.child({ component: "transcript" }) });
   const launchFor = async (account: AgentAccount, sessionId: string, cwd: string, resume = false): Promise<LaunchCommand> => {
     const apiKey = account.env.ANTHROPIC_API_KEY;
     await prepareAccountHome({ home: account.home, cwd, ...(apiKey ? { apiKey } : {}) });
@@ -112,8 +109,8 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
       taskTimeoutMs: config.queue.task_timeout, maxAttempts: config.queue.max_attempts,
     },
     launchFor,
-    lastMessage: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastAssistant?.text,
-    promptDelivered: async (account, cwd, id) => (await transcript(account, cwd, id))?.lastPrompt !== undefined,
+    lastMessage: transcript.lastMessage,
+    promptDelivered: transcript.promptDelivered,
     record: w.record,
     ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
     ...(w.offer ? { offer: w.offer } : {}),

@@ -69,8 +69,11 @@ export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes,
     const agentAlive = screen !== undefined && screen.state !== "shell";
     let delivered = r.phase === "working";
     if (r.phase === "submitting") {
-      delivered = d.hooks.promptSeen(r.claude_session_id, r.started_at) || screen?.state === "busy" ||
+      const seen = d.hooks.promptSeen(r.claude_session_id, r.started_at) || screen?.state === "busy" ||
         (await d.promptDelivered(r.account, r.cwd, r.claude_session_id));
+      // An unreadable transcript is no proof of "not delivered": taken as delivered, so a re-run counts an attempt.
+      if (seen === "unknown") d.log.warn({ task: key }, "hand-over cut short, transcript unreadable: taken as delivered");
+      delivered = seen !== false;
     }
     if (delivered && agentAlive) {
       outcomes.update(r, { phase: "working", submitted_at: r.submitted_at ?? r.started_at, idle_polls: 0 });

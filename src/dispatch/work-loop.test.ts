@@ -237,6 +237,17 @@ describe("WorkLoop.adopt (restart)", () => {
     assert.equal(h.ledger.tasks.size, 0);
   });
 
+  test("a hand-over cut short whose transcript cannot be read is taken as delivered: the re-run counts an attempt", async () => {
+    const h = await harness({ deps: { promptDelivered: async () => "unknown" } });
+    h.queue.add("p", "t1", "x");
+    await h.queue.claim("p", "t1");
+    h.ledger.put(base({ phase: "submitting", attempt: 1 }));
+    const r = await h.loop.adopt();
+    assert.deepEqual(r.requeued, ["p/t1"]);
+    assert.equal(h.queue.where("p", "t1"), "inbox");
+    assert.equal(h.ledger.attempts("p/t1"), 1);
+  });
+
   test("a record whose task was already filed (crash at the end of a task) is dropped and its agent ended", async () => {
     const h = await harness();
     await h.tmux.sendText("pool-1", "claude --session-id 0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e");

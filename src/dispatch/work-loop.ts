@@ -25,6 +25,9 @@ export interface WorkLoopSettings {
   maxAttempts: number;
 }
 
+/** A transcript's word on a prompt: "unknown" when it could not be read (not the same as "not there"). */
+export type PromptEvidence = boolean | "unknown";
+
 export interface WorkLoopDeps {
   queue: QueuePort;
   sessions: SessionPort;
@@ -40,7 +43,7 @@ export interface WorkLoopDeps {
   /** The agent's last message from its transcript, when no Stop hook carried it. */
   lastMessage(account: string, cwd: string, claudeSessionId: string): Promise<string | undefined>;
   /** Whether the agent's transcript holds a prompt: evidence that a hand-over cut short by a crash got through. */
-  promptDelivered(account: string, cwd: string, claudeSessionId: string): Promise<boolean>;
+  promptDelivered(account: string, cwd: string, claudeSessionId: string): Promise<PromptEvidence>;
   /** Told about every task outcome (events.jsonl, notifications). */
   record(event: { type: string; [k: string]: unknown }): void;
   /** Sees every screen a working task's session shows (the quota monitor's screen source). */
