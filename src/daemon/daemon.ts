@@ -299,6 +299,7 @@ export class Daemon {
       hooks: this.hooks, ledger,
       activeAccount: () => this.failover?.activeAccount(),
       observeScreen: (r, v) => this.failover?.observeScreen(r, v),
+      limitHeld: (r) => this.failover?.holdsLimit(r) ?? false,
       ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
       onFault: (f) => void this.notifier.notify({ kind: "task-stuck", key: f.task, text: `task ${f.task} is stuck: ${f.reason}; retried every ${Math.round(config.watcher.poll_interval / 1000)} s` }),

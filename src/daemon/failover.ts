@@ -208,6 +208,11 @@ export class Failover {
     this.enqueue(this.monitor.observeHook(e, r.session, r.account));
   }
 
+  /** Whether the quota monitor holds this task's session at a usage limit (the swap or the reset is then this loop's to bring). */
+  holdsLimit(record: TaskRecord): boolean {
+    return this.monitor.holds(record.session, record.claude_session_id);
+  }
+
   private enqueue(decisions: QuotaDecision[]): void {
     if (decisions.length === 0) return;
     this.pending.push(...decisions);

@@ -33,6 +33,7 @@ export interface WorkWiring {
   settingsFile: () => string;
   record: (event: { type: string; [k: string]: unknown }) => void;
   observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
+  limitHeld?: (record: TaskRecord) => boolean;
   offer?: (project: string, id: string) => Promise<"delegated" | "local">;
   onFault?: (fault: TaskFault) => void;
   worktrees?: WorktreePort;
@@ -113,6 +114,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     promptDelivered: transcript.promptDelivered,
     record: w.record,
     ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
+    ...(w.limitHeld ? { limitHeld: w.limitHeld } : {}),
     ...(w.offer ? { offer: w.offer } : {}),
     ...(w.onFault ? { onFault: w.onFault } : {}),
     ...(w.worktrees ? { worktrees: w.worktrees } : {}),

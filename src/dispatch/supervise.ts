@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { isUsageLimitError } from "../claude/hooks.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import { TmuxError } from "../tmux/client.js";
 import { taskKey, type TaskRecord } from "./records.js";
@@ -8,8 +7,8 @@ import type { WorkLoopDeps } from "./work-loop.js";
 
 /**
  * One look at a working task (S6–S8), in the order the evidence is trusted: the Stop hook, the signal
- * file, then the screen — a shell (the agent died), a usage limit (left to the quota monitor), an
- * error turn or an idle prompt (each confirmed over idle_confirm polls), the task timeout, a stall.
+ * file, then the screen — a shell (the agent died), a usage limit the quota monitor holds (left to the
+ * failover), an error turn or an idle prompt (each confirmed over idle_confirm polls), the task timeout, a stall.
  */
 export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOutcomes, signal: AbortSignal): Promise<void> {
   const key = taskKey(r.project, r.id);
@@ -41,14 +40,14 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
     await outcomes.retry(r, `the agent in ${r.session} exited (${screen.detail})`);
     return;
   }
-  // StopFailure "rate_limit" also comes with plain throttling ("not your usage limit"): only the
-  // banner's text makes it a usage limit; throttling is an error like any other, retried below.
-  if (screen.state === "limit" || (failure && isUsageLimitError(failure.error, failure.message))) {
-    // Usage limits belong to the quota monitor (failover); the task waits where it is.
+  // One decision on usage limits, the monitor's (throttling's StopFailure "rate_limit" is not one): a held task
+  // waits for the swap or the reset, untimed; a limit banner it does not hold (yet) is only timed below.
+  if (d.limitHeld?.(r)) {
     outcomes.update(r, { idle_polls: 0 });
     return;
   }
-  if (failure || screen.state === "error") {
+  const limitShown = screen.state === "limit";
+  if (!limitShown && (failure || screen.state === "error")) {
     outcomes.update(r, { idle_polls: r.idle_polls + 1 });
     if (r.idle_polls >= d.settings.idleConfirm) {
       await outcomes.retry(r, `the turn ended on an error: ${failure ? `${failure.error}: ${failure.message ?? ""}` : screen.detail}`.slice(0, 300), signal);

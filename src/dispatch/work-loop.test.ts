@@ -125,6 +125,23 @@ describe("WorkLoop", () => {
     assert.equal(h.fake.prompts.length, 1);
   });
 
+  test("a limit banner the quota monitor does not hold (vetoed, history, unconfirmed) is still timed: the task times out", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "limit" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 }, deps: { limitHeld: () => false } });
+    h.queue.add("p", "t1", "x");
+    await h.tick(20);
+    assert.equal(h.queue.where("p", "t1"), "failed");
+    assert.match(h.queue.get("p", "t1")!.reason ?? "", /timed out/);
+    assert.ok(h.events.some((e) => e.type === "task_timed_out"));
+  });
+
+  test("a task the quota monitor holds at a limit waits for the failover, past its timeout", async () => {
+    const h = await harness({ behaviour: () => ({ kind: "limit" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 }, deps: { limitHeld: () => true } });
+    h.queue.add("p", "t1", "x");
+    await h.tick(20);
+    assert.equal(h.queue.where("p", "t1"), "active");
+    assert.equal(h.fake.prompts.length, 1);
+  });
+
   test("throttling (StopFailure rate_limit, 'not your usage limit') is an error to retry, not a limit to wait out", async () => {
     const h = await harness({
       behaviour: () => ({ kind: "limit", banner: "API Error: Server is temporarily limiting requests (not your usage limit) · Rate limited" }),

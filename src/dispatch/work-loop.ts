@@ -48,6 +48,8 @@ export interface WorkLoopDeps {
   record(event: { type: string; [k: string]: unknown }): void;
   /** Sees every screen a working task's session shows (the quota monitor's screen source). */
   observeScreen?(record: TaskRecord, verdict: ScreenVerdict): void;
+  /** Whether the quota monitor holds the task at a usage limit: supervision then leaves it untimed for the failover. */
+  limitHeld?(record: TaskRecord): boolean;
   /** Delegation (when on): offered each waiting task before a local claim; "delegated" takes it off the inbox. */
   offer?(project: string, id: string): Promise<"delegated" | "local">;
   /** Told once when a task gets stuck (it could not be handed over, put back or filed); it is retried every pass. */

@@ -281,6 +281,22 @@ void describe("QuotaMonitor", () => {
     assert.ok(rec.matchedText.length <= 120);
   });
 
+  void test("holds(): a confirmed limit is held until new work; a vetoed or unconfirmed sighting is not", () => {
+    const clock = new FakeClock(NOW);
+    const ledger = new AccountLedger({ accounts: [{ name: "main" }, { name: "backup" }], active: "main", clock });
+    const monitor = new QuotaMonitor({ ledger, clock, log: silentLogger(), record: () => undefined, settings: { confirmPolls: 2, reactivateCooldownMs: COOLDOWN, usageThreshold: 98 } });
+    const agent = "0b6f8a52-5f4e-4a43-9a53-7d7d1c1b2e01";
+    monitor.observeHook(stopFailure("API Error: Server is temporarily limiting requests (not your usage limit) · Rate limited"), "s1", "main");
+    assert.equal(monitor.holds("s1", agent), false, "throttling is vetoed");
+    monitor.observeScreen(screens.limitNoReset(), "s2", "main", agent);
+    assert.equal(monitor.holds("s2", agent), false, "one poll without a reset time is not confirmed");
+    monitor.observeScreen(screens.limitWithReset(), "s3", "main", agent);
+    assert.equal(monitor.holds("s3", agent), true);
+    assert.equal(monitor.holds("s3", "1c7a9b63-6a5f-4b54-8b64-8e8e2d2c3f12"), false, "another agent in the session");
+    monitor.noteSubmitted("s3", agent);
+    assert.equal(monitor.holds("s3", agent), false, "new work ends it");
+  });
+
   void test("a manual swap (lastSwapAt) starts the cooldown too", async () => {
     const clock = new FakeClock(NOW);
     const ledger = new AccountLedger({ accounts: [{ name: "main" }, { name: "backup" }], active: "main", clock });

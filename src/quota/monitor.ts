@@ -233,6 +233,15 @@ export class QuotaMonitor {
     s.episode = null;
   }
 
+  /**
+   * Whether `session` (its agent `agent`) is held at a usage limit: a sighting confirmed and not yet ended by new
+   * work or a resume. The one answer to "is this task at a usage limit" (supervision asks it, not the banner).
+   */
+  holds(session: string, agent?: string): boolean {
+    const s = this.sessions.get(session);
+    return s !== undefined && s.episode !== null && (agent === undefined || s.agent === null || s.agent === agent);
+  }
+
   /** Forgets a session (killed for good). */
   forget(session: string): void {
     this.sessions.delete(session);
