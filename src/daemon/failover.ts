@@ -269,7 +269,7 @@ export class Failover {
       if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: hit || verdict.state === "limit", selfContinues: false });
     }
     // The ledger's reset already carries the grace.
-    const plan = planResume({ ledger: this.ledger, sessions, graceMs: 0 });
+    const plan = planResume({ ledger: this.ledger, sessions });
     if (plan.mode === "wait") return;
     if (plan.mode === "swap" && plan.account) {
       this.resuming = false;

@@ -23,6 +23,7 @@ function stubApi(over: Partial<ApiHandlers> = {}): ApiHandlers & { hooks: unknow
       hooks.push(b);
       return { ok: true };
     },
+    swap: async (to) => ({ status: 202, body: { ok: true, to: to ?? null } }),
     ...over,
   };
 }
@@ -77,11 +78,12 @@ describe("HTTP API", () => {
     assert.equal(big.status, 413);
   });
 
-  test("unknown paths are 404, wrong methods 405, unbuilt swap 501, delegation off 404", async () => {
+  test("unknown paths are 404, wrong methods 405, a swap reaches its handler, delegation off 404", async () => {
     assert.equal((await fetch(`${server.url}/nope`)).status, 404);
     assert.equal((await fetch(`${server.url}/status`, { method: "DELETE" })).status, 405);
     const swap = await fetch(`${server.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
-    assert.equal(swap.status, 501);
+    assert.equal(swap.status, 202);
+    assert.deepEqual(await swap.json(), { ok: true, to: null });
     assert.equal((await fetch(`${server.url}/api/delegated/status`)).status, 404);
   });
 

@@ -15,8 +15,8 @@ export interface ApiHandlers {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Receives a hook delivery (already parsed JSON); a refusal is answered 400 with the reason. */
   hook(body: unknown): Promise<{ ok: true } | { ok: false; reason: string }>;
-  /** Requests a swap; undefined when the capability is not built. */
-  swap?: (to: string | undefined, origin: Origin) => Promise<{ status: number; body: unknown }>;
+  /** Requests a swap (manual, or to the next account when `to` is undefined). */
+  swap: (to: string | undefined, origin: Origin) => Promise<{ status: number; body: unknown }>;
   /** Delegation status; undefined (or a function returning it) when delegation is off: 404. */
   delegated?: () => unknown;
   /** The web dashboard (GET /, /api/events and its actions); undefined: those paths are 404. */
@@ -108,7 +108,6 @@ export function createApiHandler(api: ApiHandlers, options: GatePolicy & { log: 
         if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "expected a JSON object such as {} or {\"to\": \"ACCOUNT\"}");
         const to = (body as { to?: unknown }).to;
         if (to !== undefined && (typeof to !== "string" || to.trim() === "")) throw new HttpError(400, "`to` must be a non-empty account name");
-        if (!api.swap) throw new HttpError(501, "manual swap is not built yet");
         const r = await api.swap(to, originOf(req));
         return send(res, r.status, r.body);
       }

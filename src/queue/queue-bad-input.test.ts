@@ -4,14 +4,16 @@ import { execFileSync } from "node:child_process";
 import { lstat, readFile, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseFooter } from "./footer.js";
-import type { TaskQueue } from "./queue.js";
+import type { ClaimResult, TaskQueue } from "./queue.js";
 import { layoutOf, makeQueue, putFile } from "./test-support.js";
 
 // What the dispatcher does with an inbox: fail what can never be a task, claim the rest.
-async function drainInbox(queue: TaskQueue, project: string): Promise<void> {
+async function drainInbox(queue: TaskQueue, project: string): Promise<Map<string, ClaimResult>> {
   const scan = await queue.scanInbox(project);
   for (const bad of scan.invalid) await queue.rejectEntry(project, bad.name, bad.reason);
-  for (const t of scan.tasks) await queue.claim(project, t.id);
+  const claims = new Map<string, ClaimResult>();
+  for (const t of scan.tasks) claims.set(t.id, await queue.claim(project, t.id));
+  return claims;
 }
 
 const cases: { name: string; file: string; content: string | Buffer; reason: RegExp; failedAs?: string }[] = [
@@ -132,10 +134,10 @@ describe("bad input ends in failed/ with a clear reason and every original byte"
       await putFile(q.root, "alpha", "inbox", "crlf.md", "---\r\npriority: high\r\n---\r\nGo.\r\n");
       await putFile(q.root, "alpha", "inbox", "bom.md", "\uFEFF---\npriority: low\n---\nGo.\n");
       await putFile(q.root, "alpha", "inbox", "js.md", "---js\nmodule.exports = { priority: 'high' }\n---\nGo.\n");
-      await drainInbox(q.queue, "alpha");
+      const claims = await drainInbox(q.queue, "alpha");
       assert.deepEqual(await layoutOf(q.root, "alpha"), { inbox: [], active: ["bom.md", "crlf.md", "js.md"], done: [], failed: [] });
-      const js = await q.queue.readActive("alpha", "js");
-      assert.ok(js.ok && js.task.prompt.startsWith("---js\nmodule.exports"));
+      const js = claims.get("js");
+      assert.ok(js?.status === "claimed" && js.task.prompt.startsWith("---js\nmodule.exports"));
     } finally {
       await q.cleanup();
     }

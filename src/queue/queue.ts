@@ -286,13 +286,6 @@ export class TaskQueue {
     return out;
   }
 
-  /** Parses active/<id>.md again (e.g. to re-adopt it with its timeout and cwd); `ok: false` with the reason otherwise. */
-  async readActive(project: string, id: string): Promise<ParseResult> {
-    this.checkProject(project);
-    assertTaskId(id);
-    return this.parseActive(project, id);
-  }
-
   /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (contract §4 shape). */
   /** Writes the project's status.json; `counts` when the caller has just read them (else they are read here). */
   async writeStatusJson(project: string, tasks: Readonly<Record<string, TaskStatusInput>>, counts?: QueueCounts): Promise<void> {

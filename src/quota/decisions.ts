@@ -101,8 +101,6 @@ export interface QuotaMonitorDeps {
   settings: QuotaSettings;
   /** Receives every forensic record (the daemon appends them to events.jsonl). */
   record: (r: QuotaRecord) => void;
-  /** Called for each decision, besides it being returned. */
-  onDecision?: (d: QuotaDecision) => void;
   /** The last swap actually made (manual ones too), so the cooldown counts from it. */
   lastSwapAt?: () => number | null;
 }

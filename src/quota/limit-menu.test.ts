@@ -48,10 +48,10 @@ void describe("planResume", () => {
   ];
   const doing = (plan: ReturnType<typeof planResume>): string[] => plan.actions.map((a) => (a.do === "press" ? `press ${a.key}` : a.do));
 
-  void test("while every account is out: answer menus, touch nothing else, wake at the earliest reset + grace", () => {
+  void test("while every account is out: answer menus, touch nothing else", () => {
     const { ledger } = setup({ main: 2 * HOUR, backup: 5 * HOUR });
-    const plan = planResume({ ledger, sessions: sessions(), graceMs: 60_000 });
-    assert.deepEqual([plan.mode, plan.account, plan.wakeAt], ["wait", null, NOW + 2 * HOUR + 60_000]);
+    const plan = planResume({ ledger, sessions: sessions() });
+    assert.deepEqual([plan.mode, plan.account], ["wait", null]);
     assert.deepEqual(doing(plan), ["press 1", "nothing", "nothing", "nothing", "nothing", "nothing"]);
   });
 
@@ -59,7 +59,7 @@ void describe("planResume", () => {
     const { ledger, clock } = setup({ main: 2 * HOUR, backup: 5 * HOUR });
     await clock.advance(2 * HOUR);
     const plan = planResume({ ledger, sessions: sessions() });
-    assert.deepEqual([plan.mode, plan.account, plan.wakeAt], ["continue", "main", null]);
+    assert.deepEqual([plan.mode, plan.account], ["continue", "main"]);
     assert.deepEqual(doing(plan), ["press 1", "continue", "nothing", "nothing", "nothing", "nothing"]);
   });
 
@@ -101,10 +101,10 @@ void describe("planResume", () => {
     assert.deepEqual(doing(plan), ["press 1", "nothing", "nothing", "nothing", "nothing", "nothing"]);
   });
 
-  void test("no reset known (every account broken): no wake-up time, the operator must act", () => {
+  void test("no reset known (every account broken): it waits, the operator must act", () => {
     const clock = new FakeClock(NOW);
     const ledger = new AccountLedger({ accounts: [{ name: "main" }], active: "main", clock });
     ledger.markBroken("main", "credentials-missing", "no credentials");
-    assert.deepEqual([planResume({ ledger, sessions: [] }).mode, planResume({ ledger, sessions: [] }).wakeAt], ["wait", null]);
+    assert.deepEqual([planResume({ ledger, sessions: [] }).mode, planResume({ ledger, sessions: [] }).account], ["wait", null]);
   });
 });

@@ -25,7 +25,6 @@ export interface ResumeLedgerPort {
   active(): string | null;
   isAvailable(name: string): boolean;
   nextAccount(): string | null;
-  earliestReset(): number | null;
 }
 
 export interface ResumeSession {
@@ -53,26 +52,18 @@ export interface ResumePlan {
   mode: "wait" | "continue" | "swap";
   /** continue: the active account; swap: the account to swap to (the switcher resumes the work there). */
   account: string | null;
-  /** wait: when to look again (earliest reset + grace); null when no reset is known (broken accounts: the operator). */
-  wakeAt: number | null;
   actions: SessionAction[];
 }
 
 export interface PlanResumeInput {
   ledger: ResumeLedgerPort;
   sessions: readonly ResumeSession[];
-  /**
-   * Wait this long past a reset before acting (default 60 s): the reset is printed to the minute, and Claude Code
-   * 2.1.234+ can continue by itself at the reset — the daemon must not fight it (a spinner means it did).
-   */
-  graceMs?: number;
 }
 
-/** The next step while waiting out the limits. Call it each poll; act on `actions`, sleep until `wakeAt`. */
+/** The next step while waiting out the limits. Call it each poll and act on `actions` (the ledger's reset times include the grace). */
 export function planResume(input: PlanResumeInput): ResumePlan {
   const { ledger } = input;
   const active = ledger.active();
-  const grace = input.graceMs ?? 60_000;
   let mode: ResumePlan["mode"] = "wait";
   let account: string | null = null;
   if (active !== null && ledger.isAvailable(active)) {
@@ -82,9 +73,7 @@ export function planResume(input: PlanResumeInput): ResumePlan {
     account = ledger.nextAccount();
     if (account !== null) mode = "swap";
   }
-  const reset = ledger.earliestReset();
-  const wakeAt = mode === "wait" && reset !== null ? reset + grace : null;
-  return { mode, account, wakeAt, actions: input.sessions.map((s) => actionFor(s, mode, account)) };
+  return { mode, account, actions: input.sessions.map((s) => actionFor(s, mode, account)) };
 }
 
 function actionFor(s: ResumeSession, mode: ResumePlan["mode"], account: string | null): SessionAction {

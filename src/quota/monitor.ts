@@ -242,11 +242,6 @@ export class QuotaMonitor {
     return s !== undefined && s.episode !== null && (agent === undefined || s.agent === null || s.agent === agent);
   }
 
-  /** Forgets a session (killed for good). */
-  forget(session: string): void {
-    this.sessions.delete(session);
-  }
-
   // ---------------------------------------------------------------------------------------------
 
   /** A confirmed sighting: a duplicate of the open episode, or a new hit. */
@@ -324,7 +319,6 @@ export class QuotaMonitor {
     };
     this.d.record(rec);
     this.d.log.info({ ...rec, type: undefined }, `quota decision: ${decision.kind}`);
-    this.d.onDecision?.(decision);
     return [decision];
   }
 

@@ -155,7 +155,7 @@ test("with a token: the page asks once, keeps it in sessionStorage, sends it as 
     }),
     subscribe: () => () => undefined,
   } as unknown as DashboardApi;
-  const base = { health: () => ({ ok: true as const }), status: () => ({}), watchdog: () => ({}), metrics: async () => ({ contentType: "text/plain", body: "" }), hook: async () => ({ ok: true as const }) };
+  const base = { health: () => ({ ok: true as const }), status: () => ({}), watchdog: () => ({}), metrics: async () => ({ contentType: "text/plain", body: "" }), hook: async () => ({ ok: true as const }), swap: async () => ({ status: 202, body: { ok: true } }) };
   const server = await startHttpServer("127.0.0.1:0", createApiHandler({ ...base, dashboard: stub }, { log: silentLogger(), token: "page-token-123" }));
   // A tab of its own: the first test's tab still holds a stream to the daemon.
   const { context } = browser;

@@ -44,6 +44,7 @@ function stubDashboard() {
 
 const base: ApiHandlers = {
   health: () => ({ ok: true }), status: () => ({}), watchdog: () => ({}), metrics: async () => ({ contentType: "text/plain", body: "" }), hook: async () => ({ ok: true }),
+  swap: async () => ({ status: 202, body: { ok: true } }),
 };
 
 async function serve(dashboard: DashboardApi, token?: string): Promise<RunningServer> {
