@@ -87,13 +87,7 @@ export async function adoptAfterRestart(d: WorkLoopDeps, outcomes: TaskOutcomes,
       // A worktree whose creation was cut short, or whose agent never got the prompt: removed.
       await outcomes.rollbackWorktree(r);
       const put = await orStrand(key, async () => {
-        d.ledger.setAttempts(key, r.attempt - 1);
-        await d.ledger.flush();
-        const waitsAs = await d.queue.requeue(r.project, r.id);
-        if (waitsAs !== r.id) {
-          d.ledger.setAttempts(key, undefined);
-          d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt - 1);
-        }
+        await outcomes.requeueCounted(r, r.attempt - 1);
         d.ledger.remove(key);
       }, (err) => strand.record({ ...r, attempt: r.attempt - 1 }, "hand-over cut short by a restart", err));
       if (!put) continue;

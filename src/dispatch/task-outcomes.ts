@@ -160,20 +160,30 @@ export class TaskOutcomes {
     } else {
       // A branch with nothing on it is no one's work: the next attempt starts a new one.
       if (saved && !saved.keptAt && saved.commit === saved.base && r.worktree) await this.rollbackWorktree(r);
-      // Written before the move: a crash between the two must not lose the attempt (crash harness).
-      this.d.ledger.setAttempts(key, r.attempt);
-      await this.d.ledger.flush();
-      const waitsAs = await leavingActive(this.d.queue.requeue(r.project, r.id));
+      await this.requeueCounted(r, r.attempt);
       crashPoint("after-requeue");
-      if (waitsAs !== undefined && waitsAs !== r.id) {
-        this.d.ledger.setAttempts(key, undefined);
-        this.d.ledger.setAttempts(taskKey(r.project, waitsAs), r.attempt);
-      }
       this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt, reason });
       this.d.log.warn({ task: key, attempts: r.attempt, reason }, "task re-queued");
     }
     this.d.ledger.remove(key);
     await this.lateFlush(key);
+  }
+
+  /**
+   * Back to the inbox with `attempts` as its count (retry, and adoption after a restart): the count
+   * follows the task when the inbox gives it another id. Returns that id; undefined when it had left active/.
+   */
+  async requeueCounted(r: TaskRecord, attempts: number): Promise<string | undefined> {
+    const key = taskKey(r.project, r.id);
+    // Written before the move: a crash between the two must not lose the attempt (crash harness).
+    this.d.ledger.setAttempts(key, attempts);
+    await this.d.ledger.flush();
+    const waitsAs = await leavingActive(this.d.queue.requeue(r.project, r.id));
+    if (waitsAs !== undefined && waitsAs !== r.id) {
+      this.d.ledger.setAttempts(key, undefined);
+      this.d.ledger.setAttempts(taskKey(r.project, waitsAs), attempts);
+    }
+    return waitsAs;
   }
 
   /**
