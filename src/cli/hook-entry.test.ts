@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { PassThrough, Readable } from "node:stream";
 import { runHookEntry } from "./hook-entry.js";
 import { tempDir } from "../lib/test-temp.js";
@@ -63,4 +64,29 @@ test("`claude-failover hook EVENT` spawned as Claude Code runs it prints nothing
   } finally {
     await new Promise<void>((r) => refusing.close(() => r()));
   }
+});
+
+test("hook: the lean path loads nothing from daemon/ or config/, and no zod", async () => {
+  const seen = new Set<string>();
+  const outside: string[] = [];
+  const visit = async (file: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = await readFile(file, "utf8");
+    // Static imports only (type-only ones load nothing); the entry's dynamic imports would show here too.
+    for (const m of text.matchAll(/^import\s+(?!type\b)[^;]*?from\s+"([^"]+)";/gms)) {
+      const spec = m[1]!;
+      if (!spec.startsWith(".")) {
+        if (spec === "zod") outside.push(`${path.basename(file)} imports zod`);
+        continue;
+      }
+      const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ".ts"));
+      const rel = path.relative(path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."), target);
+      if (rel.startsWith("daemon/") || rel.startsWith("config/")) outside.push(`${path.basename(file)} imports ${rel}`);
+      await visit(target);
+    }
+  };
+  await visit(fileURLToPath(new URL("./hook-entry.ts", import.meta.url)));
+  assert.ok(seen.size > 2, "the walk followed the imports");
+  assert.deepEqual(outside, []);
 });

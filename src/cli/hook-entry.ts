@@ -1,5 +1,5 @@
 import { readStdinBounded, runHookCommand } from "../claude/hook-client.js";
-import { readHookToken } from "../daemon/hook-settings.js";
+import { readHookToken } from "../claude/hook-token.js";
 import type { CliIo } from "./io.js";
 
 /**

@@ -1,11 +1,9 @@
-import { readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hookSettings } from "../claude/launch.js";
 import { ensureDir } from "../lib/atomic-fs.js";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
 
-const TOKEN_FILE = "hook-token";
 export const HOOK_SETTINGS_FILE = "claude-settings.json";
 
 /**
@@ -35,21 +33,3 @@ export async function writeDaemonHookSettings(stateDir: string, url: string): Pr
 
 /** Claude Code's setting (settings.json) for continuing by itself when a usage limit resets. */
 export const AUTO_CONTINUE_SETTING = "autoContinueAtUsageLimit";
-
-/**
- * The API token is handed to hook commands through a 0600 file in the state dir rather than the
- * agent's environment, where the model could read it back with a tool call.
- */
-export async function writeHookToken(stateDir: string, token: string | undefined): Promise<void> {
-  const file = path.join(stateDir, TOKEN_FILE);
-  if (token) await writeFileAtomic(file, token, 0o600);
-  else await unlink(file).catch(() => undefined);
-}
-
-export async function readHookToken(stateDir: string): Promise<string | undefined> {
-  try {
-    return (await readFile(path.join(stateDir, TOKEN_FILE), "utf8")).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
