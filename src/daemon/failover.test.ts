@@ -15,6 +15,7 @@ import { silentLogger } from "../lib/logger.js";
 import type { Notifier } from "../notify/notifier.js";
 import type { PoolManager } from "../pool/pool.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
+import { NOW, screens } from "../quota/test-verdicts.js";
 import { Failover } from "./failover.js";
 import { openDaemonStateStore } from "./state.js";
 
@@ -66,6 +67,38 @@ describe("Failover: the transcript as a source (U3)", () => {
       await failover.settled();
       assert.equal(events.length, seen, "unchanged file: not read again");
       // The ledger's change (main exhausted) is being written: let it land before the sandbox goes.
+      await store.flush();
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
+describe("Failover: the one usage-limit decision supervision asks", () => {
+  test("holdsLimit: a limit the monitor confirmed holds the task; a warning banner or another agent does not", async () => {
+    const sb = await makeSandbox();
+    try {
+      const config = await loadConfig(await sb.writeConfig());
+      const clock = new FakeClock(NOW);
+      const store = openDaemonStateStore(config.state_dir, clock);
+      await store.load();
+      store.update((s) => void (s.active_account = "main"));
+      const failover = new Failover({
+        config, env: {}, clock, log: silentLogger(), store, tmux: new FakeTmuxClient(), hooks: new HookHub(),
+        pool: {} as PoolManager, work: { records: () => [] } as unknown as WorkLoop, driver: {} as AgentDriver,
+        notifier: { notify: async () => undefined } as unknown as Notifier, record: () => undefined,
+      });
+      const record: TaskRecord = {
+        project: "p", id: "t1", session: "cf-pool-1", account: "main", claude_session_id: ID, attempt: 1, phase: "working", cwd: sb.dir,
+        started_at: NOW, submitted_at: NOW, timeout_ms: 3_600_000, screen_changed_at: 0, screen_hash: "", idle_polls: 0,
+      };
+      failover.observeScreen(record, screens.warning());
+      await failover.settled();
+      assert.equal(failover.holdsLimit(record), false, "a usage warning is not a limit");
+      failover.observeScreen(record, screens.limitWithReset());
+      await failover.settled();
+      assert.equal(failover.holdsLimit(record), true);
+      assert.equal(failover.holdsLimit({ ...record, claude_session_id: "1c7a9b63-6a5f-4b54-8b64-8e8e2d2c3f12" }), false, "the next task's agent");
       await store.flush();
     } finally {
       await sb.close();
