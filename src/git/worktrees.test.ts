@@ -82,6 +82,29 @@ describe("task worktrees", () => {
     assert.equal(await wt.create(rec, path.join(repo, "sub"), path.join(repo, "sub", "new")), path.join(rec.dir, "sub", "new"));
   });
 
+  test("worktree commands on one repository run one at a time (git races on its admin files otherwise); all six tasks get theirs", async () => {
+    const r = await makeRepo();
+    let inFlight = 0;
+    let most = 0;
+    const counting = {
+      run: async (cwd: string, args: readonly string[]) => {
+        const admin = args.includes("worktree");
+        if (admin) most = Math.max(most, ++inFlight);
+        try {
+          return await r.git.run(cwd, args);
+        } finally {
+          if (admin) inFlight--;
+        }
+      },
+    };
+    const wt = new TaskWorktrees({ git: counting, root: path.join(r.base, "state", "worktrees"), identity: { name: "claude-failover", email: "cf@localhost" }, log: silentLogger() });
+    const ids = ["t1", "t2", "t3", "t4", "t5", "t6"];
+    const plans = await Promise.all(ids.map((id) => wt.plan("web", id, r.repo)));
+    await Promise.all(plans.map((p) => wt.create(p, r.repo, r.repo)));
+    assert.equal(most, 1);
+    assert.deepEqual((await wt.list(r.repo)).map((w) => w.branch).filter((b) => b?.startsWith("cf/")).sort(), ids.map((id) => `cf/web/${id}`));
+  });
+
   test("an id run before gets the next free name: its branch and folder are never reused", async () => {
     const { repo, wt } = await setup();
     const first = await wt.plan("web", "t1", repo);

@@ -2,6 +2,7 @@ import { mkdir, realpath, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { AppError, describeError } from "../lib/errors.js";
+import { KeyedLock } from "../lib/keyed-lock.js";
 import type { Logger } from "../lib/logger.js";
 import { GitError, type GitRunner } from "./git.js";
 
@@ -53,6 +54,10 @@ const NO_HOOKS = ["-c", "core.hooksPath=/dev/null"];
  * own checkout, and deletes a branch only when rolling back a creation that holds no commit.
  */
 export class TaskWorktrees {
+  // Two `git worktree` commands at once on one repository race on its admin files ("failed to read
+  // .git/worktrees/<other>/commondir", seen in the crash harness): they run one at a time per repository.
+  private readonly admin = new KeyedLock();
+
   constructor(private readonly d: TaskWorktreesDeps) {}
 
   get root(): string {
@@ -191,7 +196,8 @@ export class TaskWorktrees {
   }
 
   private git(cwd: string, args: readonly string[]): Promise<string> {
-    return this.d.git.run(cwd, [...NO_HOOKS, ...args]);
+    const run = () => this.d.git.run(cwd, [...NO_HOOKS, ...args]);
+    return args[0] === "worktree" ? this.admin.run(path.resolve(cwd), run) : run();
   }
 }
 

@@ -2,6 +2,7 @@ import { lstat, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
+import { KeyedLock } from "../lib/keyed-lock.js";
 import { describeError, errnoOf, isNotFound } from "../lib/errors.js";
 import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
@@ -66,7 +67,7 @@ export class TaskQueue {
   private readonly root: string;
   private readonly log: Logger;
   private readonly scanner: InboxScanner;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
 
   constructor(private readonly deps: TaskQueueDeps) {
     for (const name of Object.keys(deps.projects)) assertProjectName(name);
@@ -375,15 +376,9 @@ export class TaskQueue {
 
   // Serialises operations on one project: existence checks and renames must not interleave.
   private withLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(project) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.then(() => undefined, () => undefined);
-    this.locks.set(project, settled);
-    void settled.then(() => {
-      if (this.locks.get(project) === settled) this.locks.delete(project);
-    });
-    return run;
+    return this.locks.run(project, fn);
   }
+
 }
 
 /** The task as parsed when its working directory is a folder that exists; else why it cannot run. */
