@@ -13,9 +13,16 @@ import { makeSandbox } from "../../test/support/sandbox.js";
 import { until } from "../../test/support/until.js";
 import { Daemon } from "./daemon.js";
 
-/** Polls a condition the daemon reaches on its own (its loops run on real promises beside the fake clock). */
-const reached = (what: string, check: () => boolean | Promise<boolean>): Promise<true> =>
-  until(what, async () => (await check()) || undefined, 10_000, { everyMs: 10 });
+/**
+ * Polls a condition the daemon reaches on its own (its loops run on real promises beside the fake clock). `tick`,
+ * when given, moves the fake clock before each look: a pass still running when the clock moved last would
+ * otherwise sleep on a timer nobody fires.
+ */
+const reached = (what: string, check: () => boolean | Promise<boolean>, tick?: () => Promise<void>): Promise<true> =>
+  until(what, async () => {
+    await tick?.();
+    return (await check()) || undefined;
+  }, 10_000, { everyMs: 10 });
 
 describe("Daemon under a failing state disk", () => {
   test("a claimed task whose hand-over and re-queue fail: /health 503 with the reason, one notification, filed once the disk works, /health 200", async () => {
@@ -49,7 +56,8 @@ describe("Daemon under a failing state disk", () => {
         full = true;
         await writeFile(path.join(config.queue.root, "p", "inbox", "t1.md"), "say hello\n");
         await clock.advance(config.watcher.poll_interval);
-        await reached("the task to be stuck", () => !d.health().ok);
+        const tick = () => clock.advance(config.watcher.poll_interval);
+        await reached("the task to be stuck", () => !d.health().ok, tick);
         const sick = await health();
         assert.equal(sick.status, 503);
         assert.deepEqual(d.liveness(), { ok: true }, "a stuck task does not starve the systemd watchdog: a restart would not help it");
@@ -61,8 +69,8 @@ describe("Daemon under a failing state disk", () => {
 
         full = false;
         await clock.advance(config.watcher.poll_interval);
-        await reached("the task to be filed", async () => (await folder("failed")).includes("t1.md"));
-        await reached("health to recover", () => d.health().ok);
+        await reached("the task to be filed", async () => (await folder("failed")).includes("t1.md"), tick);
+        await reached("health to recover", () => d.health().ok, tick);
         assert.equal((await health()).status, 200);
         assert.deepEqual(await folder("active"), []);
         assert.equal(stuckNotes().length, 1, "one notification for the fault, not one per pass");
