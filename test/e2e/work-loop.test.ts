@@ -34,7 +34,8 @@ test("tasks across two projects land in done/ with result and footer; a bad file
     ["alpha", "a2.md", "---\npriority: high\n---\nTOKEN-A2 create a file. MOCK_TOOL: touch made-by-a2.txt\n"],
     ["beta", "b1.md", "TOKEN-B1 plain prompt without frontmatter\n"],
     ["beta", "bad.md", "---\npriority: urgent\n---\nTOKEN-BAD never runs\n"],
-    ["beta", "slow.md", "---\ntimeout: 3s\n---\nTOKEN-SLOW takes too long MOCK_DELAY=60000\n"],
+    // 8 s: long enough for a loaded machine's CLI to send the prompt before the timeout, far below the mock's delay.
+    ["beta", "slow.md", "---\ntimeout: 8s\n---\nTOKEN-SLOW takes too long MOCK_DELAY=60000\n"],
   ];
   for (const [p, n, t] of tasks) await sb.drop(p, n, t);
 
