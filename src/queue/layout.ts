@@ -65,26 +65,16 @@ export async function readTaskFile(file: string): Promise<TaskFileRead> {
 }
 
 /** Reads at most `max` bytes from the start of a regular file (never following links); undefined otherwise. */
-/** The last `max` bytes of a regular file (never through a link); undefined when it cannot be read. */
-export async function readTail(file: string, max: number): Promise<Buffer | undefined> {
-  let handle;
-  try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) return undefined;
-    const buf = Buffer.alloc(Math.min(max, st.size));
-    const { bytesRead } = await handle.read(buf, 0, buf.length, Math.max(0, st.size - buf.length));
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
+export function readHead(file: string, max: number): Promise<Buffer | undefined> {
+  return readEnd(file, max, "head");
 }
 
-export async function readHead(file: string, max: number): Promise<Buffer | undefined> {
+/** The last `max` bytes of a regular file (never through a link); undefined when it cannot be read. */
+export function readTail(file: string, max: number): Promise<Buffer | undefined> {
+  return readEnd(file, max, "tail");
+}
+
+async function readEnd(file: string, max: number, end: "head" | "tail"): Promise<Buffer | undefined> {
   let handle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -95,7 +85,7 @@ export async function readHead(file: string, max: number): Promise<Buffer | unde
     const st = await handle.stat();
     if (!st.isFile()) return undefined;
     const buf = Buffer.alloc(Math.min(max, st.size));
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, end === "head" ? 0 : Math.max(0, st.size - buf.length));
     return buf.subarray(0, bytesRead);
   } finally {
     await handle.close();
