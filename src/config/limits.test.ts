@@ -28,7 +28,7 @@ const valueAt = (c: Record<string, unknown>, key: string): unknown => {
 };
 
 const EVERY_DURATION_KEY = [
-  "queue.rescan_interval", "queue.task_timeout", "watcher.poll_interval", "watcher.stall_timeout", "quota.poll_interval",
+  "queue.rescan_interval", "queue.task_timeout", "queue.settle", "watcher.poll_interval", "watcher.stall_timeout", "quota.poll_interval",
   "quota.reactivate_cooldown", "notifications.min_interval", "janitor.interval", "janitor.done_retention",
   "janitor.failed_retention", "delegation.poll_interval", "delegation.job_timeout", "delegation.reap_interval",
 ];

@@ -150,6 +150,7 @@ export const configSchema = z
         projects: z.record(projectName, projectEntry).default({}).describe("project -> working directory, or { path, isolation, max_parallel, base }"),
         rescan_interval: limited("queue.rescan_interval", "30s", "1s", "1d", "periodic rescan of the inboxes (watcher events are hints)"),
         task_timeout: limited("queue.task_timeout", "2h", "10s", "30d", "default task timeout"),
+        settle: limited("queue.settle", "1s", "0s", "1m", "an inbox file is claimed once its size and mtime held this long (0s: writers only ever rename complete files in)"),
         max_attempts: z.number().int().min(1).max(100).default(2),
         git_identity: z
           .strictObject({

@@ -41,6 +41,14 @@ describe("queuePort", () => {
     await q.cleanup();
   });
 
+  test("queue.settle 0s: a file is waiting the moment it is seen", async () => {
+    const q = await makeQueue({ settleMs: 0 });
+    const port = queuePort(q.queue, q.root, ["alpha"], silentLogger());
+    await writeFile(path.join(q.dir("alpha", "inbox"), "quick.md"), "renamed in whole\n");
+    assert.deepEqual(await port.waiting("alpha"), ["quick"]);
+    await q.cleanup();
+  });
+
   test("a flood of bad inbox files is rejected a batch per pass, the rest left for the next passes", async () => {
     const q = await makeQueue();
     const rechecks: number[] = [];

@@ -53,7 +53,7 @@ export function agentEnv(config: Config, account: AccountConfig, env: NodeJS.Pro
 export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop; driver: AgentDriver } {
   // One driver per daemon: the work loop and the failover logic drive sessions the same way.
   const { config } = w;
-  const queue = new TaskQueue({ root: config.queue.root, projects: config.queue.projects, clock: w.clock, log: w.log });
+  const queue = new TaskQueue({ root: config.queue.root, projects: config.queue.projects, settleMs: config.queue.settle, clock: w.clock, log: w.log });
   const driver = new AgentDriver({
     tmux: w.tmux, clock: w.clock, log: w.log.child({ component: "agent" }),
     classify: (capture) => classifyScreen(capture, { now: w.clock.now() }), signals: w.hooks,

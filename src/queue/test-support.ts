@@ -6,7 +6,7 @@ import { silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "./queue.js";
 
 /** A queue over a fresh temp root with projects `alpha` and `beta` (each with its own working directory). */
-export async function makeQueue(options: { clock?: FakeClock; projects?: string[] } = {}) {
+export async function makeQueue(options: { clock?: FakeClock; projects?: string[]; settleMs?: number } = {}) {
   const base = await mkdtemp(path.join(os.tmpdir(), "cf-queue-"));
   const root = path.join(base, "queue");
   const projects: Record<string, string> = {};
@@ -15,7 +15,7 @@ export async function makeQueue(options: { clock?: FakeClock; projects?: string[
     await mkdir(projects[p], { recursive: true });
   }
   const clock = options.clock ?? new FakeClock(Date.UTC(2026, 3, 17, 2, 17, 19));
-  const queue = new TaskQueue({ root, projects, clock, log: silentLogger() });
+  const queue = new TaskQueue({ root, projects, clock, log: silentLogger(), ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}) });
   await queue.ensureLayout();
   return {
     base,
