@@ -13,7 +13,7 @@
  * stop() waits for submissions in flight (each bounded by the client's timeouts) so a clean restart never
  * leaves that last case behind.
  */
-import { lstat, unlink } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { fsyncDir, writeFileAtomic } from "../lib/atomic-fs.js";
 import { formatDuration } from "../lib/duration.js";
@@ -21,6 +21,7 @@ import { describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import { unlinkIfPresent } from "../queue/finish.js";
+import { removeWaitingIfUnchanged } from "../queue/inbox-lock.js";
 import { formatIso } from "../queue/footer.js";
 import { listNames, pathExists, readTaskFile } from "../queue/layout.js";
 import { isDelegatedName, isValidProjectName, isValidTaskId } from "../queue/names.js";
@@ -220,15 +221,12 @@ export class DelegationManager {
       await unlinkIfPresent(marker).catch(() => undefined);
       throw err;
     }
-    const now = await lstat(file).catch(() => undefined);
-    if (!now || now.ino !== before.ino || now.size !== before.size || now.mtimeMs !== before.mtimeMs) {
-      await unlinkIfPresent(marker);
-      await fsyncDir(inbox);
-      return "local";
-    }
     try {
-      await unlink(file);
-      await fsyncDir(inbox);
+      if (!(await removeWaitingIfUnchanged(this.d.queue.root, project, id, before))) {
+        await unlinkIfPresent(marker);
+        await fsyncDir(inbox);
+        return "local";
+      }
     } catch (err) {
       // A marker must not outlive a task file still waiting: a local run and a restart would both file it.
       if (await pathExists(file).catch(() => false)) await unlinkIfPresent(marker).catch(() => undefined);

@@ -2,7 +2,7 @@ import { lstat, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
-import { KeyedLock } from "../lib/keyed-lock.js";
+import { withProjectLock } from "./inbox-lock.js";
 import { describeError, errnoOf, isNotFound } from "../lib/errors.js";
 import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
@@ -67,7 +67,6 @@ export class TaskQueue {
   private readonly root: string;
   private readonly log: Logger;
   private readonly scanner: InboxScanner;
-  private readonly locks = new KeyedLock();
 
   constructor(private readonly deps: TaskQueueDeps) {
     for (const name of Object.keys(deps.projects)) assertProjectName(name);
@@ -376,7 +375,7 @@ export class TaskQueue {
 
   // Serialises operations on one project: existence checks and renames must not interleave.
   private withLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(project, fn);
+    return withProjectLock(this.root, project, fn);
   }
 
 }
