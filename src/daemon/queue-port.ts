@@ -1,7 +1,7 @@
 import { access } from "node:fs/promises";
-import path from "node:path";
 import type { ClaimResult, FooterFields, QueuePort } from "../dispatch/ports.js";
 import type { Logger } from "../lib/logger.js";
+import { doneSignalPath, folderPath } from "../queue/layout.js";
 import type { TaskQueue } from "../queue/queue.js";
 
 /** Bad inbox files rejected per project and pass: a flood of them must not hold up supervision. */
@@ -53,7 +53,7 @@ export function queuePort(queue: TaskQueue, root: string, projects: readonly str
     active: async () => (await queue.listActive()).map((a) => ({ project: a.project, id: a.id })),
     async doneSignal(project, id) {
       try {
-        await access(path.join(root, project, "active", `${id}.done`));
+        await access(doneSignalPath(folderPath(root, project, "active"), id));
         return true;
       } catch {
         return false;

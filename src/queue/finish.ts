@@ -6,7 +6,7 @@ import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
-import { pathExists, readTaskFile } from "./layout.js";
+import { doneSignalPath, pathExists, readTaskFile } from "./layout.js";
 
 /*
  * Finishing a task is three steps, each leaving the task in exactly one place (Q1):
@@ -96,7 +96,7 @@ export async function stageWithAppendix(dir: string, names: StageNames, content:
 /** Step 2: the claimed file and its optional `<id>.done` signal leave active/. */
 export async function dropClaimed(activeDir: string, id: string): Promise<void> {
   await unlinkIfPresent(path.join(activeDir, `${id}.md`));
-  await unlinkIfPresent(path.join(activeDir, `${id}.done`));
+  await unlinkIfPresent(doneSignalPath(activeDir, id));
   await fsyncDir(activeDir);
   crashPoint("finish-unlinked");
 }

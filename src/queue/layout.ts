@@ -12,6 +12,11 @@ export function folderPath(root: string, project: string, folder: Folder): strin
   return path.join(root, project, folder);
 }
 
+/** `<active>/<id>.done`: the optional "finished" signal an agent or a script leaves beside a claimed task. */
+export function doneSignalPath(activeDir: string, id: string): string {
+  return path.join(activeDir, `${id}.done`);
+}
+
 /** The names in a folder; a missing folder is empty (a project whose layout is not made yet). */
 export async function listNames(dir: string): Promise<string[]> {
   return orIfMissing(readdir(dir), []);

@@ -9,7 +9,7 @@ import type { Logger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, parseStagedName, publishStaged, STAGED_SUFFIX, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
-import { FOLDERS, folderPath, listNames, pathExists, readTaskFile, type Folder } from "./layout.js";
+import { doneSignalPath, FOLDERS, folderPath, listNames, pathExists, readTaskFile, type Folder } from "./layout.js";
 import { assertProjectName, assertTaskId, isValidTaskId, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
@@ -103,7 +103,7 @@ export class TaskQueue {
       const target = path.join(active, `${id}.md`);
       if ((await pathExists(target)) || (await findStaged(active, id)) !== undefined) return { status: "busy" };
       // A signal file left by an earlier run of this id would end the new run at once.
-      await unlinkIfPresent(path.join(active, `${id}.done`));
+      await unlinkIfPresent(doneSignalPath(active, id));
       const source = path.join(this.dir(project, "inbox"), `${id}.md`);
       // A folder named like a task is not one (scanInbox skips it); moving it would leave active/ unfinishable.
       if (await isDirectory(source)) return { status: "gone" };
@@ -181,7 +181,7 @@ export class TaskQueue {
       if (!(await this.move(path.join(active, `${id}.md`), path.join(inbox, `${newId}.md`)))) {
         throw new QueueError("QUEUE_NOT_FOUND", `no task ${id} in ${project}/active to requeue`);
       }
-      await unlinkIfPresent(path.join(active, `${id}.done`));
+      await unlinkIfPresent(doneSignalPath(active, id));
       this.log.info({ project, task: id, as: newId }, "task requeued");
       return newId;
     });
