@@ -18,7 +18,7 @@ describe("footer", () => {
     ].join("\n"));
   });
 
-  test("a worktree task: branch, commit, base, diffstat (and a kept worktree) after SPEC's keys", () => {
+  test("a worktree task: branch, commit, base, diffstat (and a kept worktree) after the contract's §4 keys", () => {
     const text = formatFooter("failed", {
       session: "s1", attempts: 1, finishedAt: T1, provider: "claude-code", claudeSessionId: "id-1",
       branch: "cf/web/t1", commit: "a".repeat(40), base: "b".repeat(40), diffstat: "2 files changed, 3 insertions(+)", worktree: "/var/lib/cf/worktrees/web/t1",

@@ -49,7 +49,7 @@ export function formatFooter(status: Outcome, fields: FooterFields & { finishedA
   if (fields.costUsd !== undefined && Number.isFinite(fields.costUsd)) add("cost_usd", Number(fields.costUsd.toFixed(6)));
   add("claude_session_id", fields.claudeSessionId);
   add("prompt_changed", fields.promptChanged);
-  // After SPEC §4's keys, in this order: a script reading the footer finds the old keys where they were.
+  // After the contract's §4 keys, in this order: a script reading the footer finds the old keys where they were.
   add("branch", fields.branch);
   add("commit", fields.commit);
   add("base", fields.base);
