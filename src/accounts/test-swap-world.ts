@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readlink, realpath, rm, symlink } from "node:fs/promise
 import os from "node:os";
 import path from "node:path";
 import type { TaskRecord } from "../dispatch/records.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { AccountLedger } from "./ledger.js";
 import { ensureSharedLinks, flipLink } from "./shared-links.js";

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { FakeClock, flushMicrotasks } from "../lib/clock.js";
+import { FakeClock, flushMicrotasks } from "../lib/test-clock.js";
 import { buildPayload, drainSpool, httpPost, MAX_PAYLOAD_BYTES, readStdinBounded, runHookCommand, spoolDir, spoolEnvelope, type DrainedEvent, type PostFn } from "./hook-client.js";
 import type { HookEnvelope } from "./hooks.js";
 

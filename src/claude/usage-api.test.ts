@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { FakeClock, flushMicrotasks } from "../lib/clock.js";
+import { FakeClock, flushMicrotasks } from "../lib/test-clock.js";
 import { startMockModelApi, type MockModelApi } from "../../test/support/mock-model-api.js";
 import { fetchAccountUsage, fetchUsageWithToken, parseUsage, readOAuthCredentials, UsageApiError, type UsageApiErrorCode } from "./usage-api.js";
 

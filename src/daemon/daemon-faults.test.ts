@@ -5,7 +5,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig } from "../config/loader.js";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { createLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import type { SessionInfo } from "../tmux/client.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, stat, symlink } from "node:fs/promises";
 import path from "node:path";
 import { loadConfig } from "../config/loader.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { privateTmux } from "../../test/support/tmux-server.js";

@@ -10,7 +10,7 @@ import type { AgentDriver } from "../dispatch/agent-driver.js";
 import { HookHub } from "../dispatch/hook-hub.js";
 import type { TaskRecord } from "../dispatch/records.js";
 import type { WorkLoop } from "../dispatch/work-loop.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import type { Notifier } from "../notify/notifier.js";
 import type { PoolManager } from "../pool/pool.js";

@@ -7,7 +7,7 @@ import { AgentDriver } from "../dispatch/agent-driver.js";
 import { HookHub } from "../dispatch/hook-hub.js";
 import { FakeClaude } from "../dispatch/test-fake-claude.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
-import { FakeClock, InstantClock } from "../lib/clock.js";
+import { FakeClock, InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "../queue/queue.js";
 import { SETTLE_MS } from "../queue/scan.js";

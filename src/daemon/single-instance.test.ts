@@ -4,7 +4,7 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { loadConfig } from "../config/loader.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { makeSandbox } from "../../test/support/sandbox.js";

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { loadConfig } from "../config/loader.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { makeSandbox } from "../../test/support/sandbox.js";

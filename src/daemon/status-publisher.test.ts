@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFile, rename, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "../queue/queue.js";
 import { STATUS_REFRESH_MS, StatusPublisher } from "./status-publisher.js";

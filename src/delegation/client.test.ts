@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { inspect } from "node:util";
 import { startMockJobService, type MockJobService } from "../../test/support/mock-job-service.js";
-import { FakeClock, flushMicrotasks } from "../lib/clock.js";
+import { FakeClock, flushMicrotasks } from "../lib/test-clock.js";
 import { createLogger } from "../lib/logger.js";
 import { JobClient, parseRetryAfter, type JobClientOptions } from "./client.js";
 import { DelegationError } from "./errors.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { link, lstat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { startMockJobService, type MockJobService } from "../../test/support/mock-job-service.js";
-import { flushMicrotasks } from "../lib/clock.js";
+import { flushMicrotasks } from "../lib/test-clock.js";
 import { formatIso, parseFooter } from "../queue/footer.js";
 import { JobClient } from "./client.js";
 import { markTask, readMarker, type MarkerBlock } from "./marker.js";

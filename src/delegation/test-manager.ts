@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { MockJobService } from "../../test/support/mock-job-service.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { JobClient, type JobService } from "./client.js";
 import { DelegationManager, type DelegationEvent, type DelegationNotice } from "./manager.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { classifyScreen } from "../claude/screen.js";
 import { readFixture } from "../claude/test-screens.js";
 import type { HookEvent } from "../claude/hooks.js";
-import { InstantClock } from "../lib/clock.js";
+import { InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { AgentDriver, AgentError, EXIT_ARMED } from "./agent-driver.js";

@@ -1,5 +1,5 @@
 import { classifyScreen } from "../claude/screen.js";
-import { InstantClock } from "../lib/clock.js";
+import { InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { AgentDriver } from "./agent-driver.js";

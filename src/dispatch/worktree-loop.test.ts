@@ -6,7 +6,7 @@ import { classifyScreen } from "../claude/screen.js";
 import type { Config, ProjectSettings } from "../config/schema.js";
 import { setUpWorktrees } from "../daemon/worktree-wiring.js";
 import { makeRepo } from "../git/test-repo.js";
-import { InstantClock } from "../lib/clock.js";
+import { InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { AgentDriver } from "./agent-driver.js";

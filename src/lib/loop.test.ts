@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeClock, flushMicrotasks } from "./clock.js";
+import { FakeClock, flushMicrotasks } from "./test-clock.js";
 import { PeriodicLoop } from "./loop.js";
 import { silentLogger } from "./logger.js";
 

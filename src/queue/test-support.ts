@@ -1,7 +1,7 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "./queue.js";
 

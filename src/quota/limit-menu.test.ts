@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LimitMenu, ScreenVerdict } from "../claude/screen.js";
 import { AccountLedger } from "../accounts/ledger.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { limitMenuKey, planResume, type ResumeSession } from "./limit-menu.js";
 import { menuVerdict, NOW, screens } from "./test-verdicts.js";
 

@@ -6,7 +6,7 @@ import { readTranscript, type ApiErrorLine } from "../claude/transcripts.js";
 import type { AccountUsage } from "../claude/usage-api.js";
 import { FIXTURE_DIR } from "../claude/test-screens.js";
 import { AccountLedger } from "../accounts/ledger.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { QuotaMonitor, type QuotaDecision, type QuotaRecord, type SuppressReason } from "./monitor.js";
 import { hookOf, NOW, screens, stopFailure } from "./test-verdicts.js";

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { AccountLedger } from "../accounts/ledger.js";
 import { parseResetTime } from "../claude/reset-time.js";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { QuotaMonitor, type QuotaDecision, type QuotaRecord } from "./monitor.js";
 import { ResetReckoner } from "./reset-reckoner.js";

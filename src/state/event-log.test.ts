@@ -4,7 +4,7 @@ import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } fr
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
-import { FakeClock } from "../lib/clock.js";
+import { FakeClock } from "../lib/test-clock.js";
 import { IllegalStateError } from "../lib/errors.js";
 import { EventLog, isSecretKey, redactSecrets, type EventLogOptions } from "./event-log.js";
 import { StateError } from "./store.js";

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
-import { FakeClock, flushMicrotasks } from "../lib/clock.js";
+import { FakeClock, flushMicrotasks } from "../lib/test-clock.js";
 import { IllegalStateError } from "../lib/errors.js";
 import { StateError, StateStore, type StateStoreOptions } from "./store.js";
 
