@@ -70,13 +70,18 @@ export async function harness(o: HarnessOptions = {}) {
     record: (e) => void events.push(e),
     ...o.deps,
   });
+  const tick = passesOf(loop, clock);
+  return { clock, hub, fake, tmux, queue, ledger, events, loop, tick, busy, grown: () => grown };
+}
+
+/** `tick(n)`: n passes of the loop, each with its supervision settled, 5 s of fake time apart. */
+export function passesOf(loop: WorkLoop, clock: { sleep(ms: number): Promise<void> }): (n?: number) => Promise<void> {
   const signal = new AbortController().signal;
-  const tick = async (n = 1): Promise<void> => {
+  return async (n = 1) => {
     for (let i = 0; i < n; i++) {
       await loop.tick(signal);
       await loop.settled();
       await clock.sleep(5000);
     }
   };
-  return { clock, hub, fake, tmux, queue, ledger, events, loop, tick, busy, grown: () => grown };
 }

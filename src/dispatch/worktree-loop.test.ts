@@ -15,6 +15,7 @@ import type { SessionPort } from "./ports.js";
 import type { TaskLedger, TaskRecord } from "./records.js";
 import { FakeClaude, type FakeBehaviour } from "./test-fake-claude.js";
 import { FakeQueue } from "./test-fake-queue.js";
+import { passesOf } from "./test-work-loop.js";
 import { WorkLoop } from "./work-loop.js";
 
 /**
@@ -81,14 +82,7 @@ async function harness(o: { settings?: ProjectSettings; behaviour?: (prompt: str
     record: () => undefined,
     worktrees: wt.setup.port,
   });
-  const signal = new AbortController().signal;
-  const tick = async (n = 1): Promise<void> => {
-    for (let i = 0; i < n; i++) {
-      await loop.tick(signal);
-      await loop.settled();
-      await clock.sleep(5000);
-    }
-  };
+  const tick = passesOf(loop, clock);
   const add = (id: string, title = `title of ${id}`): void => queue.add("web", id, id, { cwd: r.repo, title });
   return { ...r, stateDir, root: wt.setup.worktrees.root, setup: wt.setup, fake, tmux, queue, ledger, loop, tick, launches, add };
 }

@@ -7,10 +7,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { loadConfig } from "../../src/config/loader.js";
-import { Daemon } from "../../src/daemon/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { ensureClaude, OLDEST_SUPPORTED } from "../support/claude-install.js";
-import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
+import { startSandboxDaemon, type ClaudeSandbox } from "../support/claude-sandbox.js";
 import { until } from "../support/until.js";
 
 let sb: ClaudeSandbox;
@@ -19,13 +18,10 @@ before(async () => {
   const { bin } = await ensureClaude(OLDEST_SUPPORTED);
   const { stdout } = await promisify(execFile)(bin, ["--version"], { timeout: 20_000, env: { ...process.env, DISABLE_AUTOUPDATER: "1" } });
   assert.match(stdout, new RegExp(`^${OLDEST_SUPPORTED.replace(/\./g, "\\.")}\\b`));
-  sb = await makeClaudeSandbox({
+  ({ sb, daemon } = await startSandboxDaemon({
     label: "old", projects: ["p"], pool: { min: 1, max: 1 }, claudeBin: bin,
     config: { quota: { poll_interval: "1s", confirm_polls: 2, reactivate_cooldown: "1s", usage_api: false } },
-  });
-  sb.adoptEnvironment();
-  daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger() });
-  await daemon.start();
+  }));
 });
 after(async () => {
   await daemon?.stop();

@@ -8,19 +8,15 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { access } from "node:fs/promises";
 import path from "node:path";
-import { loadConfig } from "../../src/config/loader.js";
-import { Daemon } from "../../src/daemon/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { until } from "../support/until.js";
-import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
+import { startSandboxDaemon, type ClaudeSandbox } from "../support/claude-sandbox.js";
 
 let sb: ClaudeSandbox;
 let daemon: Daemon;
 
 before(async () => {
-  sb = await makeClaudeSandbox({ label: "paste", projects: ["alpha"], pool: { min: 1, max: 1 } });
-  sb.adoptEnvironment();
-  daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger() });
-  await daemon.start();
+  ({ sb, daemon } = await startSandboxDaemon({ label: "paste", projects: ["alpha"], pool: { min: 1, max: 1 } }));
 });
 
 after(async () => {

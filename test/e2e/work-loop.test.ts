@@ -7,20 +7,15 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/config/loader.js";
-import { Daemon } from "../../src/daemon/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { until } from "../support/until.js";
-import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
+import { startSandboxDaemon, type ClaudeSandbox } from "../support/claude-sandbox.js";
 
 let sb: ClaudeSandbox;
 let daemon: Daemon;
 
 before(async () => {
-  sb = await makeClaudeSandbox({ label: "wl", projects: ["alpha", "beta"], pool: { min: 2, max: 3 }, config: {} });
-  // This file runs in its own process: the tmux server it starts, and so every agent, gets the sandbox HOME.
-  sb.adoptEnvironment();
-  daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger() });
-  await daemon.start();
+  ({ sb, daemon } = await startSandboxDaemon({ label: "wl", projects: ["alpha", "beta"], pool: { min: 2, max: 3 } }));
 });
 
 after(async () => {

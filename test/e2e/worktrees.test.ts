@@ -11,10 +11,9 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parse, stringify } from "yaml";
-import { loadConfig } from "../../src/config/loader.js";
-import { Daemon } from "../../src/daemon/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { parseFooter } from "../../src/queue/footer.js";
-import { makeClaudeSandbox, type ClaudeSandbox } from "../support/claude-sandbox.js";
+import { startSandboxDaemon, type ClaudeSandbox } from "../support/claude-sandbox.js";
 import { until } from "../support/until.js";
 
 let sb: ClaudeSandbox;
@@ -27,19 +26,17 @@ async function git(cwd: string, ...args: string[]): Promise<string> {
 }
 
 before(async () => {
-  sb = await makeClaudeSandbox({ label: "wt", projects: ["web"], pool: { min: 2, max: 2 } });
-  sb.adoptEnvironment();
-  repo = path.join(sb.dir, "work", "web");
-  await git(repo, "init", "--quiet", "-b", "main");
-  await writeFile(path.join(repo, "README.md"), "the project\n");
-  await git(repo, "add", "README.md");
-  await git(repo, "commit", "--quiet", "-m", "initial");
-  // The object form of the project: a worktree per task, no cap.
-  const config = parse(await readFile(sb.configPath, "utf8")) as { queue: { projects: Record<string, unknown> } };
-  config.queue.projects.web = { path: repo, isolation: "worktree" };
-  await writeFile(sb.configPath, stringify(config));
-  daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger() });
-  await daemon.start();
+  ({ sb, daemon } = await startSandboxDaemon({ label: "wt", projects: ["web"], pool: { min: 2, max: 2 } }, async (box) => {
+    repo = path.join(box.dir, "work", "web");
+    await git(repo, "init", "--quiet", "-b", "main");
+    await writeFile(path.join(repo, "README.md"), "the project\n");
+    await git(repo, "add", "README.md");
+    await git(repo, "commit", "--quiet", "-m", "initial");
+    // The object form of the project: a worktree per task, no cap.
+    const config = parse(await readFile(box.configPath, "utf8")) as { queue: { projects: Record<string, unknown> } };
+    config.queue.projects.web = { path: repo, isolation: "worktree" };
+    await writeFile(box.configPath, stringify(config));
+  }));
 });
 
 after(async () => {

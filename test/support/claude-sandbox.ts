@@ -9,6 +9,8 @@ import { startMockModelApi, type MockModelApi } from "./mock-model-api.js";
 import { removeSocketFiles } from "./tmux-server.js";
 import { claudeBinary, CURRENT_PINNED } from "./claude-install.js";
 import { REPO } from "./repo.js";
+import { loadConfig } from "../../src/config/loader.js";
+import { Daemon } from "../../src/daemon/daemon.js";
 
 export { REPO };
 /**
@@ -166,5 +168,23 @@ export async function waitForProcessesGone(marker: string, timeoutMs: number): P
     }
     if (alive === 0 || Date.now() > deadline) return;
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A sandbox whose environment this process adopts (an e2e file runs in a process of its own), then a daemon
+ * started on its config; `prepare` edits the sandbox first. The sandbox is closed when the start fails.
+ */
+export async function startSandboxDaemon(o: ClaudeSandboxOptions, prepare?: (sb: ClaudeSandbox) => Promise<void>): Promise<{ sb: ClaudeSandbox; daemon: Daemon }> {
+  const sb = await makeClaudeSandbox(o);
+  try {
+    sb.adoptEnvironment();
+    await prepare?.(sb);
+    const daemon = new Daemon({ config: await loadConfig(sb.configPath), log: sb.logger() });
+    await daemon.start();
+    return { sb, daemon };
+  } catch (err) {
+    await sb.close();
+    throw err;
   }
 }
