@@ -23,7 +23,6 @@ import { access, constants, readdir, readFile, writeFile } from "node:fs/promise
 import { createServer } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
-import { parse, stringify } from "yaml";
 import { CRASH_POINTS, type CrashPoint } from "../../src/lib/crash-points.js";
 import { parseFooter } from "../../src/queue/footer.js";
 import { submitTask } from "../../src/queue/submit.js";
@@ -31,6 +30,7 @@ import { CLAUDE_BIN, makeClaudeSandbox, waitForProcessesGone, type ClaudeSandbox
 import { cleanEnv, startDaemonProcess, type DaemonExit, type DaemonProcess } from "../support/daemon-process.js";
 import { auditQueue, deliveriesOf, leftoverState, readEvents, type AuditedTask } from "../support/queue-audit.js";
 import { removeSocketFiles } from "../support/tmux-server.js";
+import { operatorGit, useWorktreeProject, type Git } from "../support/git-project.js";
 import { until } from "../support/until.js";
 
 const PROJECTS = ["alpha", "beta"] as const;
@@ -121,7 +121,7 @@ before(async () => {
   });
   stateDir = path.join(sb.dir, "state");
   // beta is a git repository whose tasks each run in their own worktree (issue 12).
-  await useWorktrees(path.join(sb.dir, "work", "beta"));
+  await useWorktreeProject({ git, configPath: sb.configPath, project: "beta", repo: path.join(sb.dir, "work", "beta"), readme: "beta\n" });
   // The harness starts the tmux server itself, with the sandbox's environment and no crash point in
   // it, so no agent inherits one; the keeper session (outside the pool range) keeps the server up.
   await promisify(execFile)("tmux", ["-L", sb.socket, "-f", "/dev/null", "new-session", "-d", "-s", KEEPER, "-x", "80", "-y", "20"], { env: cleanEnv(sb.env), timeout: 10_000 });
@@ -183,18 +183,7 @@ async function addTask(kind: TaskKind, project: (typeof PROJECTS)[number] = PROJ
   tasks.push({ project, id, marker, text, malformed: kind === "malformed", kind });
 }
 
-const git = async (cwd: string, ...args: string[]): Promise<string> =>
-  (await promisify(execFile)("git", ["-c", "user.name=Op", "-c", "user.email=op@example.org", ...args], { cwd, env: cleanEnv(sb.env), timeout: 10_000 })).stdout;
-
-async function useWorktrees(repo: string): Promise<void> {
-  await git(repo, "init", "--quiet", "-b", "main");
-  await writeFile(path.join(repo, "README.md"), "beta\n");
-  await git(repo, "add", "README.md");
-  await git(repo, "commit", "--quiet", "-m", "initial");
-  const config = parse(await readFile(sb.configPath, "utf8")) as { queue: { projects: Record<string, unknown> } };
-  config.queue.projects.beta = { path: repo, isolation: "worktree" };
-  await writeFile(sb.configPath, stringify(config));
-}
+const git: Git = (cwd, ...args) => operatorGit(cleanEnv(sb.env))(cwd, ...args);
 
 async function waitingCount(): Promise<number> {
   let n = 0;

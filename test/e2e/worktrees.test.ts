@@ -6,36 +6,25 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
-import { parse, stringify } from "yaml";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { parseFooter } from "../../src/queue/footer.js";
 import { startSandboxDaemon, type ClaudeSandbox } from "../support/claude-sandbox.js";
+import { operatorGit, useWorktreeProject } from "../support/git-project.js";
 import { until } from "../support/until.js";
 
 let sb: ClaudeSandbox;
 let daemon: Daemon;
 let repo: string;
 
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("GIT_")));
-  return (await promisify(execFile)("git", ["-c", "user.name=Op", "-c", "user.email=op@example.org", ...args], { cwd, env })).stdout;
-}
+const git = operatorGit();
 
 before(async () => {
   ({ sb, daemon } = await startSandboxDaemon({ label: "wt", projects: ["web"], pool: { min: 2, max: 2 } }, async (box) => {
     repo = path.join(box.dir, "work", "web");
-    await git(repo, "init", "--quiet", "-b", "main");
-    await writeFile(path.join(repo, "README.md"), "the project\n");
-    await git(repo, "add", "README.md");
-    await git(repo, "commit", "--quiet", "-m", "initial");
     // The object form of the project: a worktree per task, no cap.
-    const config = parse(await readFile(box.configPath, "utf8")) as { queue: { projects: Record<string, unknown> } };
-    config.queue.projects.web = { path: repo, isolation: "worktree" };
-    await writeFile(box.configPath, stringify(config));
+    await useWorktreeProject({ git, configPath: box.configPath, project: "web", repo, readme: "the project\n" });
   }));
 });
 
