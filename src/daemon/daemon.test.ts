@@ -32,6 +32,8 @@ async function withFakeDaemon(fn: (x: { sb: Sandbox; config: Config; d: Daemon }
 const swapThrough = (d: Daemon) => (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("Daemon", () => {
+  // Real tmux: the one fast test of the daemon's own wiring (no injected client: CliTmuxClient on config.tmux.socket,
+  // and the tmux lock beside that socket) against a server holding foreign sessions.
   test("starts on a private tmux socket: pool held, foreign sessions untouched, /health and /status answer, killed session recreated, stop leaves tmux", async () => {
     const tmux = privateTmux("daemon");
     const sb = await makeSandbox({ socket: tmux.socket });
