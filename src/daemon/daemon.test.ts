@@ -237,7 +237,7 @@ describe("Daemon", () => {
   test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", () =>
     withFakeDaemon(async ({ sb, config, d }) => {
       const { mkdir: mkdirp, rename, rm, symlink, writeFile, readlink } = await import("node:fs/promises");
-      // 0.3.8: the target's shared link points elsewhere (ensure fails) and the previous home became
+      // The target's shared link points elsewhere (ensure fails) and the previous home became
       // a file (the flip back fails too). Planted after start: `run` refuses to start on either.
       const main = path.join(sb.home, ".claude-main");
       await mkdirp(path.join(sb.dir, "someone-elses-transcripts"));
