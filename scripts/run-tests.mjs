@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under src/ and test/ with node:test through tsx.
 // Node 20's --test takes no globs, so the files are listed here.
-//   --fast   leave out the end-to-end tier (test/e2e), which drives the real Claude Code CLI
+//   --fast   leave out the end-to-end tier (test/e2e), which drives the real Claude Code CLI; a few fast tests
+//            still start a private tmux server (docs/architecture.md says which and why), so tmux must be installed
 //   other arguments are passed to node --test (e.g. --test-name-pattern=...)
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";

@@ -8,7 +8,7 @@ import { shellQuote as q } from "../lib/shell-quote.js";
 /**
  * The three links inside every account home that point at one shared folder each, so transcripts,
  * undo history and resume work whichever account is active. Without them Claude Code writes into the
- * home's private `projects/`: duplicated transcripts and a silently broken `--resume` (prototype 0.3.5–0.3.8).
+ * home's private `projects/`: duplicated transcripts and a silently broken `--resume`.
  */
 export const SHARED_LINK_NAMES = ["projects", "file-history", "session-env"] as const;
 export type SharedLinkName = (typeof SHARED_LINK_NAMES)[number];

@@ -53,7 +53,7 @@ void describe("AccountSwitcher: the six steps", () => {
       // Then every session comes back side by side, each one named in a persisted journal before it is touched.
       const rest = w.calls.slice(head.length);
       const comeback: [call: string, key: string][] = [
-        // 0.3.0: a valid id is resumed; a corrupt one leaves the session at the shell.
+        // A valid id is resumed; a corrupt one leaves the session at the shell.
         [`relaunch:ccl-1-conformvault:backup:${UUID_C}`, "dedicated:ccl-1-conformvault"],
         ["relaunch:ccl-2-scanyze:backup:shell", "dedicated:ccl-2-scanyze"],
         // The task still being handed over is left to the work loop.

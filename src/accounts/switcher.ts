@@ -35,7 +35,7 @@ export interface SwapSessionsPort {
   recreatePool(home: string): Promise<void>;
   /**
    * Stops the agent in a dedicated session and launches `CLAUDE_CONFIG_DIR=<home> claude … --resume <uuid>`;
-   * with uuid null it launches nothing and leaves the session at the shell (0.3.0: no blind attempt).
+   * with uuid null it launches nothing and leaves the session at the shell (never a blind attempt).
    */
   relaunchDedicated(session: string, home: string, uuid: string | null): Promise<void>;
   /** Launches `--resume <record.claude_session_id>` on `home` in record.cwd, sends "continue", updates the record. */
@@ -280,7 +280,7 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: Driv
         if (problems.length === 0) {
           step = "recording-swap";
         } else {
-          // 0.3.8: continuing would declare an account active whose transcripts go to a private folder (resume broken).
+          // Continuing would declare an account active whose transcripts go to a private folder (resume broken).
           j.problems = problems;
           j.error = `account ${j.to}'s shared links are not right (${problems.length} problem(s))`;
           j.failed_at = "ensuring-links";
@@ -330,11 +330,9 @@ async function finish(j: SwapJournal, d: SwitcherDeps, how: DriveOptions): Promi
   await advance(j, d, "recreating", false);
   const home = j.rolled_back ? j.from_home : j.to_home;
   await d.sessions.recreatePool(home).catch((err: unknown) => warn(j, d, `recreating the pool failed: ${describeError(err)}`));
-  // Every session comes back at once, as dispatch hands tasks over side by side: one after another,
-  // the agents' start-ups added up (benchmark: 1.1 s each). Each relaunch or resume is still marked
-  // started in the journal before its side effect, so a crash repeats none of them; those cut short
-  // are left to the adoption at restart (a task whose agent is gone is retried). bringBack resolves
-  // to the session's or task's label, or undefined when it failed (a warning says why).
+  // All at once, as dispatch hands tasks over (one after another, the agents' start-ups add up). Each is journalled
+  // as started before its side effect, so a crash repeats none; adoption at restart retries those cut short.
+  // Resolves to the session's or task's label, or undefined when it failed (a warning says why).
   const bringBack = async (key: string, what: string, run: () => Promise<string | undefined>): Promise<string | undefined> => {
     await markStarted(j, d, key);
     try {

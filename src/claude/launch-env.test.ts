@@ -59,6 +59,7 @@ describe("launch env files", () => {
   });
 });
 
+// Real tmux and bash: only a real pane's scrollback, bash's history file and `ps` can show the secret is not there.
 describe("a launch with a secret in real tmux", () => {
   const tmux = privateTmux("envf");
   after(tmux.close);

@@ -30,7 +30,7 @@ table("time of day: the next occurrence at or after now", [
   { text: "12:57am", now: "2025-06-14T12:00:00Z", hostZone: "UTC", expected: "2025-06-15T00:57:00.000Z" },
   { text: "12pm", now: "2025-06-14T08:00:00Z", hostZone: "UTC", expected: "2025-06-14T12:00:00.000Z" },
   // The CLI prints minutes: a reset shown for the current minute is this one, not tomorrow's; so is one
-  // up to 15 minutes past (the wall met again right after a reset, the old banner still up: issue 10).
+  // up to 15 minutes past (the wall met again right after a reset, the old banner still up).
   { text: "3pm", now: "2025-06-14T15:00:59Z", hostZone: "UTC", expected: "2025-06-14T15:00:00.000Z" },
   { text: "3pm", now: "2025-06-14T15:01:00Z", hostZone: "UTC", expected: "2025-06-14T15:00:00.000Z" },
   { text: "3pm", now: "2025-06-14T15:14:59Z", hostZone: "UTC", expected: "2025-06-14T15:00:00.000Z" },

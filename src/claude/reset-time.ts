@@ -32,8 +32,8 @@ const ZONE_SUFFIX = /^\s*\(([^()\s]{1,64})\)/;
 
 /**
  * The first instant the reset can really have come, from a reset parsed out of `text` (parseResetTime): a time
- * printed to the minute ("resets 8:09pm") is the start of a minute the real reset may fall anywhere in (it was
- * 20:09:48 in the field), so it is taken as the end of that minute; the raw epoch form is exact.
+ * printed to the minute ("resets 8:09pm") is the start of a minute the real reset may fall anywhere in, so it is
+ * taken as the end of that minute; the raw epoch form is exact.
  */
 export function resetDeadline(text: string, parsed: number): { at: number; exact: boolean } {
   const exact = typeof text === "string" && EPOCH_FORM.test(text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text);
@@ -122,7 +122,7 @@ function nextTimeOfDay(zone: Intl.DateTimeFormat, now: number, hour: number, min
       minute,
     });
     // A reset shown for a minute just past is that one, not tomorrow's: the screen lags, and a resume can meet
-    // the wall again with the old banner still up (issue 10). The caller finds it past.
+    // the wall again with the old banner still up. The caller finds it past.
     if (at !== null && at > now - JUST_PAST) return at;
   }
   return null;

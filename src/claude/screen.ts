@@ -65,11 +65,8 @@ export function classifyScreen(capture: string, options: ClassifyOptions): Scree
   const box = findInputBox(lines);
   if (box === null) return classifyWithoutBox(lines, options);
   const tail = lines.slice(box.bottom + 1);
-  // Transcript or a dialog under the box means the box is a stale frame: one a redraw left in the
-  // scrollback, or the last box of an earlier agent in the same pane, whose exit message ("Resume
-  // this session with …") and shell prompt lie between it and the agent running now. Looked at
-  // before that exit message, which belongs to the earlier agent (a recycled pool session whose new
-  // agent showed the limit menu, which has no input box, read as a shell: found by the benchmark).
+  // Transcript or a dialog under the box: the box is a stale frame (a redraw's, or an earlier agent's in this pane),
+  // read before the exit message below it, which is the earlier agent's (else a new agent's limit menu reads as a shell).
   if (tail.some(startsLaterScreen)) return classifyWithoutBox(tail, options);
   const exit = detectExit(tail, false);
   if (exit !== null) return { state: "shell", detail: exit, limit: null };

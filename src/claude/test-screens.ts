@@ -253,8 +253,8 @@ export const EXPECTED_332: Record<string, Expected> = {
   "idle.txt": { state: "idle", detail: "ready" },
   // With --dangerously-skip-permissions 2.1.332 asks nothing in an untrusted folder (2.1.197 showed the trust dialog).
   "untrusted-folder.txt": { state: "idle", detail: "ready" },
-  // Met when a running 2.1.332 wrote its .claude.json back over the trust entry added for this folder (e2e failover,
-  // 160 columns, from the test's evidence). The options are unnumbered and "No, exit" comes first, under the cursor.
+  // Shown when a running 2.1.332 writes its .claude.json back over the folder's trust entry (160 columns).
+  // The options are unnumbered and "No, exit" comes first, under the cursor.
   "trust-folder.txt": { state: "dialog", detail: "trust-folder" },
   "busy.txt": { state: "busy", detail: "spinner" },
   "reply-done.txt": { state: "idle", detail: "ready" },

@@ -12,7 +12,8 @@ import { until } from "../../test/support/until.js";
 
 const exists = (f: string) => access(f).then(() => true, () => false);
 
-// Real processes, real tmux on a private socket, real systemd-notify against a local NOTIFY_SOCKET.
+// Real processes, real tmux on a private socket, real systemd-notify against a local NOTIFY_SOCKET: `run` is a child
+// process that builds its own tmux client, so no fake can be handed to it.
 describe("`run` as a process", () => {
   test("READY=1 and watchdog pings reach NOTIFY_SOCKET; a second run is refused with exit 1 naming the pid; SIGHUP is an orderly stop", async () => {
     const tmux = privateTmux("run");

@@ -10,7 +10,7 @@ import { isLoopbackHost } from "../http/gate.js";
 
 /**
  * A duration string such as `500ms`, `30s`, `5m`, `2h`, `30d`; parsed to milliseconds and held within
- * [min, max]: a zero poll spins, and a wait past Node's timer limit (~24.8 days) used to fire at once.
+ * [min, max]: a zero poll spins, and a wait past Node's timer limit (~24.8 days) fires at once.
  */
 const duration = (def: string, min: string, max: string, description: string) => {
   const minMs = parseDuration(min)!;

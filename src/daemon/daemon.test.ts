@@ -32,6 +32,8 @@ async function withFakeDaemon(fn: (x: { sb: Sandbox; config: Config; d: Daemon }
 const swapThrough = (d: Daemon) => (body: unknown) => fetch(`${d.url}/api/swap`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("Daemon", () => {
+  // Real tmux: the one fast test of the daemon's own wiring (no injected client: CliTmuxClient on config.tmux.socket,
+  // and the tmux lock beside that socket) against a server holding foreign sessions.
   test("starts on a private tmux socket: pool held, foreign sessions untouched, /health and /status answer, killed session recreated, stop leaves tmux", async () => {
     const tmux = privateTmux("daemon");
     const sb = await makeSandbox({ socket: tmux.socket });
@@ -235,7 +237,7 @@ describe("Daemon", () => {
   test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", () =>
     withFakeDaemon(async ({ sb, config, d }) => {
       const { mkdir: mkdirp, rename, rm, symlink, writeFile, readlink } = await import("node:fs/promises");
-      // 0.3.8: the target's shared link points elsewhere (ensure fails) and the previous home became
+      // The target's shared link points elsewhere (ensure fails) and the previous home became
       // a file (the flip back fails too). Planted after start: `run` refuses to start on either.
       const main = path.join(sb.home, ".claude-main");
       await mkdirp(path.join(sb.dir, "someone-elses-transcripts"));

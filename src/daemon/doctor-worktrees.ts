@@ -9,7 +9,7 @@ import type { DoctorFinding } from "./doctor.js";
 import { setUpWorktrees } from "./worktree-wiring.js";
 
 /**
- * `doctor`'s worktree checks (issue 12): a project with isolation: worktree that is not a git
+ * `doctor`'s worktree checks: a project with isolation: worktree that is not a git
  * repository, and stray worktrees under `<state_dir>/worktrees` — ones no repository lists, and
  * ones no task in flight (state.json) uses. Reading only: doctor never removes anything.
  */

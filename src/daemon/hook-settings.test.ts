@@ -10,7 +10,7 @@ test("the managed agents' settings file turns Claude Code's own continue-at-rese
   try {
     const file = await writeDaemonHookSettings(path.join(dir, "state"), "http://127.0.0.1:1");
     const json = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown> & { hooks: Record<string, unknown[]> };
-    // One continuation per interrupted task: the daemon's (issue 10), never a second one from the CLI.
+    // One continuation per interrupted task: the daemon's, never a second one from the CLI.
     assert.equal(json[AUTO_CONTINUE_SETTING], false);
     assert.equal(AUTO_CONTINUE_SETTING, "autoContinueAtUsageLimit");
     assert.ok(json.hooks.StopFailure?.length && json.hooks.Stop?.length);

@@ -18,7 +18,7 @@ export interface WorktreeSetup {
 }
 
 /**
- * Issue 12 at start-up: which projects are git repositories, each project's max_parallel (default:
+ * Task worktrees at start-up: which projects are git repositories, each project's max_parallel (default:
  * unlimited for worktree, 1 for none in a git repository — two agents in one checkout collide), and
  * the refusal of `isolation: worktree` outside a repository, named by its key path.
  */

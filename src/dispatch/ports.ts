@@ -61,7 +61,7 @@ export interface AccountPort {
 }
 
 /**
- * Per-task git worktrees and per-project concurrency (issue 12), behind a port so the work loop's
+ * Per-task git worktrees and per-project concurrency, behind a port so the work loop's
  * tests need no git. Absent: every task runs in the project's checkout, no cap.
  */
 export interface WorktreePort {

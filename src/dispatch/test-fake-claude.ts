@@ -18,7 +18,7 @@ export interface FakeClaudeOptions {
   emit: (event: HookEvent) => void;
   /** What to do with a submitted prompt; default a reply after 2 busy captures. */
   behaviour?: (prompt: string) => FakeBehaviour;
-  /** Swallow the first N Enters after a paste (the prototype's 0.3.2 bug). */
+  /** Swallow the first N Enters after a paste, as Claude Code may with an Enter that follows a paste too closely. */
   swallowEnters?: number;
   /** Send Stop hooks (false = only the screen tells, to test the idle fallback). */
   hooks?: boolean;

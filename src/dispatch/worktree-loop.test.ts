@@ -19,7 +19,7 @@ import { passesOf } from "./test-work-loop.js";
 import { WorkLoop } from "./work-loop.js";
 
 /**
- * Issue 12 in the work loop, with real git in a temp folder (fake tmux, fake agents, fake clock):
+ * Task worktrees in the work loop, with real git in a temp folder (fake tmux, fake agents, fake clock):
  * a worktree per task, the journal that lets a restart adopt or remove one, the commit at the end,
  * and max_parallel.
  */

@@ -55,7 +55,7 @@ const NO_HOOKS = ["-c", "core.hooksPath=/dev/null"];
  */
 export class TaskWorktrees {
   // Two `git worktree` commands at once on one repository race on its admin files ("failed to read
-  // .git/worktrees/<other>/commondir", seen in the crash harness): they run one at a time per repository.
+  // .git/worktrees/<other>/commondir"): they run one at a time per repository.
   private readonly admin = new KeyedLock();
 
   constructor(private readonly d: TaskWorktreesDeps) {}

@@ -23,7 +23,7 @@ export interface JanitorDeps {
   settings: JanitorSettings;
   /** Rotates events.jsonl through its owner (so no append races the rename). */
   rotateEvents: (maxBytes: number) => Promise<boolean>;
-  /** Task worktrees (issue 12): finished, clean ones are removed; see worktrees.ts for the rules. */
+  /** Task worktrees: finished, clean ones are removed; see worktrees.ts for the rules. */
   worktrees?: WorktreeSweepDeps;
 }
 

@@ -25,7 +25,7 @@ export interface WorktreeSweep {
 }
 
 /**
- * The janitor's worktree rules (issue 12): `git worktree prune` in each project's repository, then a
+ * The janitor's worktree rules: `git worktree prune` in each project's repository, then a
  * worktree is removed only when it lies under `<state_dir>/worktrees`, no task in flight uses it, no
  * live session's cwd points into it, and `git status` shows nothing uncommitted. Branches are never
  * deleted: they are the operator's to review.

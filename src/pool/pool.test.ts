@@ -94,6 +94,8 @@ describe("PoolManager with the fake tmux", () => {
   });
 });
 
+// Real tmux resolves a target by prefix unless it is exact (`=name`): only a real server shows that foreign names
+// such as ccl-auto-1 beside ccl-auto-11 are never matched, killed or replaced.
 describe("PoolManager with a real tmux server", () => {
   test("holds exactly the configured pool among foreign sessions and recreates a killed one", async () => {
     const { client, close } = privateTmux("pool");

@@ -29,7 +29,7 @@ export interface ReconcileReport {
  * Keeps the pool (S1, S2): at least `min` sessions alive inside [start_index, start_index+max), every
  * pool session it holds recreated when it dies, and each dedicated session created at its cwd when
  * absent — never restarted when present. It creates only names from those two lists and never kills,
- * types into or renames any other session (the prototype once invented phantom `ccl-auto0/1` sessions).
+ * types into or renames any other session.
  */
 export class PoolManager {
   private readonly held = new Set<string>();

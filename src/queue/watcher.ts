@@ -160,11 +160,9 @@ export class InboxWatcher {
         return;
       }
       const create = this.o.createWatcher ?? createChokidarWatcher;
-      // Only the inbox folders themselves are watched: chokidar ignores every entry in them, so it keeps
-      // no state per waiting task (10,000 of them cost 28 MiB of heap and 0.8 s of CPU at start,
-      // benchmark). Each inbox's own fs.watch still reports every name that comes and goes, as `raw`
-      // events, and those are all a hint needs. No awaitWriteFinish either: writers rename finished
-      // files into the inbox (Maildir, Q1); one that writes in place is caught at claim time.
+      // Only the inbox folders are watched, not their entries (chokidar's per-entry state: 28 MiB and 0.8 s of CPU for
+      // 10,000 waiting tasks); their fs.watch `raw` events still name every file, all a hint needs. No awaitWriteFinish:
+      // writers rename finished files in (Q1); one writing in place is caught at claim time.
       const fsw = create(dirs, {
         ignoreInitial: true,
         depth: 0,

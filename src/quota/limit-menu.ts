@@ -80,7 +80,7 @@ function actionFor(s: ResumeSession, mode: ResumePlan["mode"], account: string |
   const { session, verdict } = s;
   if (verdict.state === "busy") return { session, do: "nothing", why: "working (Claude Code may have continued by itself)" };
   // An interrupted agent whose screen moved on from the banner (the menu answered, a cancelled auto-continue, an
-  // idle prompt) still owes its turn: it gets the continuation too (issue 10).
+  // idle prompt) still owes its turn: it gets the continuation too.
   const atLimit = verdict.state === "limit" && verdict.limit !== null;
   if (!atLimit && !(s.interrupted && (verdict.state === "idle" || verdict.state === "error"))) return { session, do: "nothing", why: `not at a limit (${verdict.state}/${verdict.detail})` };
   if (verdict.limit?.menu) {

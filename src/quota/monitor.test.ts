@@ -90,7 +90,7 @@ const cases: Case[] = [
     steps: [
       { screen: screens.error500, times: 10 }, { screen: screens.overloaded, times: 5 }, { screen: screens.rejected429, times: 5 },
       { hook: stopFailure("API Error: 500 Internal server error", "server_error") },
-      // Prototype 0.2.3: a 500 whose text says "rate limit".
+      // A 500 whose text says "rate limit" is still a 500.
       { hook: stopFailure('API Error: 500 {"type":"error","error":{"type":"api_error","message":"rate limit exceeded upstream"}}') },
       { transcript: () => lines.e500 }, { transcript: () => lines.e529 },
     ],

@@ -73,7 +73,7 @@ describe("ResetReckoner", () => {
   });
 });
 
-/** The field run of issue 10, on the fake clock: every account out, the reset at 20:09:48, shown as "8:09pm". */
+/** On the fake clock: every account out, the reset at 20:09:48, shown as "8:09pm". */
 describe("QuotaMonitor: a reset late in its minute", () => {
   function world() {
     const clock = new FakeClock(at("20:01:00"));

@@ -1,5 +1,5 @@
 /**
- * When an account hit at its usage limit can be used again (issue 10): never before the end of the minute the
+ * When an account hit at its usage limit can be used again: never before the end of the minute the
  * screen shows plus a grace period, at the exact reset when one is known, and — when a resume hits the wall again —
  * after a backoff of 1, 2, 4 … minutes (capped) rather than an hour's guess. Pure: time from the injected clock.
  */

@@ -100,8 +100,10 @@ function conformance(label: string, make: () => { client: TmuxClient; close: () 
 }
 
 conformance("fake", () => ({ client: new FakeTmuxClient(), close: async () => undefined }));
+// Real tmux: the suite is what proves the fake behaves like tmux (exact targets, literal text, paste, pane info).
 conformance("real tmux on a private socket", () => privateTmux("conf"));
 
+// The adapter itself: a failing command needs a real tmux server for its exit code and stderr.
 describe("CliTmuxClient errors", () => {
   test("a missing tmux binary is a TMUX_NOT_FOUND error carrying argv", async () => {
     const client = new CliTmuxClient({ binary: "/nonexistent/tmux-binary", socket: "cf-none" });
