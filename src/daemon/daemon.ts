@@ -17,6 +17,7 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { CliTmuxClient } from "../tmux/cli-client.js";
 import { TmuxError } from "../tmux/client.js";
 import { EventLog } from "../state/event-log.js";
+import type { OperatorActionEvent, TaskEvent } from "../state/events.js";
 import type { StateStore } from "../state/store.js";
 import { openDaemonStateStore, type DaemonState } from "./state.js";
 import { drainSpool, spoolDir } from "../claude/hook-client.js";
@@ -181,7 +182,7 @@ export class Daemon {
           metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
           swap: async (to, origin) => {
             if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
-            const record = (fields: Record<string, unknown>): void => void this.events?.append({ type: "operator_action", action: "swap", ...(to !== undefined ? { to } : {}), origin, ...fields });
+            const record = (fields: Pick<OperatorActionEvent, "ok" | "code" | "outcome" | "from" | "to">): void => void this.events?.append({ type: "operator_action", action: "swap", ...(to !== undefined ? { to } : {}), origin, ...fields });
             try {
               const r = await this.failover.manualSwap(to);
               record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
@@ -264,12 +265,12 @@ export class Daemon {
   }
 
   /** Task outcomes worth a person's attention (contract §7): failed tasks and stalled sessions. */
-  private notifyAbout(event: { type: string; [k: string]: unknown }): void {
-    const task = `${String(event.project)}/${String(event.task)}`;
+  private notifyAbout(event: TaskEvent): void {
+    const task = `${event.project}/${event.task}`;
     if (event.type === "task_failed") {
-      void this.notifier.notify({ kind: "task-failed", key: task, text: `task ${task} failed after ${String(event.attempts)} attempt(s): ${String(event.reason)}` });
+      void this.notifier.notify({ kind: "task-failed", key: task, text: `task ${task} failed after ${event.attempts} attempt(s): ${event.reason}` });
     } else if (event.type === "session_stalled") {
-      void this.notifier.notify({ kind: "session-stalled", key: String(event.session), text: `session ${String(event.session)} stalled on ${task}; the task is retried` });
+      void this.notifier.notify({ kind: "session-stalled", key: event.session, text: `session ${event.session} stalled on ${task}; the task is retried` });
     }
   }
 
@@ -308,10 +309,9 @@ export class Daemon {
       record: (event) => {
         void this.events?.append(event);
         this.notifyAbout(event);
-        if ((event.type === "task_done" || event.type === "task_failed") && typeof event.project === "string" && typeof event.task === "string") {
+        if (event.type === "task_done" || event.type === "task_failed") {
           this.work?.status.countFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
-            attempts: typeof event.attempts === "number" ? event.attempts : 0, since: this.clock.now(),
-            ...(typeof event.session === "string" ? { session: event.session } : {}), ...(typeof event.account === "string" ? { account: event.account } : {}),
+            attempts: event.attempts, since: this.clock.now(), session: event.session, ...(event.type === "task_done" ? { account: event.account } : {}),
           });
         }
         this.work?.status.poke();

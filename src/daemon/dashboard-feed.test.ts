@@ -99,8 +99,8 @@ test("snapshot: waiting tasks in dispatch order with titles, failed ones, recent
     await putFile(h.q.root, "alpha", "inbox", "high.md", "---\ntitle: <b>urgent</b>\npriority: high\n---\nx", 200);
     await putFile(h.q.root, "alpha", "failed", "f.md", "failed one");
     await putFile(h.q.root, "alpha", "done", "d.md", "done one");
-    await h.events.append({ type: "task_done", project: "alpha", task: "d" });
-    await h.events.append({ type: "hook", event: "Stop" });
+    await h.events.append({ type: "task_done", project: "alpha", task: "d", session: "ccl-auto-1", account: "main", attempts: 1, how: "stop-hook" });
+    await h.events.append({ type: "hook", event: "Stop", kind: "Stop", claude_session_id: "a1" });
     const s = await h.feed.snapshot();
     assert.deepEqual(s.tasks.map((t) => [t.id, t.state, t.title ?? null]), [["high", "inbox", "<b>urgent</b>"], ["low", "inbox", null], ["f", "failed", null], ["d", "done", null]]);
     assert.deepEqual(s.events.map((e) => e.type), ["task_done"], "hook deliveries are left out of the list");

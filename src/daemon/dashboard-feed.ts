@@ -10,7 +10,8 @@ import { PeriodicLoop } from "../lib/loop.js";
 import type { TaskQueue } from "../queue/queue.js";
 import { submitTask } from "../queue/submit.js";
 import { readTaskForView } from "../queue/task-view.js";
-import type { EventLog, EventInput } from "../state/event-log.js";
+import type { EventLog } from "../state/event-log.js";
+import type { DaemonEventType, OperatorActionEvent } from "../state/events.js";
 
 /** Sessions change state without an event (the registry): a redraw is offered this often while a page is open. */
 export const DASHBOARD_TICK_MS = 2_000;
@@ -19,6 +20,12 @@ const SNAPSHOT_TTL_MS = 1_000;
 const RECENT_EVENTS = 40;
 const FINISHED_SHOWN = 5;
 export const CANCEL_REASON = "cancelled by operator";
+
+type Action = OperatorActionEvent["action"];
+/** The task an action names. */
+type ActionTarget = Pick<OperatorActionEvent, "project" | "task">;
+/** What an action did, as its answer and its event say. */
+type ActionDone = Pick<OperatorActionEvent, "id" | "file" | "paused">;
 
 /** The daemon's /status view, as much of it as the dashboard shows. */
 export type StatusView = Pick<DashboardSnapshot, "active_account" | "sessions" | "accounts" | "queue" | "swaps">;
@@ -158,16 +165,16 @@ export class DashboardFeed implements DashboardApi {
     }
   }
 
-  private record(event: EventInput): void {
+  private record(event: OperatorActionEvent): void {
     void this.d.events.append(event);
   }
 
-  private refused(action: string, fields: Record<string, unknown>, origin: Origin, status: number, code: string, error: string): ActionResult {
+  private refused(action: Action, fields: ActionTarget, origin: Origin, status: number, code: string, error: string): ActionResult {
     this.record({ type: "operator_action", action, ...fields, origin, ok: false, code });
     return { status, body: { ok: false, code, error } };
   }
 
-  private async act(action: string, fields: Record<string, unknown>, origin: Origin, run: () => Promise<Record<string, unknown>>): Promise<ActionResult> {
+  private async act(action: Action, fields: ActionTarget, origin: Origin, run: () => Promise<ActionDone>): Promise<ActionResult> {
     try {
       const out = await run();
       this.d.changed();
@@ -194,7 +201,7 @@ export class DashboardFeed implements DashboardApi {
       return { events: [] };
     });
     // Hook deliveries are most of the log and say little to an operator: the rest is shown.
-    const events = tail.events.filter((e) => e.type !== "hook").slice(-RECENT_EVENTS);
+    const events = tail.events.filter((e) => e.type !== ("hook" satisfies DaemonEventType)).slice(-RECENT_EVENTS);
     return { ...status, paused: this.d.paused(), tasks, events, delegation: this.d.delegation() };
   }
 }

@@ -23,6 +23,7 @@ import type { PoolManager } from "../pool/pool.js";
 import { planResume, type ResumeSession } from "../quota/limit-menu.js";
 import { QuotaMonitor, type QuotaDecision } from "../quota/monitor.js";
 import { TranscriptWatch } from "../quota/transcript-watch.js";
+import type { FailoverEvent } from "../state/events.js";
 import type { StateStore } from "../state/store.js";
 import type { Key, TmuxClient } from "../tmux/client.js";
 import { SWAP_HISTORY, type DaemonState } from "./state.js";
@@ -42,7 +43,7 @@ export interface FailoverDeps {
   driver: AgentDriver;
   hooks: HookHub;
   notifier: Notifier;
-  record: (event: { type: string; [k: string]: unknown }) => void;
+  record: (event: FailoverEvent) => void;
   /** Wait this long past a reset before resuming (default 60 s; the e2e tier shortens it). */
   resumeGraceMs?: number;
 }

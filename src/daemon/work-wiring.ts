@@ -14,6 +14,7 @@ import type { Logger } from "../lib/logger.js";
 import type { PoolManager } from "../pool/pool.js";
 import type { SessionRegistry } from "../pool/registry.js";
 import { TaskQueue } from "../queue/queue.js";
+import type { TaskEvent } from "../state/events.js";
 import type { TmuxClient } from "../tmux/client.js";
 import { queuePort } from "./queue-port.js";
 import { transcriptEvidence } from "./transcript-evidence.js";
@@ -31,7 +32,7 @@ export interface WorkWiring {
   /** The active account's name (the swap logic owns it); undefined pauses dispatch. */
   activeAccount: () => string | undefined;
   settingsFile: () => string;
-  record: (event: { type: string; [k: string]: unknown }) => void;
+  record: (event: TaskEvent) => void;
   observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
   limitHeld?: (record: TaskRecord) => boolean;
   offer?: (project: string, id: string) => Promise<"delegated" | "local">;

@@ -1,10 +1,13 @@
 /** The delegation manager's dependencies and its views (what the daemon and the HTTP API see). */
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
+import type { DelegationEvent } from "../state/events.js";
 import type { BudgetSnapshot } from "./budget.js";
 import type { JobService, JobStatus } from "./client.js";
 import type { DelegatedProvider } from "./router.js";
 import type { DelegationSettings } from "./settings.js";
+
+export type { DelegationEvent };
 
 /** Where the queue is: `queue.root` and `queue.projects` (project → working directory). */
 export interface DelegationQueueLayout {
@@ -16,11 +19,6 @@ export interface DelegationQueueLayout {
 export type DelegationNotice =
   | { kind: "delegation_failed"; project: string; task: string; job_id?: string; provider?: string; reason: string; message: string }
   | { kind: "budget_reached"; day: string; spent_usd: number; daily_budget_usd: number; message: string };
-
-export interface DelegationEvent {
-  type: string;
-  [k: string]: unknown;
-}
 
 export interface DelegationManagerDeps {
   queue: DelegationQueueLayout;

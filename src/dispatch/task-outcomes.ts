@@ -3,6 +3,7 @@ import { isAbortError } from "../lib/clock.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { AppError, describeError } from "../lib/errors.js";
 import type { WorktreeFinish } from "../git/worktrees.js";
+import type { TaskDoneHow } from "../state/events.js";
 import type { FooterFields } from "./ports.js";
 import { taskKey, type TaskRecord } from "./records.js";
 import type { WorkLoopDeps } from "./work-loop.js";
@@ -104,7 +105,7 @@ export class TaskOutcomes {
   }
 
   /** The task is done: file it under done/ with the result, then recycle the session (S7). */
-  async finish(r: TaskRecord, result: string | undefined, how: string, signal?: AbortSignal): Promise<void> {
+  async finish(r: TaskRecord, result: string | undefined, how: TaskDoneHow, signal?: AbortSignal): Promise<void> {
     const key = taskKey(r.project, r.id);
     const saved = await this.saveWorktree(r);
     await settling(key, async () => {

@@ -8,6 +8,7 @@ import { AppError, describeError } from "../lib/errors.js";
 import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
+import type { TaskEvent } from "../state/events.js";
 import { adoptAfterRestart, type AdoptionReport } from "./adopt.js";
 import type { AgentDriver } from "./agent-driver.js";
 import type { HookHub } from "./hook-hub.js";
@@ -45,7 +46,7 @@ export interface WorkLoopDeps {
   /** Whether the agent's transcript holds a prompt: evidence that a hand-over cut short by a crash got through. */
   promptDelivered(account: string, cwd: string, claudeSessionId: string): Promise<PromptEvidence>;
   /** Told about every task outcome (events.jsonl, notifications). */
-  record(event: { type: string; [k: string]: unknown }): void;
+  record(event: TaskEvent): void;
   /** Sees every screen a working task's session shows (the quota monitor's screen source). */
   observeScreen?(record: TaskRecord, verdict: ScreenVerdict): void;
   /** Whether the quota monitor holds the task at a usage limit: supervision then leaves it untimed for the failover. */

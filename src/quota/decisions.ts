@@ -6,7 +6,8 @@ import type { AccountStatus } from "../accounts/ledger.js";
 import type { AccountUsage } from "../claude/usage-api.js";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import type { ResetFrom, ResetPolicy } from "./reset-reckoner.js";
+import type { QuotaDecisionEvent } from "../state/events.js";
+import type { ResetPolicy } from "./reset-reckoner.js";
 
 export type QuotaSource = "hook" | "transcript" | "screen" | "usage-api";
 
@@ -49,21 +50,7 @@ export type SuppressReason =
   | "unknown-account";
 
 /** The forensic line every sighting that reaches a decision point leaves (U4), suppressed ones included. */
-export interface QuotaRecord {
-  type: "quota_decision";
-  at: number;
-  outcome: "swap" | "exhausted" | "resume" | "pending" | "suppressed";
-  why?: SuppressReason;
-  detail?: string;
-  account: string;
-  session: string | null;
-  source: QuotaSource | "ledger";
-  matchedText: string;
-  resetsAt: number | null;
-  /** Where `resetsAt` came from: exact, a minute-printed time taken to its end, the usage API, a backoff. */
-  resetFrom?: ResetFrom;
-  to?: string;
-}
+export type QuotaRecord = QuotaDecisionEvent;
 
 /** What the monitor needs from the account ledger (AccountLedger fits). */
 export interface QuotaLedgerPort {

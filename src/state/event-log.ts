@@ -3,15 +3,19 @@ import path from "node:path";
 import { ensureDir, fsyncDir } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
 import { describeError, IllegalStateError, isNotFound } from "../lib/errors.js";
+import type { DaemonEvent } from "./events.js";
 import { StateError } from "./store.js";
 
-/** What callers append: a type and plain JSON fields. Callers pass no secrets; `redactSecrets` is a second line of defence. */
+/** Any event: a type and plain JSON fields. Callers pass no secrets; `redactSecrets` is a second line of defence. */
 export interface EventInput {
   type: string;
   [field: string]: unknown;
 }
 
-/** A line of the log: the input plus `ts` (ISO-8601 UTC, from the clock). */
+/**
+ * A line read back from the file: only `ts` and `type` are checked. It may come from another version
+ * or another writer, so its other fields are unknown, not those of the union.
+ */
 export interface LoggedEvent {
   ts: string;
   type: string;
@@ -47,13 +51,14 @@ const REDACTED = "[redacted]";
 const MAX_DEPTH = 16;
 
 /**
- * Append-only `<dir>/events.jsonl`, one JSON object per line. Appends are serialised (lines never
+ * Append-only `<dir>/events.jsonl`, one JSON object per line, of the vocabulary `E` (the daemon's is
+ * `DaemonEvent`; the log itself reads no field but `type`). Appends are serialised (lines never
  * interleave) and go to the OS at once, but are fsynced only on `flush`, `close` and rotation: the log
  * is a record, not the source of truth (state.json and the queue folders are), so an fsync per line
  * would cost a disk flush on every event for lines a power cut may lose anyway — and `readTail`
  * tolerates the torn last line that leaves.
  */
-export class EventLog {
+export class EventLog<E extends { type: string } = DaemonEvent> {
   readonly file: string;
   private readonly clock: Clock;
   private readonly keep: number;
@@ -64,7 +69,7 @@ export class EventLog {
   private closed: Promise<void> | undefined;
   private readonly onError: ((err: Error) => void) | undefined;
   private droppedCount = 0;
-  private readonly listeners = new Set<(event: LoggedEvent) => void>();
+  private readonly listeners = new Set<(event: E & { ts: string }) => void>();
 
   constructor(options: EventLogOptions) {
     this.file = path.join(options.dir, options.fileName ?? "events.jsonl");
@@ -85,7 +90,7 @@ export class EventLog {
    * cannot be serialised or written is dropped, counted in `dropped` and reported to `onError`
    * (a record that fails must not take the daemon down, and callers fire and forget).
    */
-  append(event: EventInput): Promise<void> {
+  append(event: E): Promise<void> {
     if (this.closed) {
       this.drop(new IllegalStateError(`event log ${this.file}: append after close (event ${String(event.type)})`));
       return Promise.resolve();
@@ -93,7 +98,7 @@ export class EventLog {
     let line: string;
     try {
       if (typeof event.type !== "string" || event.type === "") throw new Error("`type` must be a non-empty string");
-      const { ts: _callerTs, type, ...fields } = event;
+      const { ts: _callerTs, type, ...fields } = event as { type: string; ts?: unknown };
       const ts = new Date(this.clock.now()).toISOString();
       line = `${JSON.stringify({ ts, type, ...(redactSecrets(fields) as Record<string, unknown>) })}\n`;
     } catch (err) {
@@ -102,7 +107,7 @@ export class EventLog {
     }
     for (const listener of this.listeners) {
       try {
-        listener(JSON.parse(line) as LoggedEvent);
+        listener(JSON.parse(line) as E & { ts: string });
       } catch {
         // a listener's failure is its own; the record is written all the same
       }
@@ -118,8 +123,12 @@ export class EventLog {
     });
   }
 
-  /** Calls `listener` with each event as appended (redacted, with its `ts`); returns the unsubscribe. */
-  subscribe(listener: (event: LoggedEvent) => void): () => void {
+  /**
+   * Calls `listener` with each event as appended (redacted, with its `ts`); returns the unsubscribe.
+   * Typed as `E`: it is this process's own event, not a line read back (no `DaemonEvent` field is
+   * named like a secret, so redaction leaves them as they were).
+   */
+  subscribe(listener: (event: E & { ts: string }) => void): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }

@@ -6,6 +6,7 @@ export interface AccountRow { name: string; state: string; until?: string; reset
 export interface QueueCountsRow { inbox: number; active: number; delegated: number; done: number; failed: number }
 export interface TaskRow { project: string; id: string; state: string; title?: string; priority: string; ageMs: number }
 export interface SwapRow { from: string; to: string; at: string; reason: string }
+/** An events.jsonl line, loosely typed: the page also shows lines read back from the file, maybe by an older version. */
 export interface EventRow { ts: string; type: string; [field: string]: unknown }
 
 /** What the daemon hands the dashboard: a view built from /status plus the queue and the event log. */
