@@ -5,9 +5,15 @@
 import type { SwapResult } from "../accounts/switcher.js";
 import type { HookEvent, StopFailureError } from "../claude/hooks.js";
 import type { DelegatedProvider } from "../delegation/router.js";
-import type { Origin } from "../http/dashboard/routes.js";
 import type { QuotaSource, SuppressReason } from "../quota/decisions.js";
 import type { ResetFrom } from "../quota/reset-reckoner.js";
+
+/** Who asked for an operator's action, as events.jsonl records it. */
+export interface Origin {
+  /** "dashboard" when the page sent it (it says so in a header), else "api". */
+  via: "dashboard" | "api";
+  remote: string;
+}
 
 /** What ended a task's turn, as `task_done` says: its Stop hook, its signal file, or an idle prompt held. */
 export type TaskDoneHow = "stop-hook" | "signal-file" | "idle-screen";

@@ -5,13 +5,9 @@ import { HttpError, readJson, send } from "../server.js";
 import { ASSETS, readAsset, shellPage } from "./page.js";
 import { renderSections, type DashboardSnapshot, type EventRow } from "./view.js";
 import { renderScreen, renderTask, type TaskDetail } from "./detail.js";
+import type { Origin } from "../../state/events.js";
 
-/** Who asked for an action, as events.jsonl records it. */
-export interface Origin {
-  /** "dashboard" when the page sent it (it says so in a header), else "api". */
-  via: "dashboard" | "api";
-  remote: string;
-}
+export type { Origin } from "../../state/events.js";
 
 export interface ActionResult {
   status: number;
