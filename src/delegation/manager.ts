@@ -14,7 +14,6 @@
  * leaves that last case behind.
  */
 import { lstat } from "node:fs/promises";
-import path from "node:path";
 import { fsyncDir, writeFileAtomic } from "../lib/atomic-fs.js";
 import { formatDuration } from "../lib/duration.js";
 import { describeError, IllegalStateError } from "../lib/errors.js";
@@ -23,15 +22,15 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { unlinkIfPresent } from "../queue/finish.js";
 import { removeWaitingIfUnchanged } from "../queue/inbox-lock.js";
 import { formatIso } from "../queue/footer.js";
-import { listNames, pathExists, readTaskFile } from "../queue/layout.js";
-import { isDelegatedName, isValidProjectName, isValidTaskId } from "../queue/names.js";
+import { listNames, markerFilePath, pathExists, projectFolders, readTaskFile, taskFilePath } from "../queue/layout.js";
+import { isDelegatedName, isValidProjectName, isValidTaskId, MARKER_SUFFIX } from "../queue/names.js";
 import { MAX_TASK_BYTES, parseTask } from "../queue/task.js";
 import { DailyBudget } from "./budget.js";
 import type { Job, JobStatus } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDirs } from "./marker-finish.js";
 import { inspectMarker, restoreTask } from "./marker-files.js";
-import { markTask, MARKER_SUFFIX } from "./marker.js";
+import { markTask } from "./marker.js";
 import { explainRoute, type DelegatedProvider } from "./router.js";
 import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus } from "./manager-types.js";
 
@@ -180,8 +179,8 @@ export class DelegationManager {
 
   private async offerTask(project: string, id: string): Promise<"delegated" | "local"> {
     const inbox = this.dirs(project).inbox;
-    const file = path.join(inbox, `${id}.md`);
-    const marker = path.join(inbox, `${id}${MARKER_SUFFIX}`);
+    const file = taskFilePath(inbox, id);
+    const marker = markerFilePath(inbox, id);
     const before = await lstat(file).catch(() => undefined);
     if (!before) return "local";
     const key = `${project}/${id}`;
@@ -351,7 +350,7 @@ export class DelegationManager {
       return;
     }
     if (found.kind === "discard") {
-      await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+      await unlinkIfPresent(markerFilePath(dirs.inbox, id));
       await fsyncDir(dirs.inbox);
       this.log.info({ project, task: id }, "dropped a delegation marker written just before a crash; the task waits in the inbox");
       this.emit({ type: "delegation_marker_discarded", project, task: id });
@@ -401,7 +400,6 @@ export class DelegationManager {
   }
 
   private dirs(project: string): ProjectDirs {
-    const base = path.join(this.d.queue.root, project);
-    return { inbox: path.join(base, "inbox"), done: path.join(base, "done"), failed: path.join(base, "failed") };
+    return projectFolders(this.d.queue.root, project);
   }
 }
