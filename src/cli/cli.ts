@@ -14,7 +14,7 @@ import { submitTask } from "../queue/submit.js";
 import { MAX_TASK_BYTES } from "../queue/task.js";
 import { listProjectTasks, type TaskListing } from "../queue/status.js";
 import { formatDuration } from "../lib/duration.js";
-import { runHookEntry } from "./hook-entry.js";
+import { HOOK_DEFAULTS, runHookEntry } from "./hook-entry.js";
 import { formatStatus, table } from "./status-format.js";
 
 const MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
@@ -130,8 +130,8 @@ function addToolCommands(program: Command, io: CliIo): void {
   program
     .command("hook <event>")
     .description("called by Claude Code hooks with the payload on stdin; forwards it to the daemon (spool file if the daemon is down)")
-    .option("--url <url>", "the daemon's API", "http://127.0.0.1:7420")
-    .option("--state-dir <dir>", "the daemon's state_dir (spool, token)", "/var/lib/claude-failover")
+    .option("--url <url>", "the daemon's API", HOOK_DEFAULTS.url)
+    .option("--state-dir <dir>", "the daemon's state_dir (spool, token)", HOOK_DEFAULTS.stateDir)
     .action(async (event: string, o: { url: string; stateDir: string }) => {
       await runHookEntry([event, "--url", o.url, "--state-dir", o.stateDir], io);
     });
