@@ -169,98 +169,130 @@ type Entry = z.infer<typeof entrySchema>;
 export async function readTranscript(file: string, options: ReadTranscriptOptions = {}): Promise<TranscriptSummary> {
   const maxBytes = options.maxBytes ?? 8 * 1024 * 1024;
   const maxLineBytes = options.maxLineBytes ?? 4 * 1024 * 1024;
-  let handle;
-  try {
-    handle = await open(file, "r");
-  } catch (err) {
-    const code = errnoOf(err);
-    if (code === "ENOENT") throw new TranscriptError("TRANSCRIPT_NOT_FOUND", `no transcript at ${file}`, { cause: err });
-    throw new TranscriptError("TRANSCRIPT_UNREADABLE", `cannot open transcript ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const handle = await openTranscript(file);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new TranscriptError("TRANSCRIPT_UNREADABLE", `${file} is not a regular file`);
     // Reads stop at the size seen now: a line appended meanwhile is for the next read.
     const end = info.size;
     const start = Math.max(0, end - maxBytes);
-    const summary: TranscriptSummary = {
-      apiErrors: [], usage: { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0, responses: 0 },
-      entries: 0, malformedLines: 0, oversizedLines: 0, partialLastLine: false, fileSize: end, windowStart: start,
-    };
-    const seen = new Set<string>();
-    let skipFirst = false;
-    if (start > 0) {
-      const one = Buffer.alloc(1);
-      await handle.read(one, 0, 1, start - 1);
-      // The window starts mid-line unless the byte before it ends a line.
-      skipFirst = one[0] !== 0x0a;
-    }
-    let promptIndex = -1;
-    let index = 0;
-    let lastAssistantIndex = -1;
+    const fold = new TranscriptFold(end, start);
+    let skipFirst = start > 0 && (await startsMidLine(handle, start));
     for await (const line of readLines(handle, start, end, maxLineBytes)) {
       if (skipFirst) {
         skipFirst = false;
         continue;
       }
-      if (line.oversized) {
-        summary.oversizedLines++;
-        continue;
-      }
-      const text = line.bytes.toString("utf8");
-      if (text.trim() === "") continue;
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        if (line.complete) summary.malformedLines++;
-        else summary.partialLastLine = true;
-        continue;
-      }
-      const parsed = entrySchema.safeParse(json);
-      if (!parsed.success) {
-        summary.malformedLines++;
-        continue;
-      }
-      summary.entries++;
-      index++;
-      const entry = parsed.data;
-      if (entry.isSidechain === true) continue;
-      if (entry.type === "user" && !entry.isMeta && isPrompt(entry)) {
-        promptIndex = index;
-        summary.lastPrompt = dropUndefined({ text: textOf(entry.message?.content).slice(0, 500), timestamp: entry.timestamp, uuid: entry.uuid });
-      }
-      if (entry.type !== "assistant") continue;
-      countUsage(entry, summary.usage, seen);
-      const isApiError = entry.isApiErrorMessage === true;
-      const content = textOf(entry.message?.content);
-      if (isApiError) {
-        summary.apiErrors.push(dropUndefined({
-          error: entry.error, apiErrorStatus: entry.apiErrorStatus, text: content, usageLimit: isUsageLimitError(entry.error, content), timestamp: entry.timestamp, uuid: entry.uuid,
-        }));
-        if (summary.apiErrors.length > MAX_API_ERRORS) summary.apiErrors.shift();
-      }
-      if (content === "") continue;
-      const last = summary.lastAssistant;
-      // One API response is written as several lines sharing its message id: its texts belong together.
-      if (last && !isApiError && !last.isApiError && last.messageId !== undefined && last.messageId === entry.message?.id) {
-        last.text = `${last.text}\n${content}`;
-      } else {
-        summary.lastAssistant = dropUndefined({
-          text: content, messageId: entry.message?.id, uuid: entry.uuid, timestamp: entry.timestamp, isApiError,
-          error: isApiError ? entry.error : undefined, apiErrorStatus: isApiError ? entry.apiErrorStatus : undefined,
-          usageLimit: isApiError ? isUsageLimitError(entry.error, content) : undefined, afterLastPrompt: false,
-        });
-      }
-      lastAssistantIndex = index;
+      fold.line(line);
     }
-    if (summary.lastAssistant) summary.lastAssistant.afterLastPrompt = lastAssistantIndex > promptIndex;
-    return summary;
+    return fold.finish();
   } catch (err) {
     if (err instanceof TranscriptError) throw err;
     throw new TranscriptError("TRANSCRIPT_UNREADABLE", `cannot read transcript ${file}: ${(err as Error).message}`, { cause: err });
   } finally {
     await handle.close();
+  }
+}
+
+async function openTranscript(file: string): Promise<FileHandle> {
+  try {
+    return await open(file, "r");
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "ENOENT") throw new TranscriptError("TRANSCRIPT_NOT_FOUND", `no transcript at ${file}`, { cause: err });
+    throw new TranscriptError("TRANSCRIPT_UNREADABLE", `cannot open transcript ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A window starting at `start` (> 0) begins mid-line unless the byte before it ends a line. */
+async function startsMidLine(handle: FileHandle, start: number): Promise<boolean> {
+  const one = Buffer.alloc(1);
+  await handle.read(one, 0, 1, start - 1);
+  return one[0] !== 0x0a;
+}
+
+/** The summary built line by line, in file order. */
+class TranscriptFold {
+  private readonly summary: TranscriptSummary;
+  /** Responses already counted (message id + request id): one response spans several lines. */
+  private readonly seen = new Set<string>();
+  private index = 0;
+  private promptIndex = -1;
+  private lastAssistantIndex = -1;
+
+  constructor(fileSize: number, windowStart: number) {
+    this.summary = {
+      apiErrors: [], usage: { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0, responses: 0 },
+      entries: 0, malformedLines: 0, oversizedLines: 0, partialLastLine: false, fileSize, windowStart,
+    };
+  }
+
+  line(line: Line): void {
+    const entry = this.parse(line);
+    if (entry === undefined) return;
+    this.summary.entries++;
+    this.index++;
+    if (entry.isSidechain === true) return;
+    if (entry.type === "user" && !entry.isMeta && isPrompt(entry)) {
+      this.promptIndex = this.index;
+      this.summary.lastPrompt = dropUndefined({ text: textOf(entry.message?.content).slice(0, 500), timestamp: entry.timestamp, uuid: entry.uuid });
+    }
+    if (entry.type === "assistant") this.assistant(entry);
+  }
+
+  finish(): TranscriptSummary {
+    if (this.summary.lastAssistant) this.summary.lastAssistant.afterLastPrompt = this.lastAssistantIndex > this.promptIndex;
+    return this.summary;
+  }
+
+  // The entry on the line; undefined (counted as oversized, malformed or a partial last line) when there is none.
+  private parse(line: Line): Entry | undefined {
+    if (line.oversized) {
+      this.summary.oversizedLines++;
+      return undefined;
+    }
+    const text = line.bytes.toString("utf8");
+    if (text.trim() === "") return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      if (line.complete) this.summary.malformedLines++;
+      else this.summary.partialLastLine = true;
+      return undefined;
+    }
+    const parsed = entrySchema.safeParse(json);
+    if (!parsed.success) {
+      this.summary.malformedLines++;
+      return undefined;
+    }
+    return parsed.data;
+  }
+
+  private assistant(entry: Entry): void {
+    const summary = this.summary;
+    countUsage(entry, summary.usage, this.seen);
+    const isApiError = entry.isApiErrorMessage === true;
+    const content = textOf(entry.message?.content);
+    if (isApiError) {
+      summary.apiErrors.push(dropUndefined({
+        error: entry.error, apiErrorStatus: entry.apiErrorStatus, text: content, usageLimit: isUsageLimitError(entry.error, content), timestamp: entry.timestamp, uuid: entry.uuid,
+      }));
+      if (summary.apiErrors.length > MAX_API_ERRORS) summary.apiErrors.shift();
+    }
+    if (content === "") return;
+    const last = summary.lastAssistant;
+    // One API response is written as several lines sharing its message id: its texts belong together.
+    if (last && !isApiError && !last.isApiError && last.messageId !== undefined && last.messageId === entry.message?.id) {
+      last.text = `${last.text}\n${content}`;
+    } else {
+      summary.lastAssistant = dropUndefined({
+        text: content, messageId: entry.message?.id, uuid: entry.uuid, timestamp: entry.timestamp, isApiError,
+        error: isApiError ? entry.error : undefined, apiErrorStatus: isApiError ? entry.apiErrorStatus : undefined,
+        usageLimit: isApiError ? isUsageLimitError(entry.error, content) : undefined, afterLastPrompt: false,
+      });
+    }
+    this.lastAssistantIndex = this.index;
   }
 }
 

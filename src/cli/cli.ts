@@ -14,10 +14,12 @@ import { submitTask } from "../queue/submit.js";
 import { MAX_TASK_BYTES } from "../queue/task.js";
 import { listProjectTasks, type TaskListing } from "../queue/status.js";
 import { formatDuration } from "../lib/duration.js";
-import { runHookEntry } from "./hook-entry.js";
+import { HOOK_DEFAULTS, runHookEntry } from "./hook-entry.js";
 import { formatStatus, table } from "./status-format.js";
 
 const MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
+// A swap kills and recreates the pool and resumes its tasks: minutes, not seconds.
+const SWAP_WAIT_MS = 180_000;
 
 async function readCapped(file: string, max = MAX_CAPTURE_BYTES): Promise<Buffer> {
   const bytes = await readFile(file);
@@ -41,12 +43,24 @@ async function configOrExit(flag: string | undefined, io: CliIo): Promise<Config
   }
 }
 
+interface ApiTarget {
+  base: string;
+  headers: Record<string, string>;
+}
+
 /** Where the running daemon's API is, and its token, from the config (or --url). */
-function apiTarget(config: Config | undefined, url: string | undefined, env: NodeJS.ProcessEnv): { base: string; headers: Record<string, string> } {
+function apiTarget(config: Config | undefined, url: string | undefined, env: NodeJS.ProcessEnv): ApiTarget {
   const base = url ?? `http://${config?.http.listen ?? "127.0.0.1:7420"}`;
   const tokenEnv = config?.http.token_env;
   const token = tokenEnv ? env[tokenEnv] : undefined;
   return { base: base.replace(/\/$/, ""), headers: token ? { authorization: `Bearer ${token}` } : {} };
+}
+
+const CONFIG_HELP = "config file (default: $CLAUDE_FAILOVER_CONFIG or /etc/claude-failover/config.yaml)";
+const URL_HELP = "the daemon's API (default: from the config's http.listen)";
+
+function withConfig(c: Command): Command {
+  return c.option("-c, --config <path>", CONFIG_HELP);
 }
 
 /** Builds the command tree; every action returns through Exit or normally (exit 0). */
@@ -57,8 +71,15 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError();
-  const withConfig = (c: Command): Command => c.option("-c, --config <path>", "config file (default: $CLAUDE_FAILOVER_CONFIG or /etc/claude-failover/config.yaml)");
+  // In this order: it is the order `--help` lists them in.
+  addDaemonCommands(program, io);
+  addToolCommands(program, io);
+  addOperatorCommands(program, io);
+  return program;
+}
 
+/** run, status, doctor: running the daemon and checking on it. */
+function addDaemonCommands(program: Command, io: CliIo): void {
   withConfig(program.command("run").description("run the daemon in the foreground (systemd ExecStart)"))
     .option("--reset-state", "if state.json is corrupt, move it aside and start from defaults (without it, the daemon refuses to start)")
     .action(async (o: { config?: string; resetState?: boolean }) => {
@@ -68,19 +89,9 @@ export function buildProgram(io: CliIo): Command {
 
   withConfig(program.command("status").description("what /status says, as a table"))
     .option("--json", "print the raw JSON")
-    .option("--url <url>", "the daemon's API (default: from the config's http.listen)")
+    .option("--url <url>", URL_HELP)
     .action(async (o: { config?: string; json?: boolean; url?: string }) => {
-      const config = o.url ? await loadConfig(resolveConfigPath(o.config, io.env)).catch(() => undefined) : await configOrExit(o.config, io);
-      const { base, headers } = apiTarget(config, o.url, io.env);
-      let body: unknown;
-      try {
-        const r = await fetch(`${base}/status`, { headers, signal: AbortSignal.timeout(5000) });
-        if (!r.ok) throw new Exit(EXIT_FAILURE, `daemon at ${base} answered HTTP ${r.status}`);
-        body = await r.json();
-      } catch (err) {
-        if (err instanceof Exit) throw err;
-        throw new Exit(EXIT_FAILURE, `the daemon is not answering at ${base}: ${describeError(err)} (is \`claude-failover run\` running?)`);
-      }
+      const body = await fetchStatus(apiTarget(await configForApi(o, io), o.url, io.env));
       io.stdout.write(o.json ? JSON.stringify(body, null, 2) + "\n" : formatStatus(body));
     });
 
@@ -95,7 +106,10 @@ export function buildProgram(io: CliIo): Command {
     io.stdout.write(bad === 0 ? "all checks passed\n" : `${bad} problem(s)\n`);
     if (bad > 0) throw new Exit(EXIT_FAILURE);
   });
+}
 
+/** classify, hook: what a pane capture means, and the entry Claude Code's hooks call. */
+function addToolCommands(program: Command, io: CliIo): void {
   program
     .command("classify [file]")
     .description("what the screen classifier makes of a pane capture (FILE, or - / nothing for stdin)")
@@ -116,28 +130,19 @@ export function buildProgram(io: CliIo): Command {
   program
     .command("hook <event>")
     .description("called by Claude Code hooks with the payload on stdin; forwards it to the daemon (spool file if the daemon is down)")
-    .option("--url <url>", "the daemon's API", "http://127.0.0.1:7420")
-    .option("--state-dir <dir>", "the daemon's state_dir (spool, token)", "/var/lib/claude-failover")
+    .option("--url <url>", "the daemon's API", HOOK_DEFAULTS.url)
+    .option("--state-dir <dir>", "the daemon's state_dir (spool, token)", HOOK_DEFAULTS.stateDir)
     .action(async (event: string, o: { url: string; stateDir: string }) => {
       await runHookEntry([event, "--url", o.url, "--state-dir", o.stateDir], io);
     });
+}
 
+/** swap, submit, queue: the operator's hands on accounts and tasks. */
+function addOperatorCommands(program: Command, io: CliIo): void {
   withConfig(program.command("swap [account]").description("manual swap to ACCOUNT (or the next available account)"))
-    .option("--url <url>", "the daemon's API (default: from the config's http.listen)")
+    .option("--url <url>", URL_HELP)
     .action(async (account: string | undefined, o: { config?: string; url?: string }) => {
-      const config = o.url ? await loadConfig(resolveConfigPath(o.config, io.env)).catch(() => undefined) : await configOrExit(o.config, io);
-      const { base, headers } = apiTarget(config, o.url, io.env);
-      let r: Response;
-      try {
-        r = await fetch(`${base}/api/swap`, {
-          method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(account ? { to: account } : {}),
-          signal: AbortSignal.timeout(180_000),
-        });
-      } catch (err) {
-        throw new Exit(EXIT_FAILURE, `the daemon is not answering at ${base}: ${describeError(err)}`);
-      }
-      const body = (await r.json().catch(() => ({}))) as { ok?: boolean; from?: string; to?: string; error?: string; outcome?: string };
-      if (!r.ok || body.ok !== true) throw new Exit(r.status === 400 ? EXIT_USAGE : EXIT_FAILURE, `swap refused or failed (HTTP ${r.status}): ${body.error ?? body.outcome ?? "no detail"}`);
+      const body = await postSwap(apiTarget(await configForApi(o, io), o.url, io.env), account);
       io.stdout.write(`swapped ${body.from ?? "?"} → ${body.to ?? "?"}\n`);
     });
   withConfig(program.command("submit <project> <file>").description("drop a task into a project's inbox safely (FILE, or - for stdin)"))
@@ -165,22 +170,58 @@ export function buildProgram(io: CliIo): Command {
     .option("--finished <n>", "done/failed tasks shown per project", "20")
     .action(async (project: string | undefined, o: { config?: string; json?: boolean; finished: string }) => {
       const config = await configOrExit(o.config, io);
-      const projects = project === undefined ? Object.keys(config.queue.projects) : [project];
       if (project !== undefined && !(project in config.queue.projects)) throw new Exit(EXIT_USAGE, `unknown project ${JSON.stringify(project)}`);
       const finished = Number(o.finished);
       if (!Number.isInteger(finished) || finished < 0) throw new Exit(EXIT_USAGE, "--finished: expected a whole number");
-      const rows: TaskListing[] = [];
-      for (const p of projects) rows.push(...(await listProjectTasks(config.queue.root, p, Date.now(), finished)));
-      // Tasks in flight: their branch is in the daemon's state.json.
-      const branches = await activeBranches(config.state_dir);
-      for (const r of rows) if (r.state === "active" && branches[`${r.project}/${r.id}`]) r.branch = branches[`${r.project}/${r.id}`];
+      const rows = await listQueue(config, project === undefined ? Object.keys(config.queue.projects) : [project], finished);
       if (o.json) {
         io.stdout.write(JSON.stringify(rows, null, 2) + "\n");
         return;
       }
       io.stdout.write(table(["PROJECT", "TASK", "STATE", "PRIORITY", "AGE", "TITLE", "BRANCH"], rows.map((r) => [r.project, r.id, r.state, r.priority, formatDuration(r.ageMs), r.title ?? "", r.branch ?? ""])) + "\n");
     });
-  return program;
+}
+
+/** With --url the config is optional (only its token is wanted); without, it must load. */
+async function configForApi(o: { config?: string; url?: string }, io: CliIo): Promise<Config | undefined> {
+  return o.url ? await loadConfig(resolveConfigPath(o.config, io.env)).catch(() => undefined) : await configOrExit(o.config, io);
+}
+
+/** GET /status, or Exit with why the daemon did not answer. */
+async function fetchStatus({ base, headers }: ApiTarget): Promise<unknown> {
+  try {
+    const r = await fetch(`${base}/status`, { headers, signal: AbortSignal.timeout(5000) });
+    if (!r.ok) throw new Exit(EXIT_FAILURE, `daemon at ${base} answered HTTP ${r.status}`);
+    return await r.json();
+  } catch (err) {
+    if (err instanceof Exit) throw err;
+    throw new Exit(EXIT_FAILURE, `the daemon is not answering at ${base}: ${describeError(err)} (is \`claude-failover run\` running?)`);
+  }
+}
+
+/** POST /api/swap and wait for the swap's end; Exit unless it succeeded. */
+async function postSwap({ base, headers }: ApiTarget, account: string | undefined): Promise<{ from?: string; to?: string }> {
+  let r: Response;
+  try {
+    r = await fetch(`${base}/api/swap`, {
+      method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(account ? { to: account } : {}),
+      signal: AbortSignal.timeout(SWAP_WAIT_MS),
+    });
+  } catch (err) {
+    throw new Exit(EXIT_FAILURE, `the daemon is not answering at ${base}: ${describeError(err)}`);
+  }
+  const body = (await r.json().catch(() => ({}))) as { ok?: boolean; from?: string; to?: string; error?: string; outcome?: string };
+  if (!r.ok || body.ok !== true) throw new Exit(r.status === 400 ? EXIT_USAGE : EXIT_FAILURE, `swap refused or failed (HTTP ${r.status}): ${body.error ?? body.outcome ?? "no detail"}`);
+  return body;
+}
+
+/** The listing of `projects`, with the branch of each worktree task in flight (from the daemon's state.json). */
+async function listQueue(config: Config, projects: string[], finished: number): Promise<TaskListing[]> {
+  const rows: TaskListing[] = [];
+  for (const p of projects) rows.push(...(await listProjectTasks(config.queue.root, p, Date.now(), finished)));
+  const branches = await activeBranches(config.state_dir);
+  for (const r of rows) if (r.state === "active" && branches[`${r.project}/${r.id}`]) r.branch = branches[`${r.project}/${r.id}`];
+  return rows;
 }
 
 /** Branches of the worktree tasks in flight, by "project/id", read leniently from state.json (none when unreadable). */

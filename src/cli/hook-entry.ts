@@ -2,6 +2,9 @@ import { readStdinBounded, runHookCommand } from "../claude/hook-client.js";
 import { readHookToken } from "../claude/hook-token.js";
 import type { CliIo } from "./io.js";
 
+/** Where the hook forwards to without --url and --state-dir (the `hook` command's help shows the same). */
+export const HOOK_DEFAULTS = { url: "http://127.0.0.1:7420", stateDir: "/var/lib/claude-failover" } as const;
+
 /**
  * `claude-failover hook [--url U] [--state-dir D] EVENT` without loading the rest of the CLI: it runs
  * several times per task on the agent's critical path (two hooks back to back before a prompt is taken),
@@ -17,8 +20,8 @@ export async function runHookEntry(argv: readonly string[], io: CliIo): Promise<
     args.splice(i, 2);
     return value;
   };
-  const url = take("--url", "http://127.0.0.1:7420");
-  const stateDir = take("--state-dir", "/var/lib/claude-failover");
+  const url = take("--url", HOOK_DEFAULTS.url);
+  const stateDir = take("--state-dir", HOOK_DEFAULTS.stateDir);
   const event = args.find((a) => !a.startsWith("-")) ?? "Unknown";
   try {
     const stdinText = await readStdinBounded(io.stdin);

@@ -5,6 +5,7 @@ import type { Clock } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
+import { folderPath } from "../queue/layout.js";
 import type { TaskQueue } from "../queue/queue.js";
 import { FINISHED_LISTED_MS, type QueueCounts, type TaskStatusInput } from "../queue/status.js";
 
@@ -57,7 +58,7 @@ export class StatusPublisher {
     const since = this.d.clock.now() - FINISHED_LISTED_MS;
     for (const project of this.d.projects) {
       for (const folder of ["done", "failed"] as const) {
-        const dir = path.join(this.d.root, project, folder);
+        const dir = folderPath(this.d.root, project, folder);
         const names = await readdir(dir).catch(() => [] as string[]);
         for (const name of names.filter((n) => n.endsWith(".md") && !n.startsWith("."))) {
           const st = await stat(path.join(dir, name)).catch(() => undefined);

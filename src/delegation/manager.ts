@@ -13,25 +13,25 @@
  * stop() waits for submissions in flight (each bounded by the client's timeouts) so a clean restart never
  * leaves that last case behind.
  */
+import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
-import path from "node:path";
 import { fsyncDir, writeFileAtomic } from "../lib/atomic-fs.js";
 import { formatDuration } from "../lib/duration.js";
 import { describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import { unlinkIfPresent } from "../queue/finish.js";
-import { removeWaitingIfUnchanged } from "../queue/inbox-lock.js";
+import { removeWaitingIfUnchanged, type FileIdentity } from "../queue/inbox-lock.js";
 import { formatIso } from "../queue/footer.js";
-import { listNames, pathExists, readTaskFile } from "../queue/layout.js";
-import { isDelegatedName, isValidProjectName, isValidTaskId } from "../queue/names.js";
-import { MAX_TASK_BYTES, parseTask } from "../queue/task.js";
+import { listNames, markerFilePath, pathExists, projectFolders, readTaskFile, taskFilePath } from "../queue/layout.js";
+import { isDelegatedName, isValidProjectName, isValidTaskId, MARKER_SUFFIX } from "../queue/names.js";
+import { MAX_TASK_BYTES, parseTask, type Task } from "../queue/task.js";
 import { DailyBudget } from "./budget.js";
 import type { Job, JobStatus } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDirs } from "./marker-finish.js";
 import { inspectMarker, restoreTask } from "./marker-files.js";
-import { markTask, MARKER_SUFFIX } from "./marker.js";
+import { markTask, type MarkerBlock } from "./marker.js";
 import { explainRoute, type DelegatedProvider } from "./router.js";
 import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus } from "./manager-types.js";
 
@@ -48,6 +48,17 @@ interface ActiveJob {
   lastPolledAt?: number;
   lastStatus?: JobStatus;
   lastError?: string;
+}
+
+/** A waiting task that routes to a provider, as read when it was offered. */
+interface Offer {
+  task: Task;
+  provider: DelegatedProvider;
+  /** Why it routes there (explainRoute's reason). */
+  rule: string;
+  bytes: Uint8Array;
+  /** The file as read: the hand-off removes it only if it is still this one, a failed submit restores its mtime. */
+  before: Stats;
 }
 
 // Remembered local routing decisions; past this many the memory starts over (a re-read costs one parse).
@@ -179,84 +190,112 @@ export class DelegationManager {
   }
 
   private async offerTask(project: string, id: string): Promise<"delegated" | "local"> {
-    const inbox = this.dirs(project).inbox;
-    const file = path.join(inbox, `${id}.md`);
-    const marker = path.join(inbox, `${id}${MARKER_SUFFIX}`);
+    const offer = await this.readOffer(project, id);
+    if (offer === undefined) return "local";
+    const intent = await this.intentFor(project, id, offer);
+    if (intent === undefined) return "local";
+    // Step 1: the write-ahead marker, then the task file leaves (only if it is still the file we read).
+    if (!(await this.handOff(project, id, intent, offer.before))) return "local";
+    // Step 2. No abort signal: a submit cut short could not tell whether the job exists (stop() waits instead).
+    const jobId = await this.submitJob(project, id, offer);
+    if (jobId === undefined) return "local";
+    // Step 3: the job id, durably. Should this write fail, the job is still followed from memory until a restart.
+    const submittedAt = this.d.clock.now();
+    await this.recordJobId(project, id, offer, { state: "submitted", jobId, provider: offer.provider, submittedAt });
+    this.jobs.set(`${project}/${id}`, { project, id, jobId, provider: offer.provider, submittedAt });
+    this.log.info({ project, task: id, job_id: jobId, provider: offer.provider, rule: offer.rule }, "task delegated");
+    this.emit({ type: "delegation_submitted", project, task: id, job_id: jobId, provider: offer.provider });
+    return "delegated";
+  }
+
+  /** The waiting task when its frontmatter routes it to a provider; undefined when it stays local (gone, unreadable, not a task, routed local). */
+  private async readOffer(project: string, id: string): Promise<Offer | undefined> {
+    const file = taskFilePath(this.dirs(project).inbox, id);
     const before = await lstat(file).catch(() => undefined);
-    if (!before) return "local";
+    if (!before) return undefined;
     const key = `${project}/${id}`;
     const identity = `${before.ino}:${before.size}:${before.mtimeMs}`;
     // The work loop may offer every waiting task on every pass: a file already read as local is not read again.
-    if (this.routedLocal.get(key) === identity) return "local";
+    if (this.routedLocal.get(key) === identity) return undefined;
     const read = await readTaskFile(file);
-    if (read.kind !== "file") return "local";
+    if (read.kind !== "file") return undefined;
     const parsed = await parseTask({ bytes: read.bytes, project, projectDir: this.d.queue.projects[project]!, fileName: `${id}.md` });
-    if (!parsed.ok) return "local";
-    const task = parsed.task;
-    const route = explainRoute(task.frontmatter);
+    if (!parsed.ok) return undefined;
+    const route = explainRoute(parsed.task.frontmatter);
     if (route.route === "local") {
       if (this.routedLocal.size >= ROUTED_LOCAL_MAX) this.routedLocal.clear();
       this.routedLocal.set(key, identity);
-      return "local";
+      return undefined;
     }
-    const provider = route.route;
+    return { task: parsed.task, provider: route.route, rule: route.reason, bytes: read.bytes, before };
+  }
+
+  /** The write-ahead marker's text; undefined (the task runs locally) when the budget is spent, the id is delegated already, or the task cannot be marked. */
+  private async intentFor(project: string, id: string, offer: Offer): Promise<string | undefined> {
     if (this.budget.reached()) {
-      this.log.info({ project, task: id, provider, ...this.budget.snapshot() }, "daily delegation budget reached; the task runs locally");
+      this.log.info({ project, task: id, provider: offer.provider, ...this.budget.snapshot() }, "daily delegation budget reached; the task runs locally");
       await this.noticeBudget();
-      return "local";
+      return undefined;
     }
-    if (await pathExists(marker)) {
+    if (await pathExists(markerFilePath(this.dirs(project).inbox, id))) {
       this.log.warn({ project, task: id }, "a delegated task with this id is still in the inbox; this one runs locally");
-      return "local";
+      return undefined;
     }
-    const intent = markTask(task.raw, { state: "submitting", provider, requestedAt: this.d.clock.now() });
+    const intent = markTask(offer.task.raw, { state: "submitting", provider: offer.provider, requestedAt: this.d.clock.now() });
     if (!intent.ok || Buffer.byteLength(intent.text) > MAX_TASK_BYTES) {
       this.log.warn({ project, task: id, reason: intent.ok ? "the marker would pass the 1 MiB task limit" : intent.reason }, "cannot mark the task as delegated; it runs locally");
-      return "local";
+      return undefined;
     }
-    // Step 1: the write-ahead marker, then the task file leaves (only if it is still the file we read).
+    return intent.text;
+  }
+
+  /** Writes the marker, then removes the task file if it is still the one read; false (marker gone again) when it is not. */
+  private async handOff(project: string, id: string, intent: string, before: FileIdentity): Promise<boolean> {
+    const inbox = this.dirs(project).inbox;
+    const marker = markerFilePath(inbox, id);
     try {
-      await writeFileAtomic(marker, intent.text);
+      await writeFileAtomic(marker, intent);
     } catch (err) {
       await unlinkIfPresent(marker).catch(() => undefined);
       throw err;
     }
     try {
-      if (!(await removeWaitingIfUnchanged(this.d.queue.root, project, id, before))) {
-        await unlinkIfPresent(marker);
-        await fsyncDir(inbox);
-        return "local";
-      }
+      if (await removeWaitingIfUnchanged(this.d.queue.root, project, id, before)) return true;
+      await unlinkIfPresent(marker);
+      await fsyncDir(inbox);
+      return false;
     } catch (err) {
       // A marker must not outlive a task file still waiting: a local run and a restart would both file it.
-      if (await pathExists(file).catch(() => false)) await unlinkIfPresent(marker).catch(() => undefined);
+      if (await pathExists(taskFilePath(inbox, id)).catch(() => false)) await unlinkIfPresent(marker).catch(() => undefined);
       throw err;
     }
-    // Step 2. No abort signal: a submit cut short could not tell whether the job exists (stop() waits instead).
-    let answer;
+  }
+
+  /** The new job's id; undefined when the submit failed and the task is back in the inbox (it runs locally). */
+  private async submitJob(project: string, id: string, offer: Offer): Promise<string | undefined> {
+    const { task, provider } = offer;
     try {
-      answer = await this.d.client.submit({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
+      const answer = await this.d.client.submit({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
+      return answer.id;
     } catch (err) {
-      const as = await restoreTask(inbox, id, read.bytes, before.mtime, this.d.clock.now());
+      const as = await restoreTask(this.dirs(project).inbox, id, offer.bytes, offer.before.mtime, this.d.clock.now());
       if (as !== id) this.log.warn({ project, task: id, as }, "a new task took the name meanwhile; the task waits under another id");
       const code = err instanceof DelegationError ? err.code : "UNKNOWN";
       this.log.warn({ project, task: id, provider, code, err: describeError(err) }, "job submit failed; the task runs locally");
       this.emit({ type: "delegation_submit_failed", project, task: id, provider, code, error: describeError(err) });
-      return "local";
+      return undefined;
     }
-    // Step 3: the job id, durably. Should this write fail, the job is still followed from memory until a restart.
-    const submittedAt = this.d.clock.now();
-    const done = markTask(task.raw, { state: "submitted", jobId: answer.id, provider, submittedAt });
+  }
+
+  /** Rewrites the marker with the job id; a failure is logged, not thrown (the job is followed from memory). */
+  private async recordJobId(project: string, id: string, offer: Offer, block: Extract<MarkerBlock, { state: "submitted" }>): Promise<void> {
+    const done = markTask(offer.task.raw, block);
     try {
       if (!done.ok) throw new Error(done.reason);
-      await writeFileAtomic(marker, done.text);
+      await writeFileAtomic(markerFilePath(this.dirs(project).inbox, id), done.text);
     } catch (err) {
-      this.log.error({ project, task: id, job_id: answer.id, err: describeError(err) }, "cannot record the job id in the marker; a restart will fail this task rather than submit it again");
+      this.log.error({ project, task: id, job_id: block.jobId, err: describeError(err) }, "cannot record the job id in the marker; a restart will fail this task rather than submit it again");
     }
-    this.jobs.set(`${project}/${id}`, { project, id, jobId: answer.id, provider, submittedAt });
-    this.log.info({ project, task: id, job_id: answer.id, provider, rule: route.reason }, "task delegated");
-    this.emit({ type: "delegation_submitted", project, task: id, job_id: answer.id, provider });
-    return "delegated";
   }
 
   private async reapJob(job: ActiveJob, signal: AbortSignal | undefined): Promise<void> {
@@ -351,7 +390,7 @@ export class DelegationManager {
       return;
     }
     if (found.kind === "discard") {
-      await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+      await unlinkIfPresent(markerFilePath(dirs.inbox, id));
       await fsyncDir(dirs.inbox);
       this.log.info({ project, task: id }, "dropped a delegation marker written just before a crash; the task waits in the inbox");
       this.emit({ type: "delegation_marker_discarded", project, task: id });
@@ -401,7 +440,6 @@ export class DelegationManager {
   }
 
   private dirs(project: string): ProjectDirs {
-    const base = path.join(this.d.queue.root, project);
-    return { inbox: path.join(base, "inbox"), done: path.join(base, "done"), failed: path.join(base, "failed") };
+    return projectFolders(this.d.queue.root, project);
   }
 }

@@ -5,9 +5,10 @@ import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
 import { errnoOf } from "../lib/errors.js";
 import { freeId, unlinkIfPresent } from "../queue/finish.js";
-import { pathExists, readTaskFile } from "../queue/layout.js";
+import { markerFilePath, pathExists, readTaskFile, taskFilePath } from "../queue/layout.js";
+import { MARKER_SUFFIX } from "../queue/names.js";
 import { decodeUtf8 } from "../queue/task.js";
-import { MARKER_SUFFIX, readMarker, type MarkerBlock } from "./marker.js";
+import { readMarker, type MarkerBlock } from "./marker.js";
 
 /**
  * Puts a task's bytes back as inbox/<id>.md, then removes its marker. Never over another file: if a new task
@@ -27,10 +28,10 @@ export async function restoreTask(inbox: string, id: string, bytes: Uint8Array, 
     // The original mtime keeps the task's place in the dispatch order (oldest first).
     await utimes(tmp, mtime, mtime).catch(() => undefined);
     for (let tries = 0; ; tries++) {
-      as = await freeId(id, now, async (c) => (await pathExists(path.join(inbox, `${c}.md`))) || (c !== id && (await pathExists(path.join(inbox, `${c}${MARKER_SUFFIX}`)))));
+      as = await freeId(id, now, async (c) => (await pathExists(taskFilePath(inbox, c))) || (c !== id && (await pathExists(markerFilePath(inbox, c)))));
       try {
         // link(2) refuses to replace an existing name, unlike rename(2).
-        await link(tmp, path.join(inbox, `${as}.md`));
+        await link(tmp, taskFilePath(inbox, as));
         break;
       } catch (err) {
         if (errnoOf(err) !== "EEXIST" || tries >= 20) throw err;
@@ -39,7 +40,7 @@ export async function restoreTask(inbox: string, id: string, bytes: Uint8Array, 
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
-  await unlinkIfPresent(path.join(inbox, `${id}${MARKER_SUFFIX}`));
+  await unlinkIfPresent(markerFilePath(inbox, id));
   await fsyncDir(inbox);
   return as;
 }
@@ -55,7 +56,7 @@ export type MarkerFound =
 
 /** What start-up does with inbox/<id>.md.delegated (see manager.ts for the crash-safety argument). */
 export async function inspectMarker(inbox: string, id: string): Promise<MarkerFound> {
-  const read = await readTaskFile(path.join(inbox, `${id}${MARKER_SUFFIX}`));
+  const read = await readTaskFile(markerFilePath(inbox, id));
   switch (read.kind) {
     case "missing":
       return { kind: "gone" };
@@ -72,7 +73,7 @@ export async function inspectMarker(inbox: string, id: string): Promise<MarkerFo
   const marker = text.ok ? readMarker(text.text) : text;
   if (!marker.ok) return { kind: "fail", reason: `its delegation marker cannot be read (${marker.reason}); no job is followed for it` };
   if (marker.block.state === "submitted") return { kind: "adopt", block: marker.block };
-  if (await pathExists(path.join(inbox, `${id}.md`))) return { kind: "discard" };
+  if (await pathExists(taskFilePath(inbox, id))) return { kind: "discard" };
   return {
     kind: "fail",
     reason: "the daemon stopped while submitting this task to the job service: a job may or may not exist there, so it was not submitted again (a task never runs twice); put the task back in the inbox to run it",

@@ -14,8 +14,8 @@ import { fsyncDir } from "../lib/atomic-fs.js";
 import { errnoOf, isNotFound } from "../lib/errors.js";
 import { freeName, stageWithAppendix, unlinkIfPresent, type FinishContent } from "../queue/finish.js";
 import type { Outcome } from "../queue/footer.js";
-import { listNames, pathExists } from "../queue/layout.js";
-import { MARKER_SUFFIX } from "./marker.js";
+import { listNames, markerFilePath, pathExists } from "../queue/layout.js";
+import { MARKER_SUFFIX } from "../queue/names.js";
 
 export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
 
@@ -41,7 +41,7 @@ export async function finishMarker(dirs: ProjectDirs, id: string, content: Marke
     if (earlier === undefined) return undefined;
     outcome = earlier;
   }
-  await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+  await unlinkIfPresent(markerFilePath(dirs.inbox, id));
   await fsyncDir(dirs.inbox);
   const file = await publishStagedMarker(dirs, id, outcome, now);
   return { outcome, file };
@@ -54,7 +54,7 @@ export async function stageMarker(inbox: string, id: string, content: MarkerFini
 
 /** Step 3: into done/ or failed/ without ever replacing a file there; resolves the name it got. */
 export async function publishStagedMarker(dirs: ProjectDirs, id: string, outcome: Outcome, now: number): Promise<string> {
-  const staged = path.join(dirs.inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`);
+  const staged = stagedMarkerPath(dirs.inbox, id, outcome);
   const dest = dirs[outcome];
   // A crash between link and unlink leaves the staged file linked into dest already: finish that, do not copy it.
   const already = await linkedCopyIn(staged, dest, id);
@@ -91,7 +91,7 @@ export async function stagedOutcome(inbox: string, id: string): Promise<Outcome 
   let best: { outcome: Outcome; mtime: number } | undefined;
   for (const outcome of ["done", "failed"] as const) {
     try {
-      const st = await lstat(path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`));
+      const st = await lstat(stagedMarkerPath(inbox, id, outcome));
       if (!best || st.mtimeMs > best.mtime) best = { outcome, mtime: st.mtimeMs };
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -117,13 +117,17 @@ export async function recoverMarkerFinishes(dirs: ProjectDirs, now: number): Pro
   }
   for (const id of [...ids].sort()) {
     for (const outcome of ["done", "failed"] as const) {
-      if (!(await pathExists(path.join(dirs.inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`)))) continue;
-      await unlinkIfPresent(path.join(dirs.inbox, `${id}${MARKER_SUFFIX}`));
+      if (!(await pathExists(stagedMarkerPath(dirs.inbox, id, outcome)))) continue;
+      await unlinkIfPresent(markerFilePath(dirs.inbox, id));
       await fsyncDir(dirs.inbox);
       out.push({ id, outcome, file: await publishStagedMarker(dirs, id, outcome, now) });
     }
   }
   return out;
+}
+
+function stagedMarkerPath(inbox: string, id: string, outcome: Outcome): string {
+  return path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`);
 }
 
 // The name in `dest` that is the same inode as `staged` (only names the id can have: <id>.md, <id>-<stamp>….md).

@@ -12,8 +12,6 @@ import { parseFrontmatterFields, splitFrontmatter } from "../queue/frontmatter.j
 import { JOB_ID_PATTERN } from "./client.js";
 import { DELEGATED_PROVIDERS, type DelegatedProvider } from "./router.js";
 
-export const MARKER_SUFFIX = ".md.delegated";
-
 export type MarkerBlock =
   | { state: "submitting"; provider: DelegatedProvider; requestedAt: number }
   | { state: "submitted"; jobId: string; provider: DelegatedProvider; submittedAt: number };

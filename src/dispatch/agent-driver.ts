@@ -52,6 +52,23 @@ const DIALOG_REDRAW_MS = 1_500;
 
 /** Without a SessionStart hook, how long the agent must hold the terminal at its prompt to count as started. */
 const UNHOOKED_START_MS = 3_000;
+/** ...and on how many polls in a row its prompt must show: one frame may be the previous agent's. */
+const UNHOOKED_IDLE_POLLS = 2;
+
+/** Longest wait for the agent to reach its prompt unless configured (`startTimeoutMs`). */
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+
+/** How long a previous agent's exit may still hold the terminal before a launch treats it as left behind. */
+const SHELL_WAIT_MS = 3_000;
+
+/** How long a left-behind agent, once told to exit, has to give the terminal back to the shell. */
+const LEFTOVER_EXIT_MS = 10_000;
+
+/** A shell still in the foreground this long after the launch line never read it: it is typed once more. */
+const RETYPE_AFTER_MS = 10_000;
+
+/** First-run dialogs answered in one start-up at most: more is a dialog that keeps coming back, not a first run. */
+const MAX_DIALOG_ANSWERS = 8;
 
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
 
@@ -61,6 +78,26 @@ export const EXIT_ARMED = /Press Ctrl[-+]C again to exit/i;
 /** Whether a pane's foreground command is a shell (no agent, nor anything else, holds the terminal). */
 export const isShell = (command: string): boolean => SHELLS.has(command);
 
+/** What a launch has seen of the session so far, poll by poll. */
+interface StartWatch {
+  /** The agent has shown itself: it held the terminal, or drew its own screen. */
+  sawAgent: boolean;
+  /** When something other than a shell first held the terminal. */
+  agentSince?: number;
+  /** The launch line was typed a second time (once at most). */
+  retyped: boolean;
+  /** Polls in a row that showed the agent at its prompt. */
+  idleStreak: number;
+  /** Dialogs answered, and the last one with when. */
+  answered: number;
+  lastAnswer?: { detail: string; at: number };
+}
+
+/** The claude session id the launch line names (`--session-id` or `--resume`), if any. */
+function sessionIdOf(launch: LaunchCommand): string | undefined {
+  const idFlag = launch.argv.findIndex((a) => a === "--session-id" || a === "--resume");
+  return idFlag >= 0 ? launch.argv[idFlag + 1] : undefined;
+}
 
 /**
  * Drives Claude Code inside one pool session: launch it at the shell, hand it a prompt and confirm it
@@ -121,11 +158,11 @@ export class AgentDriver {
     }
     // Keys typed while a previous agent is still exiting are read (and lost) by that agent: wait
     // until the shell holds the terminal.
-    if (!(await this.waitForShell(session, 3_000, signal))) {
+    if (!(await this.waitForShell(session, SHELL_WAIT_MS, signal))) {
       // An agent left behind (a crash between a task's end and its recycle): end it first.
       this.d.log.warn({ session }, "an agent still holds the session: exiting it before the launch");
       await this.exit(session, signal);
-      if (!(await this.waitForShell(session, 10_000, signal))) {
+      if (!(await this.waitForShell(session, LEFTOVER_EXIT_MS, signal))) {
         throw new AgentError("AGENT_START_FAILED", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
       }
     }
@@ -155,63 +192,73 @@ export class AgentDriver {
     };
     await type();
     const started = this.d.clock.now();
-    const idFlag = launch.argv.findIndex((a) => a === "--session-id" || a === "--resume");
-    const claudeId = idFlag >= 0 ? launch.argv[idFlag + 1] : undefined;
-    // The previous agent's last frame (an empty prompt) stays on screen while the new one starts,
-    // and stays there when the new one fails early ("No conversation found", a bad flag) and the
-    // shell comes back within a second. Trust an idle screen once SessionStart came; without the
-    // hook (it may be slow or lost), once the agent has held the terminal for UNHOOKED_START_MS.
-    let idleStreak = 0;
-    let agentSince: number | undefined;
-    const deadline = started + (this.d.startTimeoutMs ?? 60_000);
-    let answered = 0;
-    let lastAnswer: { detail: string; at: number } | undefined;
-    let sawAgent = false;
-    let retyped = false;
+    const claudeId = sessionIdOf(launch);
+    const startTimeoutMs = this.d.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const deadline = started + startTimeoutMs;
+    const watch: StartWatch = { sawAgent: false, retyped: false, idleStreak: 0, answered: 0 };
     for (;;) {
       await this.d.clock.sleep(this.pollMs, signal);
       const { verdict: v, foreground, capture } = await this.lookWithForeground(session, signal);
-      if (!sawAgent && !retyped && SHELLS.has(foreground) && this.d.clock.now() - started > 10_000) {
-        // The shell never ran the line (typed while it was not reading): type it once more.
-        retyped = true;
+      if (!watch.sawAgent && !watch.retyped && SHELLS.has(foreground) && this.d.clock.now() - started > RETYPE_AFTER_MS) {
+        watch.retyped = true;
         this.d.log.warn({ session }, "launch line not taken by the shell: typing it again");
         await type();
         continue;
       }
       if (!SHELLS.has(foreground)) {
-        sawAgent = true;
-        agentSince ??= this.d.clock.now();
+        watch.sawAgent = true;
+        watch.agentSince ??= this.d.clock.now();
       }
-      // A resumed session replays its history: when the last turn ended on a limit or an error, the
-      // agent is at its prompt all the same (the limit menu, though, still holds the keyboard).
-      const atPrompt = !v.inputText && (v.state === "idle" || (sawAgent && (v.state === "error" || (v.state === "limit" && v.detail !== "limit-menu"))));
-      idleStreak = atPrompt ? idleStreak + 1 : 0;
-      if (atPrompt && claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)) return;
-      if (atPrompt && idleStreak >= 2 && agentSince !== undefined && !SHELLS.has(foreground) && this.d.clock.now() - agentSince >= UNHOOKED_START_MS) return;
-      if (v.state === "dialog" && lastAnswer?.detail === v.detail && this.d.clock.now() - lastAnswer.at < DIALOG_REDRAW_MS) {
-        // Answered already; the dialog is still being taken down. A second key now would land in
-        // the input box once it is gone (and the agent would never look idle).
-        sawAgent = true;
-      } else if (v.state === "dialog") {
-        sawAgent = true;
-        const key = dialogKey(v.detail as DialogDetail, capture);
-        if (key === undefined || !isKey(key) || answered >= 8) {
-          throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code stopped at a dialog the daemon does not answer (${v.detail})`, session, v);
-        }
-        answered++;
-        this.d.log.warn({ session, dialog: v.detail, key }, "answered a start-up dialog (prepare the account home to avoid it)");
-        await this.d.tmux.sendKey(session, key, signal);
-        lastAnswer = { detail: v.detail, at: this.d.clock.now() };
-      } else if (v.state === "idle" || v.state === "busy") {
-        sawAgent = true;
-      } else if (v.state === "shell" && sawAgent) {
-        throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code exited during start-up (${v.detail})`, session, v);
-      } else if (v.state === "shell" && (v.detail === "root-refused" || v.detail === "connectivity-check-failed")) {
-        throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code refused to start (${v.detail})`, session, v);
-      }
+      if (this.reachedPrompt(watch, v, foreground, claudeId, started)) return;
+      await this.answerStartScreen(session, v, capture, watch, signal);
       if (this.d.clock.now() > deadline) {
-        throw new AgentError("AGENT_START_TIMEOUT", `${session}: Claude Code did not reach its prompt within ${this.d.startTimeoutMs ?? 60_000} ms (screen: ${v.state}/${v.detail})`, session, v);
+        throw new AgentError("AGENT_START_TIMEOUT", `${session}: Claude Code did not reach its prompt within ${startTimeoutMs} ms (screen: ${v.state}/${v.detail})`, session, v);
       }
+    }
+  }
+
+  /**
+   * The previous agent's last frame (an empty prompt) stays on screen while the new one starts, and
+   * stays there when the new one fails early ("No conversation found", a bad flag) and the shell comes
+   * back within a second. So an idle screen is trusted once SessionStart came; without the hook (it may
+   * be slow or lost), once the agent has held the terminal for UNHOOKED_START_MS.
+   */
+  private reachedPrompt(watch: StartWatch, v: ScreenVerdict, foreground: string, claudeId: string | undefined, started: number): boolean {
+    // A resumed session replays its history: when the last turn ended on a limit or an error, the
+    // agent is at its prompt all the same (the limit menu, though, still holds the keyboard).
+    const atPrompt = !v.inputText && (v.state === "idle" || (watch.sawAgent && (v.state === "error" || (v.state === "limit" && v.detail !== "limit-menu"))));
+    watch.idleStreak = atPrompt ? watch.idleStreak + 1 : 0;
+    if (!atPrompt) return false;
+    if (claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)) return true;
+    return watch.idleStreak >= UNHOOKED_IDLE_POLLS && watch.agentSince !== undefined && !SHELLS.has(foreground) && this.d.clock.now() - watch.agentSince >= UNHOOKED_START_MS;
+  }
+
+  /** Answers a first-run dialog on the start-up screen; throws when the agent exited or refused to start. */
+  private async answerStartScreen(session: string, v: ScreenVerdict, capture: string, watch: StartWatch, signal?: AbortSignal): Promise<void> {
+    if (v.state === "idle" || v.state === "busy") {
+      watch.sawAgent = true;
+      return;
+    }
+    if (v.state === "dialog") {
+      watch.sawAgent = true;
+      // Answered already; the dialog is still being taken down. A second key now would land in the
+      // input box once it is gone (and the agent would never look idle).
+      if (watch.lastAnswer?.detail === v.detail && this.d.clock.now() - watch.lastAnswer.at < DIALOG_REDRAW_MS) return;
+      const key = dialogKey(v.detail as DialogDetail, capture);
+      if (key === undefined || !isKey(key) || watch.answered >= MAX_DIALOG_ANSWERS) {
+        throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code stopped at a dialog the daemon does not answer (${v.detail})`, session, v);
+      }
+      watch.answered++;
+      this.d.log.warn({ session, dialog: v.detail, key }, "answered a start-up dialog (prepare the account home to avoid it)");
+      await this.d.tmux.sendKey(session, key, signal);
+      watch.lastAnswer = { detail: v.detail, at: this.d.clock.now() };
+      return;
+    }
+    if (v.state === "shell" && watch.sawAgent) {
+      throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code exited during start-up (${v.detail})`, session, v);
+    }
+    if (v.state === "shell" && (v.detail === "root-refused" || v.detail === "connectivity-check-failed")) {
+      throw new AgentError("AGENT_START_FAILED", `${session}: Claude Code refused to start (${v.detail})`, session, v);
     }
   }
 

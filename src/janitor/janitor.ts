@@ -4,6 +4,7 @@ import type { Clock } from "../lib/clock.js";
 import { describeError, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
+import { FOLDERS, folderPath, type Folder } from "../queue/layout.js";
 import { sweepWorktrees, type WorktreeSweep, type WorktreeSweepDeps } from "./worktrees.js";
 
 export interface JanitorSettings {
@@ -64,10 +65,10 @@ export class Janitor {
     const now = this.d.clock.now();
     const report: JanitorReport = { pruned: [], tempFiles: [], spoolRejected: [], rotated: false };
     for (const project of this.d.projects) {
-      const dir = (f: string): string => path.join(this.d.queueRoot, project, f);
+      const dir = (f: Folder): string => folderPath(this.d.queueRoot, project, f);
       report.pruned.push(...(await this.remove(dir("done"), (n) => n.endsWith(".md") && !n.startsWith("."), now - this.d.settings.doneRetentionMs)));
       report.pruned.push(...(await this.remove(dir("failed"), (n) => n.endsWith(".md") && !n.startsWith("."), now - this.d.settings.failedRetentionMs)));
-      for (const f of ["inbox", "active", "done", "failed"]) {
+      for (const f of FOLDERS) {
         report.tempFiles.push(...(await this.remove(dir(f), isTempName, now - STALE_TEMP_MS)));
       }
     }

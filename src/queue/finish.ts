@@ -6,7 +6,7 @@ import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
-import { doneSignalPath, pathExists, readTaskFile } from "./layout.js";
+import { doneSignalPath, pathExists, readTaskFile, taskFilePath } from "./layout.js";
 
 /*
  * Finishing a task is three steps, each leaving the task in exactly one place (Q1):
@@ -95,7 +95,7 @@ export async function stageWithAppendix(dir: string, names: StageNames, content:
 
 /** Step 2: the claimed file and its optional `<id>.done` signal leave active/. */
 export async function dropClaimed(activeDir: string, id: string): Promise<void> {
-  await unlinkIfPresent(path.join(activeDir, `${id}.md`));
+  await unlinkIfPresent(taskFilePath(activeDir, id));
   await unlinkIfPresent(doneSignalPath(activeDir, id));
   await fsyncDir(activeDir);
   crashPoint("finish-unlinked");
@@ -113,7 +113,7 @@ export async function publishStaged(activeDir: string, destDir: string, id: stri
  * (rename would replace it silently). Only the daemon writes these folders, under its per-project lock.
  */
 export async function freeName(dir: string, id: string, now: number): Promise<string> {
-  return `${await freeId(id, now, (candidate) => pathExists(path.join(dir, `${candidate}.md`)))}.md`;
+  return `${await freeId(id, now, (candidate) => pathExists(taskFilePath(dir, candidate)))}.md`;
 }
 
 /** `base` if not taken, else the first free `base-<UTC stamp>[-n]`. */

@@ -3,6 +3,7 @@ import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
 import { isNotFound } from "../lib/errors.js";
 import { KeyedLock } from "../lib/keyed-lock.js";
+import { folderPath, taskFilePath } from "./layout.js";
 
 // One lock per queue folder and project for the whole process: TaskQueue's moves and the delegation
 // manager's hand-off of an inbox file never interleave (a cancel and a hand-off would both file it).
@@ -25,8 +26,8 @@ export interface FileIdentity {
  * inbox). False when it is gone or was changed: the caller's hand-off is off.
  */
 export async function removeWaitingIfUnchanged(root: string, project: string, id: string, seen: FileIdentity): Promise<boolean> {
-  const inbox = path.join(root, project, "inbox");
-  const file = path.join(inbox, `${id}.md`);
+  const inbox = folderPath(root, project, "inbox");
+  const file = taskFilePath(inbox, id);
   return withProjectLock(root, project, async () => {
     const now = await lstat(file).catch(() => undefined);
     if (!now || now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) return false;

@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import { lstat, open, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { errnoOf, orIfMissing } from "../lib/errors.js";
+import { MARKER_SUFFIX } from "./names.js";
 import { MAX_TASK_BYTES } from "./task.js";
 
 export const FOLDERS = ["inbox", "active", "done", "failed"] as const;
@@ -10,6 +11,32 @@ export type Folder = (typeof FOLDERS)[number];
 /** `<root>/<project>/<folder>`; callers validate the project name first. */
 export function folderPath(root: string, project: string, folder: Folder): string {
   return path.join(root, project, folder);
+}
+
+/** `<root>/<project>/{inbox,active,done,failed}`: the four folders of one project. */
+export function projectFolders(root: string, project: string): Record<Folder, string> {
+  const at = (folder: Folder): string => folderPath(root, project, folder);
+  return { inbox: at("inbox"), active: at("active"), done: at("done"), failed: at("failed") };
+}
+
+/** `<dir>/<id>.md`: task `id` in one of a project's folders. */
+export function taskFilePath(dir: string, id: string): string {
+  return path.join(dir, `${id}.md`);
+}
+
+/** `<inbox>/<id>.md.delegated`: the marker that stands for a delegated task in its inbox. */
+export function markerFilePath(inbox: string, id: string): string {
+  return path.join(inbox, `${id}${MARKER_SUFFIX}`);
+}
+
+/** `<root>/<project>/<folder>/<id>.md`; callers validate the project name and id first. */
+export function taskPath(root: string, project: string, folder: Folder, id: string): string {
+  return taskFilePath(folderPath(root, project, folder), id);
+}
+
+/** `<root>/<project>/inbox/<id>.md.delegated`. */
+export function markerPath(root: string, project: string, id: string): string {
+  return markerFilePath(folderPath(root, project, "inbox"), id);
 }
 
 /** `<active>/<id>.done`: the optional "finished" signal an agent or a script leaves beside a claimed task. */

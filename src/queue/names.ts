@@ -3,6 +3,8 @@ import { QueueError } from "./errors.js";
 const NAME = /^[A-Za-z0-9._-]+$/;
 /** Leaves room under the usual 255-byte file-name limit for `.md.to-failed`, temp prefixes and collision suffixes. */
 export const MAX_ID_LENGTH = 200;
+/** A delegated task's marker in its inbox: `<id>.md.delegated` (contract §4). */
+export const MARKER_SUFFIX = ".md.delegated";
 
 /** A project name: [A-Za-z0-9._-]+, not `.` or `..` (contract §9). */
 export function isValidProjectName(name: string): boolean {
@@ -53,7 +55,7 @@ export function isIgnoredInboxName(name: string): boolean {
 
 /** A delegated task's marker in the inbox (`<id>.md.delegated`); such files belong to the delegation manager. */
 export function isDelegatedName(name: string): boolean {
-  return !name.startsWith(".") && name.endsWith(".md.delegated");
+  return !name.startsWith(".") && name.endsWith(MARKER_SUFFIX);
 }
 
 /** A best-effort valid id made from any file name: bad characters become `_`, leading dots go. */

@@ -9,7 +9,7 @@ import type { Logger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, parseStagedName, publishStaged, STAGED_SUFFIX, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
-import { doneSignalPath, FOLDERS, folderPath, listNames, pathExists, readTaskFile, type Folder } from "./layout.js";
+import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, taskFilePath, type Folder } from "./layout.js";
 import { assertProjectName, assertTaskId, isValidTaskId, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
@@ -100,11 +100,11 @@ export class TaskQueue {
     assertTaskId(id);
     return this.withLock(project, async () => {
       const active = this.dir(project, "active");
-      const target = path.join(active, `${id}.md`);
+      const target = taskFilePath(active, id);
       if ((await pathExists(target)) || (await findStaged(active, id)) !== undefined) return { status: "busy" };
       // A signal file left by an earlier run of this id would end the new run at once.
       await unlinkIfPresent(doneSignalPath(active, id));
-      const source = path.join(this.dir(project, "inbox"), `${id}.md`);
+      const source = taskFilePath(this.dir(project, "inbox"), id);
       // A folder named like a task is not one (scanInbox skips it); moving it would leave active/ unfinishable.
       if (await isDirectory(source)) return { status: "gone" };
       if (!(await this.move(source, target))) return { status: "gone" };
@@ -137,7 +137,7 @@ export class TaskQueue {
       if (await isDirectory(source)) throw new QueueError("QUEUE_INVALID_NAME", `${project}/inbox/${name} is a folder, not a task file`);
       const bare = name.endsWith(".md") ? name.slice(0, -3) : name;
       const id = await this.freeActiveId(active, isValidTaskId(bare) ? bare : sanitizeTaskId(name));
-      if (!(await this.move(source, path.join(active, `${id}.md`)))) return undefined;
+      if (!(await this.move(source, taskFilePath(active, id)))) return undefined;
       const body = id === bare ? reason : `${reason}\n\nOriginal file name: ${JSON.stringify(name)}.`;
       const done = await this.finishLocked(project, id, failure(body, reason, { attempts: 0 }, this.deps.clock.now()));
       this.log.warn({ project, entry: name, reason, file: done.file }, "inbox entry rejected");
@@ -174,11 +174,10 @@ export class TaskQueue {
     this.checkProject(project);
     assertTaskId(id);
     return this.withLock(project, async () => {
-      const inbox = this.dir(project, "inbox");
       const active = this.dir(project, "active");
-      const newId = await freeId(id, this.deps.clock.now(), async (c) =>
-        (await pathExists(path.join(inbox, `${c}.md`))) || (await pathExists(path.join(inbox, `${c}.md.delegated`))));
-      if (!(await this.move(path.join(active, `${id}.md`), path.join(inbox, `${newId}.md`)))) {
+      // The task itself holds its id in active/: only the inbox counts here.
+      const newId = await this.freeInboxId(project, id, { orActive: false });
+      if (!(await this.move(taskFilePath(active, id), taskFilePath(this.dir(project, "inbox"), newId)))) {
         throw new QueueError("QUEUE_NOT_FOUND", `no task ${id} in ${project}/active to requeue`);
       }
       await unlinkIfPresent(doneSignalPath(active, id));
@@ -195,12 +194,9 @@ export class TaskQueue {
     this.checkProject(project);
     assertTaskId(id);
     return this.withLock(project, async () => {
-      const source = path.join(this.dir(project, "failed"), `${id}.md`);
-      if (!(await isRegularFile(source))) throw new QueueError("QUEUE_NOT_FOUND", `no failed task ${id} in ${project}`);
-      const inbox = this.dir(project, "inbox");
-      const newId = await freeId(id, this.deps.clock.now(), async (c) =>
-        (await pathExists(path.join(inbox, `${c}.md`))) || (await pathExists(path.join(inbox, `${c}.md.delegated`))) || (await pathExists(path.join(this.dir(project, "active"), `${c}.md`))));
-      if (!(await this.move(source, path.join(inbox, `${newId}.md`)))) throw new QueueError("QUEUE_NOT_FOUND", `no failed task ${id} in ${project}`);
+      const newId = await this.takeRegular(project, id, {
+        from: "failed", to: "inbox", as: () => this.freeInboxId(project, id, { orActive: true }), missing: `no failed task ${id} in ${project}`,
+      });
       this.log.info({ project, task: id, as: newId }, "failed task retried by the operator");
       return newId;
     });
@@ -211,11 +207,9 @@ export class TaskQueue {
     this.checkProject(project);
     assertTaskId(id);
     return this.withLock(project, async () => {
-      const source = path.join(this.dir(project, "inbox"), `${id}.md`);
-      if (!(await isRegularFile(source))) throw new QueueError("QUEUE_NOT_FOUND", `no waiting task ${id} in ${project}`);
-      const active = this.dir(project, "active");
-      const activeId = await this.freeActiveId(active, id);
-      if (!(await this.move(source, path.join(active, `${activeId}.md`)))) throw new QueueError("QUEUE_NOT_FOUND", `no waiting task ${id} in ${project}`);
+      const activeId = await this.takeRegular(project, id, {
+        from: "inbox", to: "active", as: () => this.freeActiveId(this.dir(project, "active"), id), missing: `no waiting task ${id} in ${project}`,
+      });
       const done = await this.finishLocked(project, activeId, failure(reason, reason, { attempts: 0 }, this.deps.clock.now()));
       this.log.info({ project, task: id, file: done.file }, "waiting task cancelled by the operator");
       return done;
@@ -321,7 +315,7 @@ export class TaskQueue {
   }
 
   private async parseActive(project: string, id: string): Promise<ParseResult> {
-    const read = await readTaskFile(path.join(this.dir(project, "active"), `${id}.md`));
+    const read = await readTaskFile(taskFilePath(this.dir(project, "active"), id));
     switch (read.kind) {
       case "missing":
         return { ok: false, reason: `no task ${id} in ${project}/active` };
@@ -347,10 +341,30 @@ export class TaskQueue {
     }
   }
 
+  /**
+   * Moves `<from>/<id>.md`, which must be a regular file, to `<to>/<as()>.md` and resolves that id; throws
+   * QUEUE_NOT_FOUND with `missing` when the file is not there (or left before the move).
+   */
+  private async takeRegular(project: string, id: string, o: { from: Folder; to: Folder; as: () => Promise<string>; missing: string }): Promise<string> {
+    const source = taskFilePath(this.dir(project, o.from), id);
+    if (!(await isRegularFile(source))) throw new QueueError("QUEUE_NOT_FOUND", o.missing);
+    const as = await o.as();
+    if (!(await this.move(source, taskFilePath(this.dir(project, o.to), as)))) throw new QueueError("QUEUE_NOT_FOUND", o.missing);
+    return as;
+  }
+
   // An id free in active/ (no claimed file, no staged finish): `base`, or `base-<stamp>[-n]`.
   private async freeActiveId(active: string, base: string): Promise<string> {
     return freeId(base, this.deps.clock.now(), async (id) =>
-      (await pathExists(path.join(active, `${id}.md`))) || (await findStaged(active, id)) !== undefined);
+      (await pathExists(taskFilePath(active, id))) || (await findStaged(active, id)) !== undefined);
+  }
+
+  // An id free in the inbox (no waiting task, no delegation marker) and, with `orActive`, in active/ too.
+  private async freeInboxId(project: string, base: string, o: { orActive: boolean }): Promise<string> {
+    const inbox = this.dir(project, "inbox");
+    const active = this.dir(project, "active");
+    return freeId(base, this.deps.clock.now(), async (id) =>
+      (await pathExists(taskFilePath(inbox, id))) || (await pathExists(markerFilePath(inbox, id))) || (o.orActive && (await pathExists(taskFilePath(active, id)))));
   }
 
   private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {

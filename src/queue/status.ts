@@ -3,7 +3,7 @@ import path from "node:path";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
 import { formatIso, parseFooter } from "./footer.js";
 import { folderPath, listNames, readHead, readTail, type Folder } from "./layout.js";
-import { isDelegatedName, isIgnoredInboxName } from "./names.js";
+import { isDelegatedName, isIgnoredInboxName, MARKER_SUFFIX } from "./names.js";
 import { STAGED_SUFFIX } from "./finish.js";
 import { compareEntries, peekHeader } from "./scan.js";
 import type { Priority } from "./task.js";
@@ -124,7 +124,7 @@ export async function listProjectTasks(root: string, project: string, now: numbe
     for (const { name, file, isFile, mtimeMs } of stats) {
       const head = isFile ? await readHead(file, 4096) : undefined;
       const peek = head ? peekHeader(head.toString("utf8")) : { priority: "normal" as const };
-      const id = name.slice(0, name.length - (state === "delegated" ? ".md.delegated".length : ".md".length));
+      const id = name.slice(0, name.length - (state === "delegated" ? MARKER_SUFFIX.length : ".md".length));
       const row: TaskListing & { mtimeMs: number } = { project, id, state, priority: peek.priority, ageMs: Math.max(0, now - mtimeMs), file: name, mtimeMs };
       if (peek.title !== undefined) row.title = peek.title;
       if ((state === "done" || state === "failed") && isFile) {

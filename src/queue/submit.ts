@@ -5,7 +5,7 @@ import { ensureDir, fsyncDir, writeDurableTemp } from "../lib/atomic-fs.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { errnoOf } from "../lib/errors.js";
 import { QueueError } from "./errors.js";
-import { folderPath, pathExists } from "./layout.js";
+import { folderPath, markerPath, pathExists, taskFilePath, taskPath } from "./layout.js";
 import { assertProjectName, isValidTaskId, sanitizeTaskId } from "./names.js";
 import { decodeUtf8, MAX_TASK_BYTES } from "./task.js";
 
@@ -37,7 +37,7 @@ export async function submitTask(root: string, project: string, data: string | U
     for (let attempt = 0; attempt < 20; attempt++) {
       const id = attempt === 0 ? base : `${base}-${stamp(clock.now())}-${randomBytes(3).toString("hex")}`;
       if (await isTaken(root, project, id)) continue;
-      if (await placeNoClobber(tmp, path.join(inbox, `${id}.md`))) {
+      if (await placeNoClobber(tmp, taskFilePath(inbox, id))) {
         await fsyncDir(inbox);
         return id;
       }
@@ -59,13 +59,7 @@ function baseId(sourceName: string | undefined, now: number): string {
 
 // An id is taken while any folder holds it: reusing it would mix two tasks in status.json and the logs.
 async function isTaken(root: string, project: string, id: string): Promise<boolean> {
-  const checks = [
-    path.join(folderPath(root, project, "inbox"), `${id}.md`),
-    path.join(folderPath(root, project, "inbox"), `${id}.md.delegated`),
-    path.join(folderPath(root, project, "active"), `${id}.md`),
-    path.join(folderPath(root, project, "done"), `${id}.md`),
-    path.join(folderPath(root, project, "failed"), `${id}.md`),
-  ];
+  const checks = [taskPath(root, project, "inbox", id), markerPath(root, project, id), ...(["active", "done", "failed"] as const).map((f) => taskPath(root, project, f, id))];
   for (const p of checks) if (await pathExists(p)) return true;
   return false;
 }

@@ -1,6 +1,5 @@
 import { lstat } from "node:fs/promises";
-import path from "node:path";
-import { folderPath, readHead } from "./layout.js";
+import { markerPath, readHead, taskPath } from "./layout.js";
 import { assertProjectName, assertTaskId } from "./names.js";
 
 export type TaskPlace = "inbox" | "active" | "done" | "failed" | "delegated";
@@ -16,11 +15,11 @@ export async function readTaskForView(root: string, project: string, id: string)
   assertProjectName(project);
   assertTaskId(id);
   const places: [TaskPlace, string][] = [
-    ["active", path.join(folderPath(root, project, "active"), `${id}.md`)],
-    ["inbox", path.join(folderPath(root, project, "inbox"), `${id}.md`)],
-    ["delegated", path.join(folderPath(root, project, "inbox"), `${id}.md.delegated`)],
-    ["failed", path.join(folderPath(root, project, "failed"), `${id}.md`)],
-    ["done", path.join(folderPath(root, project, "done"), `${id}.md`)],
+    ["active", taskPath(root, project, "active", id)],
+    ["inbox", taskPath(root, project, "inbox", id)],
+    ["delegated", markerPath(root, project, id)],
+    ["failed", taskPath(root, project, "failed", id)],
+    ["done", taskPath(root, project, "done", id)],
   ];
   for (const [folder, file] of places) {
     let size: number;
