@@ -76,6 +76,8 @@ export interface WorldOptions {
   /** Transcripts that exist, as "home|cwd|id". */
   transcripts?: Set<string>;
   settings?: Partial<LimitWatchSettings>;
+  /** A swap already recorded at this instant (it starts the reactivate cooldown). */
+  lastSwapAt?: number;
 }
 
 export function homeOf(account: string): string {
@@ -93,10 +95,11 @@ export function makeWorld(o: WorldOptions) {
   const notes: Notification[] = [];
   const tasks = [...(o.tasks ?? [])];
   const state = new FakeSwapState(names[0]!);
+  if (o.lastSwapAt !== undefined) state.recordSwap({ from: names[1] ?? names[0]!, to: names[0]!, at: o.lastSwapAt, reason: "earlier" });
   const hooks = new FakeHooks();
   const screens = o.screens ?? new Map<string, ScreenVerdict>();
   const watch = new LimitWatch({
-    settings: { accounts, confirmPolls: 2, reactivateCooldownMs: 0, usageThreshold: 98, resumeGraceMs: 60_000, ...o.settings },
+    settings: { accounts, confirmPolls: 2, reactivateCooldownMs: 300_000, usageThreshold: 98, resumeGraceMs: 60_000, ...o.settings },
     clock, log, state, records: () => tasks, hooks, record: (e) => void events.push(e),
   });
   const byHome = (home: string) => {
