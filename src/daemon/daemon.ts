@@ -10,6 +10,7 @@ import { AppError, describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { createMetrics } from "../http/metrics.js";
 import { createApiHandler, parseListen, startHttpServer, type RunningServer } from "../http/server.js";
+import type { Origin } from "../http/dashboard/routes.js";
 import { PoolManager } from "../pool/pool.js";
 import { SessionRegistry } from "../pool/registry.js";
 import type { TmuxClient } from "../tmux/client.js";
@@ -17,7 +18,7 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { CliTmuxClient } from "../tmux/cli-client.js";
 import { TmuxError } from "../tmux/client.js";
 import { EventLog } from "../state/event-log.js";
-import type { OperatorActionEvent, TaskEvent } from "../state/events.js";
+import type { FailoverEvent, OperatorActionEvent, TaskEvent } from "../state/events.js";
 import type { StateStore } from "../state/store.js";
 import { openDaemonStateStore, type DaemonState } from "./state.js";
 import { drainSpool, spoolDir } from "../claude/hook-client.js";
@@ -34,7 +35,8 @@ import { Notifier } from "../notify/notifier.js";
 import { channelsFromConfig } from "../notify/channels.js";
 import { Janitor } from "../janitor/janitor.js";
 import { buildWorkLoop } from "./work-wiring.js";
-import { Failover } from "./failover.js";
+import type { Failover } from "../failover/failover.js";
+import { buildFailover, buildLimitWatch } from "./failover-wiring.js";
 import { createDelegationManager } from "../delegation/create.js";
 import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
@@ -135,110 +137,144 @@ export class Daemon {
   async start(): Promise<void> {
     if (this.lifecycle !== "idle") throw new IllegalStateError(`daemon cannot start from state ${this.lifecycle}`);
     this.lifecycle = "starting";
-    const { config, log } = this.o;
     try {
-      await ensureDir(config.state_dir, 0o700);
-      // One daemon per state_dir and per tmux server: a second would drive the same sessions.
-      this.locks.push(...(await takeDaemonLocks({
-        stateDir: config.state_dir, log,
-        tmuxLock: this.o.tmuxLock ?? (this.o.tmux ? undefined : tmuxLockFile(config.tmux.socket, this.o.env ?? process.env)),
-      })));
+      await this.takeLocks();
       await this.preflight();
-      // Env files (account secrets) a crash left behind are never left lying around. After the lock:
-      // a second daemon must not remove the files of the one running.
-      const staleEnvFiles = await new LaunchEnvFiles(config.state_dir).clear();
-      if (staleEnvFiles > 0) log.info({ files: staleEnvFiles }, "removed launch env files left by a crash");
-      this.events = new EventLog({
-        dir: config.state_dir, clock: this.clock,
-        onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),
-      });
-      this.state = openDaemonStateStore(config.state_dir, this.clock, { resetCorrupt: this.o.resetCorruptState === true, ...(this.o.writeStateFile ? { writeFile: this.o.writeStateFile } : {}) });
-      const loaded = await this.state.load();
-      if (loaded.source === "reset-corrupt") log.warn({ moved_to: loaded.corruptCopy }, "state.json was corrupt: moved aside, starting from defaults (--reset-state)");
-      if (loaded.removedTempFiles.length > 0) log.info({ files: loaded.removedTempFiles }, "removed temp files left by a crash");
-      const active = await this.resolveActiveAccount();
-      this.state.update((s) => ({ ...s, active_account: active, started_at: new Date(this.clock.now()).toISOString() }));
-      await this.state.flush();
-      void this.events.append({ type: "daemon_started", version: VERSION, active_account: active });
-
-      const env = this.o.env ?? process.env;
-      const token = config.http.token_env ? env[config.http.token_env] : undefined;
-      if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
-      const listen = this.o.listen ?? config.http.listen;
-      this.dashboard = buildDashboardFeed({
-        config, env, clock: this.clock, log, events: this.events, token, registry: this.registry, tmux: this.tmux,
-        statusView: () => this.statusView(), work: () => this.work, ledger: () => (this.state ? ledgerOf(this.state) : undefined),
-        persistHold: (reason) => void this.state?.update((x) => void (x.operator_hold = reason ?? null)),
-        noAccount: () => this.failover !== undefined && this.failover.activeAccount() === undefined,
-        delegation: () => this.delegation?.status(),
-      });
-      const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt, work: this.work?.loop.lastTickAt }) });
-      const handler = createApiHandler(
-        {
-          health: () => this.health(),
-          status: () => this.statusView(),
-          watchdog: () => ({ ...(this.work?.status.watchdog() ?? { stale: [], counters: {} }), ...(this.delegation ? { delegation: this.delegation.counters() } : {}) }),
-          delegated: () => this.delegation?.status(),
-          metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-          swap: async (to, origin) => {
-            if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
-            const record = (fields: Pick<OperatorActionEvent, "ok" | "code" | "outcome" | "from" | "to">): void => void this.events?.append({ type: "operator_action", action: "swap", ...(to !== undefined ? { to } : {}), origin, ...fields });
-            try {
-              const r = await this.failover.manualSwap(to);
-              record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
-              return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
-            } catch (err) {
-              const code = err instanceof AppError ? err.code : "SWAP_FAILED";
-              const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
-              record({ ok: false, code });
-              return { status, body: { ok: false, code, error: describeError(err) } };
-            }
-          },
-          dashboard: this.dashboard,
-          hook: async (body) => {
-            const parsed = parseHookEnvelope(body);
-            if (!parsed.ok) return { ok: false, reason: parsed.reason };
-            metrics.hookEvents.inc({ event: parsed.event.kind });
-            this.ingestHook(parsed.event, this.clock.now(), parsed.envelope.event);
-            return { ok: true };
-          },
-        },
-        { log: log.child({ component: "http" }), ...(token ? { token } : {}), listenHost: parseListen(listen).host, allowedHosts: config.http.allowed_hosts },
-      );
-      this.server = await startHttpServer(listen, handler);
-      this.hookSettingsFile = await writeDaemonHookSettings(config.state_dir, this.server.url);
-      await writeHookToken(config.state_dir, token);
-      // Hooks that fired while the daemon was down waited in the spool: they count, in order.
-      await this.drainHookSpool();
-      // Agents started by an earlier run may post to an address that is gone (another port): their
-      // hooks spool, and are picked up here within seconds rather than at the next start.
-      this.spoolLoop = new PeriodicLoop({ name: "hook-spool", intervalMs: SPOOL_DRAIN_MS, clock: this.clock, log, tick: () => this.drainHookSpool() });
-
+      await this.clearStaleEnvFiles();
+      const active = await this.openState();
+      await this.startApi();
+      await this.startHookSpool();
       // One reconcile before reporting "running", so the pool is there when start() resolves.
       await this.pool.reconcile();
       await this.startWork();
-      this.pool.start();
-      this.spoolLoop.start();
-      this.janitor = new Janitor({
-        queueRoot: config.queue.root, projects: Object.keys(config.queue.projects), stateDir: config.state_dir, clock: this.clock,
-        log: log.child({ component: "janitor" }),
-        settings: { intervalMs: config.janitor.interval, doneRetentionMs: config.janitor.done_retention, failedRetentionMs: config.janitor.failed_retention, eventsMaxBytes: EVENTS_MAX_BYTES },
-        rotateEvents: (max) => this.events?.rotateIfLarger(max) ?? Promise.resolve(false),
-        ...(this.worktrees ? { worktrees: this.worktreeSweep(this.worktrees) } : {}),
-      });
-      this.janitor.start();
-      this.work?.loop.start();
-      this.work?.watcher.start();
-      this.dashboard.start();
+      this.startLoops();
       this.startedAt = this.clock.now();
       this.lifecycle = "running";
-      log.info({ url: this.server.url, active_account: active, pool: this.pool.heldSessions() }, "claude-failover running");
+      this.o.log.info({ url: this.server?.url, active_account: active, pool: this.pool.heldSessions() }, "claude-failover running");
     } catch (err) {
       await this.teardown();
       this.lifecycle = "stopped";
       if (err instanceof StartupError) throw err;
       throw new StartupError([describeError(err)], { cause: err });
     }
+  }
+
+  /** One daemon per state_dir and per tmux server: a second would drive the same sessions. */
+  private async takeLocks(): Promise<void> {
+    const { config, log } = this.o;
+    await ensureDir(config.state_dir, 0o700);
+    this.locks.push(...(await takeDaemonLocks({
+      stateDir: config.state_dir, log,
+      tmuxLock: this.o.tmuxLock ?? (this.o.tmux ? undefined : tmuxLockFile(config.tmux.socket, this.o.env ?? process.env)),
+    })));
+  }
+
+  /**
+   * Env files (account secrets) a crash left behind are never left lying around. After the lock:
+   * a second daemon must not remove the files of the one running.
+   */
+  private async clearStaleEnvFiles(): Promise<void> {
+    const staleEnvFiles = await new LaunchEnvFiles(this.o.config.state_dir).clear();
+    if (staleEnvFiles > 0) this.o.log.info({ files: staleEnvFiles }, "removed launch env files left by a crash");
+  }
+
+  /** The event log and state.json, with the active account resolved and the start recorded; resolves that account. */
+  private async openState(): Promise<string> {
+    const { config, log } = this.o;
+    this.events = new EventLog({
+      dir: config.state_dir, clock: this.clock,
+      onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),
+    });
+    this.state = openDaemonStateStore(config.state_dir, this.clock, { resetCorrupt: this.o.resetCorruptState === true, ...(this.o.writeStateFile ? { writeFile: this.o.writeStateFile } : {}) });
+    const loaded = await this.state.load();
+    if (loaded.source === "reset-corrupt") log.warn({ moved_to: loaded.corruptCopy }, "state.json was corrupt: moved aside, starting from defaults (--reset-state)");
+    if (loaded.removedTempFiles.length > 0) log.info({ files: loaded.removedTempFiles }, "removed temp files left by a crash");
+    const active = await this.resolveActiveAccount();
+    this.state.update((s) => ({ ...s, active_account: active, started_at: new Date(this.clock.now()).toISOString() }));
+    await this.state.flush();
+    void this.events.append({ type: "daemon_started", version: VERSION, active_account: active });
+    return active;
+  }
+
+  /** The HTTP API and the dashboard feed, then the hook settings and token agents post with. */
+  private async startApi(): Promise<void> {
+    const { config, log } = this.o;
+    const env = this.o.env ?? process.env;
+    const token = config.http.token_env ? env[config.http.token_env] : undefined;
+    if (config.http.token_env && !token) throw new StartupError([`http.token_env names ${config.http.token_env}, which is not set in the environment`]);
+    const listen = this.o.listen ?? config.http.listen;
+    this.dashboard = buildDashboardFeed({
+      config, env, clock: this.clock, log, events: this.events!, token, registry: this.registry, tmux: this.tmux,
+      statusView: () => this.statusView(), work: () => this.work, ledger: () => (this.state ? ledgerOf(this.state) : undefined),
+      persistHold: (reason) => void this.state?.update((x) => void (x.operator_hold = reason ?? null)),
+      noAccount: () => this.failover !== undefined && this.failover.activeAccount() === undefined,
+      delegation: () => this.delegation?.status(),
+    });
+    const metrics = createMetrics({ sessions: this.registry, loops: () => ({ "pool-reconcile": this.pool.lastTickAt, work: this.work?.loop.lastTickAt }) });
+    const handler = createApiHandler(
+      {
+        health: () => this.health(),
+        status: () => this.statusView(),
+        watchdog: () => ({ ...(this.work?.status.watchdog() ?? { stale: [], counters: {} }), ...(this.delegation ? { delegation: this.delegation.counters() } : {}) }),
+        delegated: () => this.delegation?.status(),
+        metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+        swap: (to, origin) => this.swapRequest(to, origin),
+        dashboard: this.dashboard,
+        hook: async (body) => {
+          const parsed = parseHookEnvelope(body);
+          if (!parsed.ok) return { ok: false, reason: parsed.reason };
+          metrics.hookEvents.inc({ event: parsed.event.kind });
+          this.ingestHook(parsed.event, this.clock.now(), parsed.envelope.event);
+          return { ok: true };
+        },
+      },
+      { log: log.child({ component: "http" }), ...(token ? { token } : {}), listenHost: parseListen(listen).host, allowedHosts: config.http.allowed_hosts },
+    );
+    this.server = await startHttpServer(listen, handler);
+    this.hookSettingsFile = await writeDaemonHookSettings(config.state_dir, this.server.url);
+    await writeHookToken(config.state_dir, token);
+  }
+
+  /** POST /api/swap: a manual swap, recorded as the operator's action with its origin. */
+  private async swapRequest(to: string | undefined, origin: Origin): Promise<{ status: number; body: Record<string, unknown> }> {
+    if (!this.failover) return { status: 503, body: { ok: false, error: "the daemon is not running its loops" } };
+    const record = (fields: Pick<OperatorActionEvent, "ok" | "code" | "outcome" | "from" | "to">): void => void this.events?.append({ type: "operator_action", action: "swap", ...(to !== undefined ? { to } : {}), origin, ...fields });
+    try {
+      const r = await this.failover.manualSwap(to);
+      record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
+      return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : "SWAP_FAILED";
+      const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
+      record({ ok: false, code });
+      return { status, body: { ok: false, code, error: describeError(err) } };
+    }
+  }
+
+  /** Hooks that fired while the daemon was down waited in the spool: they count, in order. */
+  private async startHookSpool(): Promise<void> {
+    await this.drainHookSpool();
+    // Agents started by an earlier run may post to an address that is gone (another port): their
+    // hooks spool, and are picked up here within seconds rather than at the next start.
+    this.spoolLoop = new PeriodicLoop({ name: "hook-spool", intervalMs: SPOOL_DRAIN_MS, clock: this.clock, log: this.o.log, tick: () => this.drainHookSpool() });
+  }
+
+  /** The periodic loops, last: the pool's, the spool's, the janitor's, the work loop and the inbox watcher, the dashboard's. */
+  private startLoops(): void {
+    const { config, log } = this.o;
+    this.pool.start();
+    this.spoolLoop?.start();
+    this.janitor = new Janitor({
+      queueRoot: config.queue.root, projects: Object.keys(config.queue.projects), stateDir: config.state_dir, clock: this.clock,
+      log: log.child({ component: "janitor" }),
+      settings: { intervalMs: config.janitor.interval, doneRetentionMs: config.janitor.done_retention, failedRetentionMs: config.janitor.failed_retention, eventsMaxBytes: EVENTS_MAX_BYTES },
+      rotateEvents: (max) => this.events?.rotateIfLarger(max) ?? Promise.resolve(false),
+      ...(this.worktrees ? { worktrees: this.worktreeSweep(this.worktrees) } : {}),
+    });
+    this.janitor.start();
+    this.work?.loop.start();
+    this.work?.watcher.start();
+    this.dashboard?.start();
   }
 
   /** Stops the loops, flushes state and closes the API; tmux sessions keep running. Idempotent. */
@@ -280,54 +316,43 @@ export class Daemon {
     void this.events?.append({ type: "hook", event: name, kind: event.kind, claude_session_id: event.sessionId, ...("error" in event ? { error: event.error } : {}) });
   }
 
-  /** The queue, the work loop (re-adopting what a previous run left in active/), the watcher, status.json. */
+  /** The queue, the quota watch, the work loop (re-adopting what a previous run left in active/), the watcher, status.json, the failover. */
   private async startWork(): Promise<void> {
     const { config, log } = this.o;
+    const env = this.o.env ?? process.env;
     const state = this.state!;
     const ledger = ledgerOf(state);
     await ensureDir(config.queue.root, 0o700);
     this.delegation = createDelegationManager({
-      config, env: this.o.env ?? process.env, clock: this.clock, log,
+      config, env, clock: this.clock, log,
       notify: (n) => void this.notifier.notify({ kind: n.kind === "budget_reached" ? "budget-reached" : "delegation-failed", text: n.message, ...(n.kind === "delegation_failed" ? { key: `${n.project}/${n.task}` } : {}) }),
       record: (e) => void this.events?.append(e),
     });
     const delegation = this.delegation;
-    // Issue 12: a project with isolation: worktree that is no git repository refuses the start.
-    const wt = await setUpWorktrees(config, execGit({ env: this.o.env ?? process.env }), log);
+    // A project with isolation: worktree that is no git repository refuses the start.
+    const wt = await setUpWorktrees(config, execGit({ env }), log);
     if (!wt.ok) throw new StartupError(wt.problems);
     this.worktrees = wt.setup;
+    const record = (e: FailoverEvent): void => void this.events?.append(e);
+    // Built before the work loop: supervision reports each screen to it and asks it whether a task is held at a limit.
+    const watch = buildLimitWatch({
+      config, clock: this.clock, log, store: state, tasks: ledger, hooks: this.hooks, record,
+      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
+    });
     const { loop, queue, driver } = buildWorkLoop({
-      config, env: this.o.env ?? process.env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
+      config, env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,
+      // The one late binding: the failover commands the work loop, so it is built after it, yet dispatch asks it for the account.
       activeAccount: () => this.failover?.activeAccount(),
-      observeScreen: (r, v) => this.failover?.observeScreen(r, v),
-      limitHeld: (r) => this.failover?.holdsLimit(r) ?? false,
+      observeScreen: (r, v) => watch.observeScreen(r, v),
+      limitHeld: (r) => watch.holdsLimit(r),
       ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
       onFault: (f) => void this.notifier.notify({ kind: "task-stuck", key: f.task, text: `task ${f.task} is stuck: ${f.reason}; retried every ${Math.round(config.watcher.poll_interval / 1000)} s` }),
       worktrees: wt.setup.port,
-      record: (event) => {
-        void this.events?.append(event);
-        this.notifyAbout(event);
-        if (event.type === "task_done" || event.type === "task_failed") {
-          this.work?.status.countFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
-            attempts: event.attempts, since: this.clock.now(), session: event.session, ...(event.type === "task_done" ? { account: event.account } : {}),
-          });
-        }
-        this.work?.status.poke();
-      },
+      record: (event) => this.recordWorkEvent(event),
     });
-    await queue.ensureLayout();
-    const recovered = await queue.recover();
-    if (recovered.finished.length + recovered.tempFilesRemoved + recovered.sharedIds.length > 0) log.info({ recovered }, "queue recovered after a crash");
-    await this.delegation?.start();
-    const held = state.get().operator_hold;
-    if (held !== null) {
-      loop.hold(held);
-      log.warn({ reason: held }, "dispatch stays paused by the operator, as before the restart (resume it from the dashboard)");
-    }
-    const adopted = await loop.adopt();
-    if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length + adopted.stuck.length > 0) log.info(adopted, "tasks in active/ after restart");
+    await this.recoverQueue(queue, loop);
     const projects = Object.keys(config.queue.projects);
     const watcher = new InboxWatcher({
       root: config.queue.root, projects, rescanIntervalMs: config.queue.rescan_interval, clock: this.clock, log,
@@ -338,10 +363,8 @@ export class Daemon {
       delegated: () => (this.delegation?.status().active ?? []).map((j) => ({ project: j.project, id: j.id, since: Date.parse(j.submitted_at) })),
     });
     this.work = { loop, queue, watcher, status };
-    this.failover = new Failover({
-      config, env: this.o.env ?? process.env, clock: this.clock, log, store: state, tmux: this.tmux, pool: this.pool, work: loop, driver,
-      hooks: this.hooks, notifier: this.notifier, record: (e) => void this.events?.append(e),
-      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
+    this.failover = buildFailover({
+      config, env, clock: this.clock, log, store: state, tmux: this.tmux, pool: this.pool, work: loop, driver, watch, notifier: this.notifier, record,
     });
     await this.failover.start();
     // A turn that ended (or failed) is worth a look now rather than at the next poll.
@@ -349,6 +372,34 @@ export class Daemon {
       if (e.kind === "Stop" || e.kind === "StopFailure" || e.kind === "SessionEnd") loop.poke();
     });
     await status.start();
+  }
+
+  /** After a restart, before any loop: the queue's layout and crash recovery, delegation, the operator's hold, adoption (Q4). */
+  private async recoverQueue(queue: TaskQueue, loop: WorkLoop): Promise<void> {
+    const log = this.o.log;
+    await queue.ensureLayout();
+    const recovered = await queue.recover();
+    if (recovered.finished.length + recovered.tempFilesRemoved + recovered.sharedIds.length > 0) log.info({ recovered }, "queue recovered after a crash");
+    await this.delegation?.start();
+    const held = this.state!.get().operator_hold;
+    if (held !== null) {
+      loop.hold(held);
+      log.warn({ reason: held }, "dispatch stays paused by the operator, as before the restart (resume it from the dashboard)");
+    }
+    const adopted = await loop.adopt();
+    if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length + adopted.stuck.length > 0) log.info(adopted, "tasks in active/ after restart");
+  }
+
+  /** A work loop event: events.jsonl, the notifier, the finished counts and a status.json refresh. */
+  private recordWorkEvent(event: TaskEvent): void {
+    void this.events?.append(event);
+    this.notifyAbout(event);
+    if (event.type === "task_done" || event.type === "task_failed") {
+      this.work?.status.countFinished(event.project, event.task, event.type === "task_done" ? "done" : "failed", {
+        attempts: event.attempts, since: this.clock.now(), session: event.session, ...(event.type === "task_done" ? { account: event.account } : {}),
+      });
+    }
+    this.work?.status.poke();
   }
 
   /** The janitor's view for the worktree rules: tasks in flight from state.json, live panes' cwds from tmux. */
@@ -461,8 +512,8 @@ export class Daemon {
       queue: this.work?.status.countsByProject() ?? {},
       last_swap: s?.last_swap ?? null,
       swaps: s?.swaps ?? [],
-      partial_swap: (this.failover?.switcher.partialSwap ?? null) !== null,
-      swap_state: this.failover?.switcher.state ?? "idle",
+      partial_swap: this.failover?.swapStatus().partial ?? false,
+      swap_state: this.failover?.swapStatus().state ?? "idle",
     };
   }
 }

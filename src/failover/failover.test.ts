@@ -1,0 +1,173 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { LinkProblem } from "../accounts/shared-links.js";
+import { SwapError } from "../accounts/switcher.js";
+import { NOW, screens } from "../quota/test-verdicts.js";
+import { AGENT_1, AGENT_2, homeOf, makeWorld, working } from "./test-failover.js";
+
+const HOUR = 3_600_000;
+const brokenLinksOf = (home: string): LinkProblem[] =>
+  home === homeOf("b") ? [{ home, link: `${home}/projects`, kind: "missing", expected: "/shared/projects", fix: "create it" }] : [];
+const DAY = 24 * HOUR;
+
+describe("Failover: acting on a swap decision", () => {
+  test("a limit on the active account: the loop is paused, the swap runs, the task resumes on the target, the swap is recorded, the loop resumes", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({ now: NOW, tasks: [task] });
+    w.watch.observeScreen(task, screens.limitWithReset());
+    assert.equal(w.watch.holdsLimit(task), true);
+    await w.tick();
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool", "flip:b", "recreate-pool", "resume-on:t1@b", "resume", "resume"]);
+    const swap = w.events.find((e) => e.type === "swap");
+    assert.equal(swap?.outcome, "done");
+    assert.equal(swap?.from, "a");
+    assert.equal(swap?.to, "b");
+    assert.deepEqual(swap?.resumed, ["p/t1"]);
+    assert.equal(w.state.active, "b");
+    assert.equal(w.state.swaps[0]?.to, "b");
+    assert.equal(w.watch.ledger.active(), "b");
+    assert.equal(w.failover.activeAccount(), "b");
+    assert.deepEqual(w.failover.swapStatus(), { state: "idle", partial: false });
+    assert.equal(w.watch.holdsLimit({ ...task, account: "b" }), false, "resumed with --resume: its replayed limit is history");
+    assert.deepEqual(w.notes.map((n) => n.kind), ["swap-done"]);
+  });
+
+  test("a manual swap to an exhausted account marks it available: the operator's word", async () => {
+    const w = makeWorld({ now: NOW });
+    w.watch.ledger.markExhausted("b", NOW + HOUR, "test");
+    const r = await w.failover.manualSwap("b");
+    assert.equal(r.outcome, "done");
+    assert.equal(w.watch.ledger.isAvailable("b"), true);
+    assert.equal(w.watch.ledger.active(), "b");
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool", "flip:b", "recreate-pool", "resume", "resume"]);
+  });
+
+  test("SWAP_LINKS_BROKEN: the swap rolls back, the target is marked broken, the loop resumes", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({
+      now: NOW, tasks: [task],
+      linkProblems: brokenLinksOf,
+    });
+    w.watch.observeScreen(task, screens.limitWithReset());
+    await w.tick();
+    assert.deepEqual(w.calls.slice(0, 4), ["pause:swap", "kill-pool", "flip:b", "flip:a"]);
+    assert.equal(w.calls.at(-1), "resume");
+    assert.equal(w.watch.ledger.isBroken("b"), true);
+    assert.equal(w.watch.ledger.active(), "a");
+    assert.equal(w.state.active, "a");
+    assert.equal(w.events.some((e) => e.type === "swap"), false, "a swap that threw is not recorded as one");
+    // The manual path throws it to the caller.
+    const m = makeWorld({ now: NOW, linkProblems: brokenLinksOf });
+    await assert.rejects(m.failover.manualSwap("b"), (err: unknown) => err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN");
+    assert.equal(m.watch.ledger.isBroken("b"), true);
+    assert.equal(m.calls.at(-1), "resume");
+  });
+});
+
+describe("Failover: every account out, then the resume", () => {
+  /** One account, its task at the limit: the exhausted decision. */
+  function allOut() {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({ now: NOW, accounts: ["a"], tasks: [task] });
+    w.watch.observeScreen(task, screens.limitWithReset());
+    return { w, task };
+  }
+
+  test("exhausted: notifies all-exhausted once, pauses dispatch, and waits while no account is back", async () => {
+    const { w } = allOut();
+    w.screens.set("cf-pool-1", screens.limitWithReset());
+    await w.tick();
+    assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted"]);
+    assert.equal(w.failover.activeAccount(), undefined, "dispatch paused");
+    await w.clock.advance(HOUR);
+    await w.tick();
+    assert.deepEqual(w.calls, [], "wait: no key, no continue, no swap");
+    assert.deepEqual(w.eventTypes(), []);
+    assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted"]);
+  });
+
+  test("at the reset: the limit menu gets its key first; the interrupted task is continued at the next poll, then 'resumed' and the loop resumes", async () => {
+    const { w } = allOut();
+    w.screens.set("cf-pool-1", screens.limitMenu());
+    await w.tick();
+    await w.clock.advance(DAY);
+    await w.tick();
+    assert.deepEqual(w.calls, ["key:cf-pool-1:1"], "never Enter: the option's number (U5)");
+    assert.deepEqual(w.eventTypes(), [], "a press pending: not resumed yet");
+
+    w.screens.set("cf-pool-1", screens.idle());
+    await w.tick();
+    assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "resume"]);
+    assert.deepEqual(w.eventTypes(), ["resumed"]);
+    assert.equal(w.events.find((e) => e.type === "resumed")?.account, "a");
+    assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted", "resumed"]);
+    assert.deepEqual(w.watch.monitor.interrupted(), [], "the continue is noted as a submit: a limit now is a new hit");
+    assert.equal(w.failover.activeAccount(), "a");
+
+    await w.tick();
+    assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "resume"], "resumed once");
+  });
+
+  test("an interrupted task whose screen moved on from the banner is continued too", async () => {
+    const { w } = allOut();
+    w.screens.set("cf-pool-1", screens.idle());
+    await w.tick();
+    await w.clock.advance(DAY);
+    await w.tick();
+    assert.deepEqual(w.calls, ["continue:t1", "resume"]);
+    assert.deepEqual(w.eventTypes(), ["resumed"]);
+  });
+
+  test("another account back first: the resume step swaps to it (the monitor's own swap is held by the cooldown)", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({ now: NOW, tasks: [task], settings: { reactivateCooldownMs: 2 * HOUR }, lastSwapAt: NOW - 60_000 });
+    w.watch.ledger.markExhausted("b", NOW + 10 * 60_000, "test");
+    w.screens.set("cf-pool-1", screens.limitWithReset());
+    w.watch.observeScreen(task, screens.limitWithReset());
+    await w.tick();
+    assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted"]);
+    assert.deepEqual(w.calls, []);
+
+    await w.clock.advance(11 * 60_000);
+    await w.tick();
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool", "flip:b", "recreate-pool", "resume-on:t1@b", "resume", "resume"]);
+    const swap = w.events.find((e) => e.type === "swap");
+    assert.equal(swap?.to, "b");
+    assert.equal(swap?.reason, "b is available again");
+    assert.equal(w.watch.ledger.active(), "b");
+
+    // The monitor's next poll finds the active account available: the wait ends there, dispatch goes on.
+    w.screens.set("cf-pool-1", screens.busy());
+    await w.tick();
+    assert.deepEqual(w.calls.slice(7), ["resume"], "the resumed task is at work: nothing pressed, nothing continued");
+    assert.deepEqual(w.eventTypes(), ["swap", "resumed"]);
+    assert.equal(w.failover.activeAccount(), "b");
+  });
+});
+
+describe("Failover: dedicated sessions across a swap", () => {
+  test("the agent in a dedicated session is brought back on the target home under its id, in the cwd it ran in; a session with no agent is left as it is", async () => {
+    const w = makeWorld({
+      now: NOW,
+      dedicated: [{ name: "ded-1", cwd: "/srv/configured" }, { name: "ded-2", cwd: "/srv/other" }],
+      panes: new Map([
+        ["ded-1", { pane: { title: "", currentCommand: "claude", pid: 4242, dead: false }, agent: { sessionId: AGENT_2, cwd: "/srv/ran-here" } }],
+        ["ded-2", { pane: { title: "", currentCommand: "bash", pid: 4343, dead: false }, agent: null }],
+      ]),
+      transcripts: new Set([`${homeOf("b")}|/srv/ran-here|${AGENT_2}`]),
+    });
+    const r = await w.failover.manualSwap("b");
+    assert.deepEqual(r.relaunched, ["ded-1"]);
+    assert.deepEqual(w.calls.filter((c) => c.includes("ded-")), ["exit:ded-1", `launch:ded-1:/srv/ran-here:CLAUDE_CONFIG_DIR=${homeOf("b")} claude --resume ${AGENT_2}`]);
+  });
+
+  test("a dedicated agent with no conversation yet starts fresh under the same id, in its configured cwd when its own is unknown", async () => {
+    const w = makeWorld({
+      now: NOW,
+      dedicated: [{ name: "ded-1", cwd: "/srv/configured" }],
+      panes: new Map([["ded-1", { pane: { title: "", currentCommand: "claude", pid: 4242, dead: false }, agent: { sessionId: AGENT_2, cwd: null } }]]),
+    });
+    await w.failover.manualSwap("b");
+    assert.deepEqual(w.calls.filter((c) => c.includes("ded-")), ["exit:ded-1", `launch:ded-1:/srv/configured:CLAUDE_CONFIG_DIR=${homeOf("b")} claude --session-id ${AGENT_2}`]);
+  });
+});
