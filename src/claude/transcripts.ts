@@ -23,8 +23,7 @@ export const MAX_SANITIZED_LENGTH = 200;
 /**
  * The folder name Claude Code gives a working directory under `projects/`: every UTF-16 code unit
  * outside [A-Za-z0-9] becomes `-`; past 200 characters the name is cut to 200 and `-<hash>` is
- * appended, the hash being base-36 of |djb2| over the original path. Read from the 2.1.197 binary
- * (`e.replace(/[^a-zA-Z0-9]/g,"-")`, `${t.slice(0,200)}-${Math.abs(djb2(e)).toString(36)}`).
+ * appended, the hash being base-36 of |djb2| over the original path (as the 2.1.197 binary does it).
  */
 export function sanitizeProjectPath(name: string): string {
   const sanitized = name.replace(/[^a-zA-Z0-9]/g, "-");

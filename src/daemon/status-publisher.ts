@@ -29,10 +29,9 @@ export interface StaleTask {
 }
 
 /**
- * Keeps every project's status.json (contract §4) up to date — written when it changes and at least every
- * minute — and keeps the counts /status shows, so an HTTP request never walks the queue folders.
- * Finished tasks are remembered for 24 h: from the work loop's events,
- * and at start from the mtimes in done/ and failed/.
+ * Keeps every project's status.json (contract §4) up to date, written when it changes and at least every
+ * minute, and the counts /status shows, so an HTTP request never walks the queue folders. Finished tasks
+ * are remembered for 24 h: from the work loop's events, and at start from the mtimes in done/ and failed/.
  */
 export class StatusPublisher {
   private readonly loop: PeriodicLoop;

@@ -264,7 +264,7 @@ export class AgentDriver {
 
   /**
    * Pastes the prompt through a buffer (bracketed: text is never read as keys), submits it with a
-   * separate Enter — an Enter in the same write as a paste is swallowed (prototype 0.3.2) — and
+   * separate Enter — an Enter in the same write as a paste is swallowed — and
    * confirms it was taken: the UserPromptSubmit hook, or a busy screen, or the input box emptied.
    * If the text still sits in the box, Enter is sent again (up to 3 times).
    */
@@ -309,12 +309,9 @@ export class AgentDriver {
 
   /**
    * Ends Claude Code and resolves once a shell holds the pane. Ctrl-C never submits anything: it
-   * interrupts a turn, empties a non-empty input box, and on an empty box arms the exit that the next
-   * press confirms. Typing `/exit` can land behind a prompt whose paste Claude Code has not drawn
-   * yet, and Enter then submits both (found by the crash harness) — so it is typed only with
-   * `afterTurn`: the agent has just finished a turn the daemon submitted, nothing else was typed, the
-   * box is empty. There `/exit` waits for the CLI's post-turn work (~0.5 s in all), where Ctrl-C cuts
-   * that work short and then waits on it (~1.8 s; benchmark).
+   * interrupts a turn, empties the input box, and on an empty box arms the exit the next press confirms.
+   * `/exit` (~0.5 s against ~1.8 s for Ctrl-C after a turn) is typed only with `afterTurn`, when the box is
+   * known empty: behind a paste not yet drawn, its Enter would submit both.
    */
   async exit(session: string, signal?: AbortSignal, options: { afterTurn?: boolean } = {}): Promise<void> {
     if (options.afterTurn && !SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) {
@@ -332,11 +329,8 @@ export class AgentDriver {
       if (this.d.clock.now() > deadline) break;
       await this.d.tmux.sendKey(session, "C-c", signal);
       presses++;
-      // At its prompt with an empty box, the agent needs exactly two presses (arm, confirm): sent
-      // back to back, the CLI's double-press window cannot close between them however loaded the
-      // machine is — waiting for the first press's frame missed it under load (a benchmark swap:
-      // 15 s to end one idle agent). Not when the exit is armed already: the first press ends it.
-      // Once only: an agent the pair did not end is pressed one frame at a time.
+      // An idle agent with an empty box needs two presses (arm, confirm), sent back to back so the CLI's
+      // double-press window cannot close between them under load. Once only, and not when already armed.
       const v = before.verdict;
       if (!paired && v.state === "idle" && !v.inputText && !EXIT_ARMED.test(before.capture)) {
         paired = true;

@@ -144,9 +144,8 @@ export class WorkLoop {
    */
   async pause(reason: string): Promise<void> {
     this.pausedFor = reason;
-    // A pass already under way would go on supervising sessions the swap is killing, and file their
-    // tasks as lost while the swap resumes them (found by the demo under load): wait for it to end.
-    // It stops at the next task it would look at.
+    // A pass under way would file as lost the tasks of sessions the swap is killing: wait for it (it
+    // stops at the next task it would look at).
     await this.ticking?.catch(() => undefined);
     await this.settled();
   }
@@ -211,9 +210,7 @@ export class WorkLoop {
   private async pass(signal: AbortSignal): Promise<void> {
     if (this.pausedFor !== undefined) return;
     await this.unstick(signal);
-    // Every task in flight is looked at side by side: each has its own session and its own file, and
-    // finishing one (filing it, then ending its agent: ~0.35 s) must not hold up the others — one
-    // after another, the tenth of ten tasks done together was filed 3 s late (benchmark). pause()
+    // Tasks are looked at side by side: finishing one (~0.35 s) must not hold up the others. pause()
     // waits for the whole pass, so a swap never runs beside a supervision.
     const inFlight = this.d.ledger.records().filter((r) => r.phase === "working" && !this.handing.has(r.session));
     const results = await Promise.allSettled(inFlight.map((r) => supervise(r, this.d, this.outcomes, signal)));

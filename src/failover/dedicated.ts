@@ -94,7 +94,7 @@ export class DedicatedSessions {
   /**
    * The claude session id of the agent in a dedicated session, from Claude Code's own
    * `<config dir>/sessions/<pid>.json`; null when no agent runs there or its id cannot be read: the
-   * session is then left as it is, never relaunched blind (0.3.0).
+   * session is then left as it is, never relaunched blind.
    */
   private async sessionId(session: string): Promise<string | null> {
     try {

@@ -280,8 +280,10 @@ export class TaskQueue {
     return out;
   }
 
-  /** Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (contract §4 shape). */
-  /** Writes the project's status.json; `counts` when the caller has just read them (else they are read here). */
+  /**
+   * Rewrites `<root>/<project>/status.json` atomically from the daemon's view of each task (contract §4 shape);
+   * `counts` when the caller has just read them, else they are read here.
+   */
   async writeStatusJson(project: string, tasks: Readonly<Record<string, TaskStatusInput>>, counts?: QueueCounts): Promise<void> {
     this.checkProject(project);
     await writeProjectStatus(this.root, project, counts ?? (await countProject(this.root, project)), tasks, this.deps.clock.now());

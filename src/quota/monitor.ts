@@ -65,8 +65,8 @@ export class QuotaMonitor {
   }
 
   /**
-   * Sessions whose agent met a limit and has done no new work since: each gets its continuation at a resume
-   * (issue 10: the session interrupted first never got its "continue"). `agent` is its claude session id.
+   * Sessions whose agent met a limit and has done no new work since: each gets its continuation at a resume,
+   * the first interrupted as well as the last. `agent` is its claude session id.
    */
   interrupted(): { session: string; agent: string | null; account: string }[] {
     const out: { session: string; agent: string | null; account: string }[] = [];
@@ -150,8 +150,7 @@ export class QuotaMonitor {
       s.suspect = null;
       return this.sighting(s, hit);
     }
-    // U2: without a reset time the banner must hold for confirm_polls polls in a row (prototype 0.2.2: a lone
-    // transient error read as a limit swapped accounts).
+    // U2: without a reset time the banner must hold for confirm_polls polls in a row (a lone transient error is no limit).
     const polls = s.suspect !== null && s.suspect.account === account ? s.suspect.polls + 1 : 1;
     s.suspect = { polls, account, text: limit.text };
     if (polls < this.d.settings.confirmPolls) {
@@ -294,7 +293,7 @@ export class QuotaMonitor {
     const now = this.d.clock.now();
     const wait = this.cooldownLeft(now);
     if (wait > 0) {
-      // Prototype 0.2.1: without a cooldown, lingering banners swapped accounts back and forth every 30 s.
+      // Without a cooldown, banners still on screen after a swap would swap accounts back and forth.
       if (hit !== null) this.note(hit, "suppressed", "cooldown", `${Math.ceil(wait / 1000)} s of reactivate_cooldown left`);
       return [];
     }
@@ -350,9 +349,8 @@ export class QuotaMonitor {
 
   /**
    * The state of `name`, for the agent `agent` (its claude session id) when the caller knows it.
-   * Another agent in the same session (the next task's fresh one) starts afresh: a replay noted
-   * after --resume, an open episode or a pending suspect were about the previous agent — kept, a
-   * replay never cleared by a busy frame hid the next agent's limit on screen (benchmark, no hooks).
+   * Another agent in the same session (the next task's fresh one) starts afresh: what was noted (a
+   * replay, an open episode, a suspect) was about the previous agent and would hide the new one's limit.
    */
   private session(name: string, agent?: string): SessionQuota {
     let s = this.sessions.get(name);
