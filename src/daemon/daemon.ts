@@ -344,8 +344,7 @@ export class Daemon {
       hooks: this.hooks, ledger,
       // The one late binding: the failover commands the work loop, so it is built after it, yet dispatch asks it for the account.
       activeAccount: () => this.failover?.activeAccount(),
-      observeScreen: (r, v) => watch.observeScreen(r, v),
-      limitHeld: (r) => watch.holdsLimit(r),
+      limits: watch,
       ...(delegation ? { offer: (p: string, id: string) => delegation.offer(p, id) } : {}),
       settingsFile: () => this.hookSettingsFile!,
       onFault: (f) => void this.notifier.notify({ kind: "task-stuck", key: f.task, text: `task ${f.task} is stuck: ${f.reason}; retried every ${Math.round(config.watcher.poll_interval / 1000)} s` }),

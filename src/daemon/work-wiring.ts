@@ -4,9 +4,8 @@ import { classifyScreen } from "../claude/screen.js";
 import type { AccountConfig, Config } from "../config/schema.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
 import type { HookHub } from "../dispatch/hook-hub.js";
-import type { AccountPort, AgentAccount, SessionPort, WorktreePort } from "../dispatch/ports.js";
-import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
-import type { ScreenVerdict } from "../claude/screen.js";
+import type { AccountPort, AgentAccount, LimitPort, SessionPort, WorktreePort } from "../dispatch/ports.js";
+import type { TaskLedger } from "../dispatch/records.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
 import type { TaskFault } from "../dispatch/faults.js";
 import type { Clock } from "../lib/clock.js";
@@ -33,8 +32,7 @@ export interface WorkWiring {
   activeAccount: () => string | undefined;
   settingsFile: () => string;
   record: (event: TaskEvent) => void;
-  observeScreen?: (record: TaskRecord, verdict: ScreenVerdict) => void;
-  limitHeld?: (record: TaskRecord) => boolean;
+  limits?: LimitPort;
   offer?: (project: string, id: string) => Promise<"delegated" | "local">;
   onFault?: (fault: TaskFault) => void;
   worktrees?: WorktreePort;
@@ -114,8 +112,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     lastMessage: transcript.lastMessage,
     promptDelivered: transcript.promptDelivered,
     record: w.record,
-    ...(w.observeScreen ? { observeScreen: w.observeScreen } : {}),
-    ...(w.limitHeld ? { limitHeld: w.limitHeld } : {}),
+    ...(w.limits ? { limits: w.limits } : {}),
     ...(w.offer ? { offer: w.offer } : {}),
     ...(w.onFault ? { onFault: w.onFault } : {}),
     ...(w.worktrees ? { worktrees: w.worktrees } : {}),

@@ -20,6 +20,8 @@ export type ClaimResult =
 export type { FooterFields } from "../queue/footer.js";
 import type { WorktreeFinish, WorktreeRecord } from "../git/worktrees.js";
 import type { FooterFields } from "../queue/footer.js";
+import type { ScreenVerdict } from "../claude/screen.js";
+import type { TaskRecord } from "./records.js";
 
 export interface QueuePort {
   projects(): readonly string[];
@@ -46,6 +48,16 @@ export interface SessionPort {
   grow(): Promise<boolean>;
   markBusy(session: string, task: string, account: string): void;
   markIdle(session: string): void;
+}
+
+/**
+ * Usage limits as supervision meets them: it reports each screen of a working task and asks whether the task is
+ * held at a limit (then its swap or reset belongs to the failover, and it is left untimed). One decision, the
+ * failover's; supervision never judges a banner itself.
+ */
+export interface LimitPort {
+  observeScreen(record: TaskRecord, verdict: ScreenVerdict): void;
+  holdsLimit(record: TaskRecord): boolean;
 }
 
 /** An account as its agents are launched: its name, its home (CLAUDE_CONFIG_DIR) and the agents' environment. */

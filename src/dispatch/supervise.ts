@@ -34,7 +34,7 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
     }
     throw err;
   }
-  d.observeScreen?.(r, screen);
+  d.limits?.observeScreen(r, screen);
   const failure = d.hooks.failureSince(r.claude_session_id, since);
   if (screen.state === "shell") {
     await outcomes.retry(r, `the agent in ${r.session} exited (${screen.detail})`);
@@ -42,7 +42,7 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
   }
   // One decision on usage limits, the monitor's (throttling's StopFailure "rate_limit" is not one): a held task
   // waits for the swap or the reset, untimed; a limit banner it does not hold (yet) is only timed below.
-  if (d.limitHeld?.(r)) {
+  if (d.limits?.holdsLimit(r)) {
     outcomes.update(r, { idle_polls: 0 });
     return;
   }

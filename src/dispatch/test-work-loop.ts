@@ -1,6 +1,7 @@
 import { classifyScreen } from "../claude/screen.js";
 import { InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
+import type { TaskEvent } from "../state/events.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
 import { AgentDriver } from "./agent-driver.js";
 import { HookHub } from "./hook-hub.js";
@@ -58,7 +59,7 @@ export async function harness(o: HarnessOptions = {}) {
   };
   const queue = new FakeQueue(o.projects ?? ["p"]);
   const ledger = memoryLedger();
-  const events: { type: string; [k: string]: unknown }[] = [];
+  const events: TaskEvent[] = [];
   const driver = new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub });
   const loop = new WorkLoop({
     queue, sessions, driver, hooks: hub, ledger, clock, log: process.env.DEBUG_WL ? (await import("../lib/logger.js")).createLogger({ level: "debug" }) : silentLogger(),

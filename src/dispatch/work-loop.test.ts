@@ -126,7 +126,7 @@ describe("WorkLoop", () => {
   });
 
   test("a limit banner the quota monitor does not hold (vetoed, history, unconfirmed) is still timed: the task times out", async () => {
-    const h = await harness({ behaviour: () => ({ kind: "limit" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 }, deps: { limitHeld: () => false } });
+    const h = await harness({ behaviour: () => ({ kind: "limit" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 }, deps: { limits: { observeScreen: () => undefined, holdsLimit: () => false } } });
     h.queue.add("p", "t1", "x");
     await h.tick(20);
     assert.equal(h.queue.where("p", "t1"), "failed");
@@ -135,7 +135,7 @@ describe("WorkLoop", () => {
   });
 
   test("a task the quota monitor holds at a limit waits for the failover, past its timeout", async () => {
-    const h = await harness({ behaviour: () => ({ kind: "limit" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 }, deps: { limitHeld: () => true } });
+    const h = await harness({ behaviour: () => ({ kind: "limit" }), settings: { taskTimeoutMs: 60_000, maxAttempts: 1 }, deps: { limits: { observeScreen: () => undefined, holdsLimit: () => true } } });
     h.queue.add("p", "t1", "x");
     await h.tick(20);
     assert.equal(h.queue.where("p", "t1"), "active");

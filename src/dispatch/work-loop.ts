@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { LaunchCommand } from "../claude/launch.js";
 import { sanitizePrompt } from "../claude/prompt-text.js";
-import type { ScreenVerdict } from "../claude/screen.js";
 import type { Clock } from "../lib/clock.js";
 import { isAbortError } from "../lib/clock.js";
 import { AppError, describeError } from "../lib/errors.js";
@@ -12,7 +11,7 @@ import type { TaskEvent } from "../state/events.js";
 import { adoptAfterRestart, type AdoptionReport } from "./adopt.js";
 import type { AgentDriver } from "./agent-driver.js";
 import type { HookHub } from "./hook-hub.js";
-import type { AccountPort, AgentAccount, ClaimedTask, QueuePort, SessionPort, WorktreePort } from "./ports.js";
+import type { AccountPort, AgentAccount, ClaimedTask, LimitPort, QueuePort, SessionPort, WorktreePort } from "./ports.js";
 import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
 import { supervise } from "./supervise.js";
 import { TaskNotSettledError, TaskOutcomes } from "./task-outcomes.js";
@@ -47,10 +46,8 @@ export interface WorkLoopDeps {
   promptDelivered(account: string, cwd: string, claudeSessionId: string): Promise<PromptEvidence>;
   /** Told about every task outcome (events.jsonl, notifications). */
   record(event: TaskEvent): void;
-  /** Sees every screen a working task's session shows (the quota monitor's screen source). */
-  observeScreen?(record: TaskRecord, verdict: ScreenVerdict): void;
-  /** Whether the quota monitor holds the task at a usage limit: supervision then leaves it untimed for the failover. */
-  limitHeld?(record: TaskRecord): boolean;
+  /** Where supervision reports screens and asks about usage limits (the failover's watch); absent: none watched. */
+  limits?: LimitPort;
   /** Delegation (when on): offered each waiting task before a local claim; "delegated" takes it off the inbox. */
   offer?(project: string, id: string): Promise<"delegated" | "local">;
   /** Told once when a task gets stuck (it could not be handed over, put back or filed); it is retried every pass. */
