@@ -64,6 +64,18 @@ describe("Failover: acting on a swap decision", () => {
   });
 });
 
+describe("Failover: a decision made stale by the swap before it", () => {
+  test("reactivate_cooldown 0s: the poll's own decision for the account just swapped away from is dropped, the loop is not paused again", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({ now: NOW, accounts: ["a", "b", "c"], tasks: [task], settings: { reactivateCooldownMs: 0 } });
+    w.watch.observeScreen(task, screens.limitWithReset());
+    await w.tick();
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool", "flip:b", "recreate-pool", "resume-on:t1@b", "resume", "resume"]);
+    assert.deepEqual(w.eventTypes(), ["swap"]);
+    assert.equal(w.watch.ledger.active(), "b");
+  });
+});
+
 describe("Failover: every account out, then the resume", () => {
   /** One account, its task at the limit: the exhausted decision. */
   function allOut() {

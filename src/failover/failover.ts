@@ -146,6 +146,8 @@ export class Failover {
   private async act(d: QuotaDecision): Promise<void> {
     this.d.log.warn({ decision: d }, "quota decision");
     if (d.kind === "swap") {
+      // Decided before a swap that ran since (same poll, no cooldown): its account is no longer the active one.
+      if (d.from !== this.d.watch.ledger.active()) return this.d.log.info({ decision: d }, "swap decision dropped: the account it swaps from is no longer active");
       await this.runSwap({ to: d.to, reason: `${d.reason} (${d.source}: ${d.matchedText})`, trigger: "auto" }).catch(() => undefined);
     } else if (d.kind === "exhausted") {
       const at = d.resetsAt ? new Date(d.resetsAt).toISOString() : "unknown";

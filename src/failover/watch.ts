@@ -65,7 +65,7 @@ export class LimitWatch {
         // The ledger holds an account until its reset (end of the shown minute, or exact) plus this grace.
         reset: { graceMs: settings.resumeGraceMs ?? 60_000 },
       },
-      record: (r) => d.record({ ...r, type: r.type }),
+      record: (r) => d.record(r),
       lastSwapAt: () => state.lastSwapAt(),
     });
   }
