@@ -70,6 +70,21 @@ const RETYPE_AFTER_MS = 10_000;
 /** First-run dialogs answered in one start-up at most: more is a dialog that keeps coming back, not a first run. */
 const MAX_DIALOG_ANSWERS = 8;
 
+/** How long a pasted prompt may take to show in the input box before Enter is pressed anyway. */
+const PASTE_SHOWN_MS = 2_000;
+/** How long a submitted prompt may take to be taken (busy, hook, box emptied) unless configured (`acceptTimeoutMs`). */
+const DEFAULT_ACCEPT_TIMEOUT_MS = 4_000;
+/** Enters sent for one prompt at most: a text still in the box after this many is not going to be taken. */
+const MAX_ENTERS = 3;
+/** How long `/exit` after a turn has to give the terminal back before Ctrl-C takes over. */
+const SLASH_EXIT_MS = 5_000;
+/** Longest an exit by Ctrl-C presses may take. */
+const CTRL_C_EXIT_MS = 15_000;
+/** How long after a press its frame may take to show before the next press. */
+const PRESS_SHOWN_MS = 2_000;
+/** How long an agent on its way out (it printed its resume line) has to end. */
+const LEAVING_MS = 10_000;
+
 const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
 
 /** The footer while Claude Code waits for the second Ctrl-C of an exit (CLAUDE-CODE.md §screens). */
@@ -266,7 +281,7 @@ export class AgentDriver {
    * Pastes the prompt through a buffer (bracketed: text is never read as keys), submits it with a
    * separate Enter — an Enter in the same write as a paste is swallowed — and
    * confirms it was taken: the UserPromptSubmit hook, or a busy screen, or the input box emptied.
-   * If the text still sits in the box, Enter is sent again (up to 3 times).
+   * If the text still sits in the box, Enter is sent again (MAX_ENTERS in all).
    */
   async submit(session: string, prompt: string, claudeSessionId: string, signal?: AbortSignal): Promise<void> {
     const since = this.d.clock.now();
@@ -275,7 +290,7 @@ export class AgentDriver {
     crashPoint("after-paste");
     // Wait until the paste shows in the input box before pressing Enter: a big paste is still being
     // read by Claude Code for some milliseconds, and an Enter during that becomes a newline.
-    const shown = this.d.clock.now() + 2000;
+    const shown = this.d.clock.now() + PASTE_SHOWN_MS;
     let sawInput = false;
     for (;;) {
       const v = await this.screen(session, signal);
@@ -284,9 +299,9 @@ export class AgentDriver {
       if (this.d.clock.now() > shown) break;
       await this.d.clock.sleep(this.pollMs / 3, signal);
     }
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    for (let attempt = 1; attempt <= MAX_ENTERS; attempt++) {
       await this.d.tmux.sendKey(session, "Enter", signal);
-      const deadline = this.d.clock.now() + (this.d.acceptTimeoutMs ?? 4000);
+      const deadline = this.d.clock.now() + (this.d.acceptTimeoutMs ?? DEFAULT_ACCEPT_TIMEOUT_MS);
       let v: ScreenVerdict | undefined;
       for (;;) {
         if (this.d.signals.promptSeen(claudeSessionId, since)) return;
@@ -304,7 +319,7 @@ export class AgentDriver {
       }
       this.d.log.warn({ session, attempt, screen: v?.state, input: v?.inputText?.slice(0, 60) }, "prompt not accepted yet: sending Enter again");
     }
-    throw new AgentError("PROMPT_NOT_ACCEPTED", `${session}: the prompt was not accepted after 3 Enters`, session);
+    throw new AgentError("PROMPT_NOT_ACCEPTED", `${session}: the prompt was not accepted after ${MAX_ENTERS} Enters`, session);
   }
 
   /**
@@ -317,10 +332,10 @@ export class AgentDriver {
     if (options.afterTurn && !SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) {
       await this.d.tmux.sendText(session, "/exit", signal);
       await this.d.tmux.sendKey(session, "Enter", signal);
-      if (await this.waitForShell(session, 5_000, signal)) return;
+      if (await this.waitForShell(session, SLASH_EXIT_MS, signal)) return;
       this.d.log.warn({ session }, "/exit did not end the agent: Ctrl-C");
     }
-    const deadline = this.d.clock.now() + 15_000;
+    const deadline = this.d.clock.now() + CTRL_C_EXIT_MS;
     let presses = 0;
     let paired = false;
     for (;;) {
@@ -339,7 +354,7 @@ export class AgentDriver {
       }
       // Press again once this press shows (a new frame: the box emptied, "Press Ctrl-C again to
       // exit", the turn interrupted) — soon enough for the CLI's double-press window.
-      const shown = this.d.clock.now() + 2_000;
+      const shown = this.d.clock.now() + PRESS_SHOWN_MS;
       // An exit message already on screen (an earlier agent's) says nothing about this one.
       const shellBefore = this.d.classify(before.capture).state === "shell";
       let leaving = false;
@@ -353,7 +368,7 @@ export class AgentDriver {
         if (leaving || this.d.clock.now() > shown || capture !== before.capture) break;
       }
       if (leaving) {
-        if (await this.waitForShell(session, 10_000, signal)) return;
+        if (await this.waitForShell(session, LEAVING_MS, signal)) return;
         break;
       }
     }
