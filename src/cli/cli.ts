@@ -1,14 +1,15 @@
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
 import { ConfigError, loadConfig, resolveConfigPath } from "../config/loader.js";
 import type { Config } from "../config/schema.js";
 import { VERSION } from "../lib/version.js";
 import { realDoctorDeps, runDoctor } from "../daemon/doctor.js";
 import { describeError } from "../lib/errors.js";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from "./io.js";
+import { EXIT_FAILURE, EXIT_USAGE, type CliIo } from "./io.js";
 import { runDaemonCommand } from "./run-command.js";
 import { classifyText, formatVerdict } from "../claude/classify-command.js";
 import { readFile } from "node:fs/promises";
 import { readAll } from "./io.js";
+import { Exit, runProgram } from "./program.js";
 import path from "node:path";
 import { submitTask } from "../queue/submit.js";
 import { MAX_TASK_BYTES } from "../queue/task.js";
@@ -25,13 +26,6 @@ async function readCapped(file: string, max = MAX_CAPTURE_BYTES): Promise<Buffer
   const bytes = await readFile(file);
   if (bytes.length > max) throw new Error(`larger than ${max} bytes`);
   return bytes;
-}
-
-/** Thrown inside an action to end the command with an exit code (and an optional message on stderr). */
-class Exit extends Error {
-  constructor(readonly code: number, message = "") {
-    super(message);
-  }
 }
 
 async function configOrExit(flag: string | undefined, io: CliIo): Promise<Config> {
@@ -238,20 +232,5 @@ async function activeBranches(stateDir: string): Promise<Record<string, string>>
 
 /** Runs the CLI with `argv` (without node and script); resolves the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
-  try {
-    await program.parseAsync([...argv], { from: "user" });
-    return EXIT_OK;
-  } catch (err) {
-    if (err instanceof Exit) {
-      if (err.message) io.stderr.write(err.message.endsWith("\n") ? err.message : `${err.message}\n`);
-      return err.code;
-    }
-    if (err instanceof CommanderError) {
-      // --help and --version end through here with exit code 0.
-      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    io.stderr.write(`claude-failover: ${describeError(err)}\n`);
-    return EXIT_FAILURE;
-  }
+  return runProgram(buildProgram(io), argv, io, { name: "claude-failover", nameOnExits: false });
 }

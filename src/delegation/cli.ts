@@ -6,8 +6,9 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { Command, CommanderError } from "commander";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, readAll, type CliIo } from "../cli/io.js";
+import { Command } from "commander";
+import { EXIT_FAILURE, EXIT_USAGE, readAll, type CliIo } from "../cli/io.js";
+import { Exit, runProgram } from "../cli/program.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { parseDuration } from "../lib/duration.js";
 import { describeError } from "../lib/errors.js";
@@ -24,12 +25,6 @@ export interface CclDelegateDeps {
   fetch?: typeof fetch;
 }
 
-class Exit extends Error {
-  constructor(readonly code: number, message = "") {
-    super(message);
-  }
-}
-
 interface ReadTask {
   fields: Record<string, unknown>;
   prompt: string;
@@ -39,19 +34,7 @@ interface ReadTask {
 
 /** Runs ccl-delegate with `argv` (without node and script); resolves the exit code. */
 export async function runCclDelegate(argv: readonly string[], io: CliIo, deps: CclDelegateDeps = {}): Promise<number> {
-  const program = buildProgram(io, deps);
-  try {
-    await program.parseAsync([...argv], { from: "user" });
-    return EXIT_OK;
-  } catch (err) {
-    if (err instanceof Exit) {
-      if (err.message) io.stderr.write(`ccl-delegate: ${err.message}\n`);
-      return err.code;
-    }
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    io.stderr.write(`ccl-delegate: ${describeError(err)}\n`);
-    return EXIT_FAILURE;
-  }
+  return runProgram(buildProgram(io, deps), argv, io, { name: "ccl-delegate", nameOnExits: true });
 }
 
 function buildProgram(io: CliIo, deps: CclDelegateDeps): Command {
