@@ -98,7 +98,7 @@ export async function runScale(ctx: BenchContext): Promise<ScaleResults> {
     for (const p of projects) await queue.scanInbox(p);
     warmScan.push(now() - t0);
   }
-  const publisher = new StatusPublisher({ queue, root: sb.queueRoot, projects, ledger: emptyLedger(), clock: systemClock, log: silentLogger() });
+  const publisher = new StatusPublisher({ queue, projects, ledger: emptyLedger(), clock: systemClock, log: silentLogger() });
   t0 = now();
   await publisher.publish();
   const statusWrite = now() - t0;

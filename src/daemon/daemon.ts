@@ -358,7 +358,7 @@ export class Daemon {
       onWork: () => loop.poke(),
     });
     const status = new StatusPublisher({
-      queue, root: config.queue.root, projects, ledger, clock: this.clock, log: log.child({ component: "status" }),
+      queue, projects, ledger, clock: this.clock, log: log.child({ component: "status" }),
       delegated: () => (this.delegation?.status().active ?? []).map((j) => ({ project: j.project, id: j.id, since: Date.parse(j.submitted_at) })),
     });
     this.work = { loop, queue, watcher, status };

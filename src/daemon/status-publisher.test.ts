@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, rename, stat, utimes, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { Writable } from "node:stream";
 import path from "node:path";
 import type { TaskLedger, TaskRecord } from "../dispatch/records.js";
 import { FakeClock } from "../lib/test-clock.js";
-import { silentLogger } from "../lib/logger.js";
+import { createLogger, silentLogger } from "../lib/logger.js";
 import { TaskQueue } from "../queue/queue.js";
 import { STATUS_REFRESH_MS, StatusPublisher } from "./status-publisher.js";
 import { tempDir } from "../lib/test-temp.js";
@@ -29,7 +30,7 @@ test("status.json in the contract's shape, /status counts, and stale tasks for t
     records: () => [record], get: () => record, put: () => undefined, remove: () => undefined,
     attempts: (k) => (k === "web/old" ? 1 : 0), setAttempts: () => undefined, flush: async () => undefined,
   };
-  const pub = new StatusPublisher({ queue, root, projects: ["web"], ledger, clock, log: silentLogger() });
+  const pub = new StatusPublisher({ queue, projects: ["web"], ledger, clock, log: silentLogger() });
   pub.countFinished("web", "shipped", "done", { attempts: 1, since: now - 1000, session: "ccl-auto-12", account: "main" });
   await pub.publish();
 
@@ -60,7 +61,7 @@ test("status.json is written when it changes, and unchanged only once a minute (
     records: () => [], get: () => undefined, put: () => undefined, remove: () => undefined,
     attempts: () => 0, setAttempts: () => undefined, flush: async () => undefined,
   };
-  const pub = new StatusPublisher({ queue, root, projects: ["web"], ledger, clock, log: silentLogger() });
+  const pub = new StatusPublisher({ queue, projects: ["web"], ledger, clock, log: silentLogger() });
   const file = path.join(root, "web", "status.json");
   const read = async () => JSON.parse(await readFile(file, "utf8")) as { updated_at: string; counts: { inbox: number }; tasks: Record<string, unknown> };
   const inode = async () => (await stat(file)).ino;
@@ -86,4 +87,37 @@ test("status.json is written when it changes, and unchanged only once a minute (
   await clock.advance(1);
   await pub.publish();
   assert.equal((await read()).updated_at, "2026-04-17T12:01:20Z", "unchanged for a minute: written again");
+});
+
+test("at start, finished tasks of the last 24 h are read back through the queue; a project whose done/ cannot be read is logged and the others are read", async () => {
+  const root = await tempDir("cf-status-");
+  const now = Date.UTC(2026, 3, 17, 12);
+  const clock = new FakeClock(now);
+  const queue = new TaskQueue({ root, projects: { web: root, api: root }, clock, log: silentLogger() });
+  await queue.ensureLayout();
+  const at = async (file: string, ms: number): Promise<void> => {
+    await writeFile(file, "filed");
+    await utimes(file, ms / 1000, ms / 1000);
+  };
+  await at(path.join(root, "web", "done", "shipped.md"), now - 3_600_000);
+  await at(path.join(root, "web", "failed", "broke.md"), now - 2 * 3_600_000);
+  await at(path.join(root, "web", "done", "ancient.md"), now - 48 * 3_600_000);
+  await at(path.join(root, "web", "done", ".hidden.md"), now - 1000);
+  await at(path.join(root, "web", "done", "notes.txt"), now - 1000);
+  // api's done/ is a file: reading it fails with ENOTDIR, which no project's counts may hide.
+  await rm(path.join(root, "api", "done"), { recursive: true });
+  await writeFile(path.join(root, "api", "done"), "not a folder");
+  const lines: string[] = [];
+  const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } }) });
+  const ledger: TaskLedger = {
+    records: () => [], get: () => undefined, put: () => undefined, remove: () => undefined,
+    attempts: () => 0, setAttempts: () => undefined, flush: async () => undefined,
+  };
+  const pub = new StatusPublisher({ queue, projects: ["web", "api"], ledger, clock, log });
+  await pub.start();
+  await pub.stop();
+  await pub.publish().catch(() => undefined);
+  const doc = JSON.parse(await readFile(path.join(root, "web", "status.json"), "utf8")) as { tasks: Record<string, { state: string }> };
+  assert.deepEqual(Object.fromEntries(Object.entries(doc.tasks).map(([id, t]) => [id, t.state])), { shipped: "done", broke: "failed" });
+  assert.equal(lines.filter((l) => /finished tasks not read at start/.test(l) && /"project":"api"/.test(l)).length, 1);
 });

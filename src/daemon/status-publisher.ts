@@ -1,11 +1,8 @@
-import { readdir, stat } from "node:fs/promises";
-import path from "node:path";
 import type { TaskLedger } from "../dispatch/records.js";
 import type { Clock } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
-import { folderPath } from "../queue/layout.js";
 import type { TaskQueue } from "../queue/queue.js";
 import { FINISHED_LISTED_MS, type QueueCounts, type TaskStatusInput } from "../queue/status.js";
 
@@ -44,7 +41,7 @@ export class StatusPublisher {
 
   constructor(
     private readonly d: {
-      queue: TaskQueue; root: string; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger;
+      queue: TaskQueue; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger;
       /** Tasks with the remote job service (never stale). */
       delegated?: () => { project: string; id: string; since: number }[];
     },
@@ -56,13 +53,11 @@ export class StatusPublisher {
   async start(): Promise<void> {
     const since = this.d.clock.now() - FINISHED_LISTED_MS;
     for (const project of this.d.projects) {
-      for (const folder of ["done", "failed"] as const) {
-        const dir = folderPath(this.d.root, project, folder);
-        const names = await readdir(dir).catch(() => [] as string[]);
-        for (const name of names.filter((n) => n.endsWith(".md") && !n.startsWith("."))) {
-          const st = await stat(path.join(dir, name)).catch(() => undefined);
-          if (st && st.mtimeMs >= since) this.noteFinished(project, name.slice(0, -3), folder, { attempts: 0, since: st.mtimeMs });
-        }
+      try {
+        for (const f of await this.d.queue.finishedSince(project, since)) this.noteFinished(project, f.id, f.folder, { attempts: 0, since: f.mtimeMs });
+      } catch (err) {
+        // Only the 24 h list in status.json misses them; the daemon runs on.
+        this.d.log.warn({ project, err: describeError(err) }, "finished tasks not read at start");
       }
     }
     this.loop.start();

@@ -3,7 +3,7 @@ import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
 import { withProjectLock } from "./inbox-lock.js";
-import { describeError, errnoOf, isNotFound } from "../lib/errors.js";
+import { describeError, errnoOf, isNotFound, orIfMissing } from "../lib/errors.js";
 import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
@@ -275,6 +275,21 @@ export class TaskQueue {
       for (const name of (await listNames(active)).sort()) {
         if (name.startsWith(".") || !name.endsWith(".md") || !isValidTaskId(name.slice(0, -3))) continue;
         out.push({ project, id: name.slice(0, -3), path: path.join(active, name) });
+      }
+    }
+    return out;
+  }
+
+  /** Tasks filed under done/ or failed/ since `sinceMs` (by mtime), for the counts a restart starts from. */
+  async finishedSince(project: string, sinceMs: number): Promise<{ id: string; folder: "done" | "failed"; mtimeMs: number }[]> {
+    this.checkProject(project);
+    const out: { id: string; folder: "done" | "failed"; mtimeMs: number }[] = [];
+    for (const folder of ["done", "failed"] as const) {
+      const dir = this.dir(project, folder);
+      for (const name of await listNames(dir)) {
+        if (name.startsWith(".") || !name.endsWith(".md")) continue;
+        const st = await orIfMissing(stat(path.join(dir, name)), undefined);
+        if (st && st.mtimeMs >= sinceMs) out.push({ id: name.slice(0, -3), folder, mtimeMs: st.mtimeMs });
       }
     }
     return out;
