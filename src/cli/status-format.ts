@@ -1,12 +1,9 @@
+import type { DaemonStatus } from "../daemon/status-view.js";
+
 /** Renders /status as a few aligned tables for a terminal. */
 export function formatStatus(body: unknown): string {
-  const s = (body ?? {}) as {
-    version?: string; lifecycle?: string; started_at?: string | null; active_account?: string | null; partial_swap?: boolean;
-    accounts?: { name: string; state: string; until?: string }[];
-    sessions?: { name: string; kind: string; state: string; task: string | null; account: string | null; since: string; branch?: string }[];
-    queue?: Record<string, Record<string, number>>;
-    last_swap?: { from: string; to: string; at: string; reason: string } | null;
-  };
+  // The daemon's own shape, every part optional: a daemon of another version may leave some out.
+  const s = (body ?? {}) as Partial<DaemonStatus>;
   const out: string[] = [];
   out.push(`claude-failover ${s.version ?? "?"} — ${s.lifecycle ?? "?"}${s.started_at ? ` since ${s.started_at}` : ""}`);
   out.push(`active account: ${s.active_account ?? "none"}${s.partial_swap ? "   PARTIAL SWAP: restart the daemon after fixing the links" : ""}`);
@@ -18,7 +15,7 @@ export function formatStatus(body: unknown): string {
   const projects = Object.entries(s.queue ?? {});
   if (projects.length > 0) {
     out.push("");
-    out.push(table(["PROJECT", "INBOX", "ACTIVE", "DELEGATED", "DONE", "FAILED"], projects.map(([p, c]) => [p, ...["inbox", "active", "delegated", "done", "failed"].map((k) => String(c[k] ?? 0))])));
+    out.push(table(["PROJECT", "INBOX", "ACTIVE", "DELEGATED", "DONE", "FAILED"], projects.map(([p, c]) => [p, ...(["inbox", "active", "delegated", "done", "failed"] as const).map((k) => String(c[k] ?? 0))])));
   }
   return out.join("\n") + "\n";
 }

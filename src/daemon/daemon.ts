@@ -42,6 +42,7 @@ import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
 import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
 import { VERSION } from "../lib/version.js";
+import { statusViewOf, type DaemonLifecycle, type DaemonStatus } from "./status-view.js";
 import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
 import { execGit } from "../git/git.js";
@@ -60,7 +61,7 @@ export class StartupError extends AppError {
   }
 }
 
-export type DaemonLifecycle = "idle" | "starting" | "running" | "stopping" | "stopped";
+export type { DaemonLifecycle } from "./status-view.js";
 
 export interface DaemonOptions {
   config: Config;
@@ -489,30 +490,17 @@ export class Daemon {
     return { ok: true };
   }
 
-  statusView(): Record<string, unknown> {
-    const s = this.lifecycle === "running" || this.lifecycle === "stopping" ? this.state?.get() : undefined;
-    return {
-      version: VERSION,
-      lifecycle: this.lifecycle,
-      started_at: this.startedAt ? new Date(this.startedAt).toISOString() : null,
-      active_account: s?.active_account ?? null,
-      accounts: (this.failover?.view() ?? []).map((a) => ({
-        name: a.name, home: this.o.config.accounts.find((c) => c.name === a.name)?.home, state: a.status,
-        ...(a.until !== undefined ? { until: new Date(a.until).toISOString(), reset_known: a.resetKnown ?? true } : {}),
-        ...(a.reason ? { reason: a.reason } : {}), headroom: a.headroom,
-      })),
-      dispatch: this.failover?.activeAccount() === undefined || this.work?.loop.held !== undefined ? "paused" : "running",
-      sessions: this.registry.list().map((r) => ({
-        name: r.name, kind: r.kind, state: r.state, task: r.task ?? null, account: r.account ?? null,
-        ...(r.task && s?.tasks[r.task]?.worktree ? { branch: s.tasks[r.task]!.worktree!.branch } : {}),
-        since: new Date(r.since).toISOString(), ...(r.error ? { error: r.error } : {}),
-      })),
-      pool: { held: this.pool.heldSessions(), min: this.o.config.pool.autonomous.min, max: this.o.config.pool.autonomous.max },
+  statusView(): DaemonStatus {
+    const { config } = this.o;
+    return statusViewOf({
+      version: VERSION, lifecycle: this.lifecycle, startedAt: this.startedAt,
+      state: this.lifecycle === "running" || this.lifecycle === "stopping" ? this.state?.get() : undefined,
+      accounts: this.failover?.view() ?? [], homes: config.accounts,
+      dispatchPaused: this.failover?.activeAccount() === undefined || this.work?.loop.held !== undefined,
+      sessions: this.registry.list(),
+      pool: { held: this.pool.heldSessions(), min: config.pool.autonomous.min, max: config.pool.autonomous.max },
       queue: this.work?.status.countsByProject() ?? {},
-      last_swap: s?.last_swap ?? null,
-      swaps: s?.swaps ?? [],
-      partial_swap: this.failover?.swapStatus().partial ?? false,
-      swap_state: this.failover?.swapStatus().state ?? "idle",
-    };
+      swap: this.failover?.swapStatus() ?? { state: "idle", partial: false },
+    });
   }
 }

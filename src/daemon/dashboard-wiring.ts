@@ -9,7 +9,8 @@ import type { SessionRegistry } from "../pool/registry.js";
 import type { TaskQueue } from "../queue/queue.js";
 import type { EventLog } from "../state/event-log.js";
 import type { TmuxClient } from "../tmux/client.js";
-import { DashboardFeed, type StatusView } from "./dashboard-feed.js";
+import { DashboardFeed } from "./dashboard-feed.js";
+import type { DaemonStatus } from "./status-view.js";
 
 /** What of the daemon the dashboard reads; getters, since the work loop and failover start after the API. */
 export interface DashboardSources {
@@ -21,7 +22,7 @@ export interface DashboardSources {
   token: string | undefined;
   registry: SessionRegistry;
   tmux: TmuxClient;
-  statusView(): Record<string, unknown>;
+  statusView(): DaemonStatus;
   work(): { loop: WorkLoop; queue: TaskQueue; status: { poke(): void } } | undefined;
   ledger(): TaskLedger | undefined;
   /** Keeps the operator's hold across restarts (state.json). */
@@ -36,7 +37,7 @@ export function buildDashboardFeed(s: DashboardSources): DashboardFeed {
   const { config, env } = s;
   return new DashboardFeed({
     clock: s.clock, log: s.log.child({ component: "dashboard" }), events: s.events, queueRoot: config.queue.root,
-    status: () => s.statusView() as unknown as StatusView,
+    status: () => s.statusView(),
     queue: () => s.work()?.queue,
     ledger: () => s.ledger(),
     paused: () => {
