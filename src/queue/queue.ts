@@ -1,4 +1,4 @@
-import { lstat, stat } from "node:fs/promises";
+import { access, lstat, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
@@ -259,6 +259,16 @@ export class TaskQueue {
       });
     }
     return report;
+  }
+
+  /**
+   * True when an agent or a script left active/<id>.done beside the claimed task (S6). Only a missing
+   * signal is "not done": any other failure to look throws QUEUE_IO, so the caller looks again later.
+   */
+  async doneSignal(project: string, id: string): Promise<boolean> {
+    this.checkProject(project);
+    assertTaskId(id);
+    return this.io(`look for the done signal of ${project}/${id}`, () => orIfMissing(access(doneSignalPath(this.dir(project, "active"), id)).then(() => true), false));
   }
 
   /** Counts of one project's folders (readdir only). */
