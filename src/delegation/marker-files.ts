@@ -1,12 +1,9 @@
 /** The manager's file steps around a marker that are not filing it: putting a task back, and reading a marker at start-up. */
-import { randomBytes } from "node:crypto";
 import { link, open, unlink, utimes } from "node:fs/promises";
-import path from "node:path";
 import { fsyncDir } from "../lib/atomic-fs.js";
 import { errnoOf } from "../lib/errors.js";
 import { freeId, unlinkIfPresent } from "../queue/finish.js";
-import { markerFilePath, pathExists, readTaskFile, taskFilePath } from "../queue/layout.js";
-import { MARKER_SUFFIX } from "../queue/names.js";
+import { markerFilePath, pathExists, readTaskFile, taskFilePath, tempPathBeside } from "../queue/layout.js";
 import { decodeUtf8 } from "../queue/task.js";
 import { readMarker, type MarkerBlock } from "./marker.js";
 
@@ -15,7 +12,7 @@ import { readMarker, type MarkerBlock } from "./marker.js";
  * took the name meanwhile, it goes back as `<id>-<stamp>.md`. Resolves the id it waits under.
  */
 export async function restoreTask(inbox: string, id: string, bytes: Uint8Array, mtime: Date, now: number): Promise<string> {
-  const tmp = path.join(inbox, `.${id}${MARKER_SUFFIX}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempPathBeside(markerFilePath(inbox, id));
   const h = await open(tmp, "wx", 0o600);
   try {
     await h.writeFile(bytes);
