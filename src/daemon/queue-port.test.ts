@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFile, readdir, writeFile } from "node:fs/promises";
+import { appendFile, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { classifyScreen } from "../claude/screen.js";
 import { AgentDriver } from "../dispatch/agent-driver.js";
@@ -9,6 +9,7 @@ import { FakeClaude } from "../dispatch/test-fake-claude.js";
 import { WorkLoop } from "../dispatch/work-loop.js";
 import { FakeClock, InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
+import { QueueError } from "../queue/errors.js";
 import { TaskQueue } from "../queue/queue.js";
 import { SETTLE_MS } from "../queue/scan.js";
 import { makeQueue } from "../queue/test-support.js";
@@ -23,7 +24,7 @@ describe("queuePort", () => {
     const clock = new FakeClock();
     const q = await makeQueue({ clock });
     const rechecks: number[] = [];
-    const port = queuePort(q.queue, q.root, ["alpha"], silentLogger(), { recheck: (ms) => void rechecks.push(ms) });
+    const port = queuePort(q.queue, ["alpha"], silentLogger(), { recheck: (ms) => void rechecks.push(ms) });
     const file = path.join(q.dir("alpha", "inbox"), "slow.md");
     await writeFile(file, "the first half of the pro");
     assert.deepEqual(await port.waiting("alpha"), [], "just seen: not settled");
@@ -43,7 +44,7 @@ describe("queuePort", () => {
 
   test("queue.settle 0s: a file is waiting the moment it is seen", async () => {
     const q = await makeQueue({ settleMs: 0 });
-    const port = queuePort(q.queue, q.root, ["alpha"], silentLogger());
+    const port = queuePort(q.queue, ["alpha"], silentLogger());
     await writeFile(path.join(q.dir("alpha", "inbox"), "quick.md"), "renamed in whole\n");
     assert.deepEqual(await port.waiting("alpha"), ["quick"]);
     await q.cleanup();
@@ -52,7 +53,7 @@ describe("queuePort", () => {
   test("a flood of bad inbox files is rejected a batch per pass, the rest left for the next passes", async () => {
     const q = await makeQueue();
     const rechecks: number[] = [];
-    const port = queuePort(q.queue, q.root, ["alpha"], silentLogger(), { recheck: (ms) => void rechecks.push(ms) });
+    const port = queuePort(q.queue, ["alpha"], silentLogger(), { recheck: (ms) => void rechecks.push(ms) });
     const inbox = q.dir("alpha", "inbox");
     for (let i = 0; i < 2000; i += 100) {
       await Promise.all(Array.from({ length: 100 }, (_, j) => writeFile(path.join(inbox, `bad name ${i + j}.md`), "x")));
@@ -63,6 +64,18 @@ describe("queuePort", () => {
     assert.deepEqual(rechecks, [0], "the next pass is asked for at once");
     await port.waiting("alpha");
     assert.equal((await names(q.dir("alpha", "failed"))).length, 2 * REJECT_BATCH);
+    await q.cleanup();
+  });
+
+  test("doneSignal asks the queue: a folder it cannot look in is an error for the work loop, never 'not done'", async () => {
+    const q = await makeQueue();
+    const port = queuePort(q.queue, ["alpha", "beta"], silentLogger());
+    await writeFile(path.join(q.dir("alpha", "active"), "t.done"), "");
+    assert.equal(await port.doneSignal("alpha", "t"), true);
+    assert.equal(await port.doneSignal("alpha", "other"), false);
+    await rm(q.dir("beta", "active"), { recursive: true });
+    await writeFile(q.dir("beta", "active"), "");
+    await assert.rejects(port.doneSignal("beta", "t"), (e: unknown) => e instanceof QueueError && e.code === "QUEUE_IO");
     await q.cleanup();
   });
 });
@@ -78,7 +91,7 @@ test("with 2,000 bad files in an inbox, each pass still supervises what runs and
   const busy = new Set<string>();
   const outcomes: string[] = [];
   const loop = new WorkLoop({
-    queue: queuePort(new TaskQueue({ root: q.root, projects: q.projects, clock, log: silentLogger() }), q.root, ["alpha"], silentLogger()),
+    queue: queuePort(new TaskQueue({ root: q.root, projects: q.projects, clock, log: silentLogger() }), ["alpha"], silentLogger()),
     sessions: {
       freePoolSessions: () => (busy.has("pool-1") ? [] : ["pool-1"]), canGrow: () => false, grow: async () => false,
       markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s),

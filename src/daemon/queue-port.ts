@@ -1,7 +1,5 @@
-import { access } from "node:fs/promises";
 import type { ClaimResult, FooterFields, QueuePort } from "../dispatch/ports.js";
 import type { Logger } from "../lib/logger.js";
-import { doneSignalPath, folderPath } from "../queue/layout.js";
 import type { TaskQueue } from "../queue/queue.js";
 
 /** Bad inbox files rejected per project and pass: a flood of them must not hold up supervision. */
@@ -15,7 +13,7 @@ export interface QueuePortOptions {
 }
 
 /** The work loop's view of the on-disk queue. */
-export function queuePort(queue: TaskQueue, root: string, projects: readonly string[], log: Logger, options: QueuePortOptions = {}): QueuePort {
+export function queuePort(queue: TaskQueue, projects: readonly string[], log: Logger, options: QueuePortOptions = {}): QueuePort {
   const batch = options.rejectBatch ?? REJECT_BATCH;
   return {
     projects: () => projects,
@@ -51,14 +49,7 @@ export function queuePort(queue: TaskQueue, root: string, projects: readonly str
     fail: async (project, id, reason, footer: FooterFields) => void (await queue.fail(project, id, { reason, footer })),
     requeue: (project, id) => queue.requeue(project, id),
     active: async () => (await queue.listActive()).map((a) => ({ project: a.project, id: a.id })),
-    async doneSignal(project, id) {
-      try {
-        await access(doneSignalPath(folderPath(root, project, "active"), id));
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    doneSignal: (project, id) => queue.doneSignal(project, id),
   };
 }
 

@@ -102,7 +102,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     });
   };
   const loop: WorkLoop = new WorkLoop({
-    queue: queuePort(queue, config.queue.root, Object.keys(config.queue.projects), w.log.child({ component: "queue" }), { recheck }),
+    queue: queuePort(queue, Object.keys(config.queue.projects), w.log.child({ component: "queue" }), { recheck }),
     sessions, accounts, driver, hooks: w.hooks, ledger: w.ledger, clock: w.clock, log: w.log.child({ component: "work" }),
     settings: {
       pollIntervalMs: config.watcher.poll_interval, idleConfirm: config.watcher.idle_confirm, stallTimeoutMs: config.watcher.stall_timeout,

@@ -15,13 +15,12 @@
  */
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
-import { fsyncDir, writeFileAtomic } from "../lib/atomic-fs.js";
+import { writeFileAtomic } from "../lib/atomic-fs.js";
 import { formatDuration } from "../lib/duration.js";
 import { describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
-import { unlinkIfPresent } from "../queue/finish.js";
-import { removeWaitingIfUnchanged, type FileIdentity } from "../queue/inbox-lock.js";
+import { removeMarker, removeWaitingIfUnchanged, restoreWaiting, type FileIdentity } from "../queue/inbox-lock.js";
 import { formatIso } from "../queue/footer.js";
 import { listNames, markerFilePath, pathExists, projectFolders, readTaskFile, taskFilePath } from "../queue/layout.js";
 import { isDelegatedName, isValidProjectName, isValidTaskId, MARKER_SUFFIX } from "../queue/names.js";
@@ -30,7 +29,7 @@ import { DailyBudget } from "./budget.js";
 import type { Job, JobStatus } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDirs } from "./marker-finish.js";
-import { inspectMarker, restoreTask } from "./marker-files.js";
+import { inspectMarker } from "./marker-files.js";
 import { markTask, type MarkerBlock } from "./marker.js";
 import { explainRoute, type DelegatedProvider } from "./router.js";
 import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus } from "./manager-types.js";
@@ -251,22 +250,21 @@ export class DelegationManager {
 
   /** Writes the marker, then removes the task file if it is still the one read; false (marker gone again) when it is not. */
   private async handOff(project: string, id: string, intent: string, before: FileIdentity): Promise<boolean> {
+    const { root } = this.d.queue;
     const inbox = this.dirs(project).inbox;
-    const marker = markerFilePath(inbox, id);
     try {
-      await writeFileAtomic(marker, intent);
+      await writeFileAtomic(markerFilePath(inbox, id), intent);
     } catch (err) {
-      await unlinkIfPresent(marker).catch(() => undefined);
+      await removeMarker(root, project, id).catch(() => undefined);
       throw err;
     }
     try {
-      if (await removeWaitingIfUnchanged(this.d.queue.root, project, id, before)) return true;
-      await unlinkIfPresent(marker);
-      await fsyncDir(inbox);
+      if (await removeWaitingIfUnchanged(root, project, id, before)) return true;
+      await removeMarker(root, project, id);
       return false;
     } catch (err) {
       // A marker must not outlive a task file still waiting: a local run and a restart would both file it.
-      if (await pathExists(taskFilePath(inbox, id)).catch(() => false)) await unlinkIfPresent(marker).catch(() => undefined);
+      if (await pathExists(taskFilePath(inbox, id)).catch(() => false)) await removeMarker(root, project, id).catch(() => undefined);
       throw err;
     }
   }
@@ -278,7 +276,7 @@ export class DelegationManager {
       const answer = await this.d.client.submit({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
       return answer.id;
     } catch (err) {
-      const as = await restoreTask(this.dirs(project).inbox, id, offer.bytes, offer.before.mtime, this.d.clock.now());
+      const as = await restoreWaiting(this.d.queue.root, project, id, offer.bytes, offer.before.mtime, this.d.clock.now());
       if (as !== id) this.log.warn({ project, task: id, as }, "a new task took the name meanwhile; the task waits under another id");
       const code = err instanceof DelegationError ? err.code : "UNKNOWN";
       this.log.warn({ project, task: id, provider, code, err: describeError(err) }, "job submit failed; the task runs locally");
@@ -390,8 +388,7 @@ export class DelegationManager {
       return;
     }
     if (found.kind === "discard") {
-      await unlinkIfPresent(markerFilePath(dirs.inbox, id));
-      await fsyncDir(dirs.inbox);
+      await removeMarker(this.d.queue.root, project, id);
       this.log.info({ project, task: id }, "dropped a delegation marker written just before a crash; the task waits in the inbox");
       this.emit({ type: "delegation_marker_discarded", project, task: id });
       return;

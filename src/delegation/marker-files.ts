@@ -1,49 +1,7 @@
-/** The manager's file steps around a marker that are not filing it: putting a task back, and reading a marker at start-up. */
-import { randomBytes } from "node:crypto";
-import { link, open, unlink, utimes } from "node:fs/promises";
-import path from "node:path";
-import { fsyncDir } from "../lib/atomic-fs.js";
-import { errnoOf } from "../lib/errors.js";
-import { freeId, unlinkIfPresent } from "../queue/finish.js";
+/** Reading a marker at start-up: what the manager does with it (putting a task back is queue/inbox-lock.ts's). */
 import { markerFilePath, pathExists, readTaskFile, taskFilePath } from "../queue/layout.js";
-import { MARKER_SUFFIX } from "../queue/names.js";
 import { decodeUtf8 } from "../queue/task.js";
 import { readMarker, type MarkerBlock } from "./marker.js";
-
-/**
- * Puts a task's bytes back as inbox/<id>.md, then removes its marker. Never over another file: if a new task
- * took the name meanwhile, it goes back as `<id>-<stamp>.md`. Resolves the id it waits under.
- */
-export async function restoreTask(inbox: string, id: string, bytes: Uint8Array, mtime: Date, now: number): Promise<string> {
-  const tmp = path.join(inbox, `.${id}${MARKER_SUFFIX}.${randomBytes(4).toString("hex")}.tmp`);
-  const h = await open(tmp, "wx", 0o600);
-  try {
-    await h.writeFile(bytes);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  let as = id;
-  try {
-    // The original mtime keeps the task's place in the dispatch order (oldest first).
-    await utimes(tmp, mtime, mtime).catch(() => undefined);
-    for (let tries = 0; ; tries++) {
-      as = await freeId(id, now, async (c) => (await pathExists(taskFilePath(inbox, c))) || (c !== id && (await pathExists(markerFilePath(inbox, c)))));
-      try {
-        // link(2) refuses to replace an existing name, unlike rename(2).
-        await link(tmp, taskFilePath(inbox, as));
-        break;
-      } catch (err) {
-        if (errnoOf(err) !== "EEXIST" || tries >= 20) throw err;
-      }
-    }
-  } finally {
-    await unlink(tmp).catch(() => undefined);
-  }
-  await unlinkIfPresent(markerFilePath(inbox, id));
-  await fsyncDir(inbox);
-  return as;
-}
 
 export type MarkerFound =
   /** Submitted: follow the job. */

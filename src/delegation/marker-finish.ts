@@ -14,10 +14,8 @@ import { fsyncDir } from "../lib/atomic-fs.js";
 import { errnoOf, isNotFound } from "../lib/errors.js";
 import { freeName, stageWithAppendix, unlinkIfPresent, type FinishContent } from "../queue/finish.js";
 import type { Outcome } from "../queue/footer.js";
-import { listNames, markerFilePath, pathExists } from "../queue/layout.js";
-import { MARKER_SUFFIX } from "../queue/names.js";
-
-export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
+import { listNames, markerFilePath, pathExists, stagedMarkerPath } from "../queue/layout.js";
+import { isMarkerTempName, MARKER_STAGED_SUFFIX, parseStagedName } from "../queue/names.js";
 
 /** What filing a marker writes: the same as any finish. */
 export type MarkerFinish = FinishContent;
@@ -49,7 +47,7 @@ export async function finishMarker(dirs: ProjectDirs, id: string, content: Marke
 
 /** Step 1. Returns false when the marker is gone. */
 export async function stageMarker(inbox: string, id: string, content: MarkerFinish): Promise<boolean> {
-  return stageWithAppendix(inbox, { source: `${id}${MARKER_SUFFIX}`, staged: (o) => `${id}${MARKER_STAGED_SUFFIX[o]}`, what: "marker" }, content);
+  return stageWithAppendix({ source: markerFilePath(inbox, id), staged: (o) => stagedMarkerPath(inbox, id, o), what: "marker" }, content);
 }
 
 /** Step 3: into done/ or failed/ without ever replacing a file there; resolves the name it got. */
@@ -107,13 +105,13 @@ export async function stagedOutcome(inbox: string, id: string): Promise<Outcome 
 export async function recoverMarkerFinishes(dirs: ProjectDirs, now: number): Promise<{ id: string; outcome: Outcome; file: string }[]> {
   const out: { id: string; outcome: Outcome; file: string }[] = [];
   for (const name of await listNames(dirs.inbox)) {
-    // Ours only: `.<id>.md.delegated.<hex>.tmp` (staging) and `.<id>.md.delegated.<pid>.<hex>.tmp` (writeFileAtomic).
-    if (/^\..+\.md\.delegated\.(?:\d+\.)?[0-9a-f]{8}\.tmp$/.test(name)) await unlinkIfPresent(path.join(dirs.inbox, name));
+    // Ours only: a submission being written into the inbox is someone else's temp file.
+    if (isMarkerTempName(name)) await unlinkIfPresent(path.join(dirs.inbox, name));
   }
   const ids = new Set<string>();
   for (const name of await listNames(dirs.inbox)) {
-    if (name.startsWith(".")) continue;
-    for (const suffix of Object.values(MARKER_STAGED_SUFFIX)) if (name.endsWith(suffix)) ids.add(name.slice(0, -suffix.length));
+    const staged = parseStagedName(name, MARKER_STAGED_SUFFIX);
+    if (staged) ids.add(staged.id);
   }
   for (const id of [...ids].sort()) {
     for (const outcome of ["done", "failed"] as const) {
@@ -124,10 +122,6 @@ export async function recoverMarkerFinishes(dirs: ProjectDirs, now: number): Pro
     }
   }
   return out;
-}
-
-function stagedMarkerPath(inbox: string, id: string, outcome: Outcome): string {
-  return path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`);
 }
 
 // The name in `dest` that is the same inode as `staged` (only names the id can have: <id>.md, <id>-<stamp>….md).

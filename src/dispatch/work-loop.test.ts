@@ -1,5 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { AppError } from "../lib/errors.js";
+import { createLogger } from "../lib/logger.js";
 import type { TaskRecord } from "./records.js";
 import { harness } from "./test-work-loop.js";
 
@@ -75,6 +78,26 @@ describe("WorkLoop", () => {
     h.queue.add("p", "t1", "x");
     await h.tick(2);
     assert.equal(h.queue.where("p", "t1"), "active");
+    h.queue.get("p", "t1")!.doneSignal = true;
+    await h.tick(1);
+    assert.equal(h.queue.where("p", "t1"), "done");
+  });
+
+  test("a done signal that cannot be read is logged and looked at again next pass; the task stays in flight", async () => {
+    const lines: string[] = [];
+    const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } }) });
+    const h = await harness({ behaviour: () => ({ kind: "hang" }), deps: { log } });
+    h.queue.add("p", "t1", "x");
+    await h.tick(2);
+    const doneSignal = h.queue.doneSignal.bind(h.queue);
+    h.queue.doneSignal = async () => {
+      throw new AppError("QUEUE_IO", "look for the done signal of p/t1: EACCES");
+    };
+    await h.tick(1);
+    assert.equal(h.queue.where("p", "t1"), "active");
+    assert.equal(h.ledger.tasks.get("p/t1")?.phase, "working");
+    assert.ok(lines.some((l) => l.includes("supervising a task failed") && l.includes("EACCES")), lines.join(""));
+    h.queue.doneSignal = doneSignal;
     h.queue.get("p", "t1")!.doneSignal = true;
     await h.tick(1);
     assert.equal(h.queue.where("p", "t1"), "done");

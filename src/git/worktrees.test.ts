@@ -2,9 +2,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { access, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { silentLogger } from "../lib/logger.js";
+import { Writable } from "node:stream";
+import { createLogger, silentLogger } from "../lib/logger.js";
+import { formatFooter, parseFooter } from "../queue/footer.js";
 import { tempDir } from "../lib/test-temp.js";
-import { execGit, GitError, gitEnvironment } from "./git.js";
+import { execGit, GitError, gitEnvironment, type GitRunner } from "./git.js";
 import { makeRepo } from "./test-repo.js";
 import { refSafe, TaskWorktrees } from "./worktrees.js";
 
@@ -148,6 +150,28 @@ describe("task worktrees", () => {
     const out = await wt.save(rec, { project: "web", id: "t2", title: "" });
     assert.deepEqual({ committed: out.committed, commit: out.commit, diffstat: out.diffstat }, { committed: false, commit: rec.base, diffstat: "no changes" });
     assert.equal((await sh(repo, "rev-parse", "cf/web/t2")).trim(), rec.base);
+  });
+
+  test("save when git cannot read the diffstat: it is left out of the footer (never 'no changes') and logged", async () => {
+    const r = await makeRepo();
+    const lines: string[] = [];
+    const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } }) });
+    const git: GitRunner = {
+      run: (cwd, args) => args.includes("--shortstat")
+        ? Promise.reject(new GitError("GIT_FAILED", "git diff: fatal: bad object", [...args], "fatal: bad object", 128))
+        : r.git.run(cwd, args),
+    };
+    const wt = new TaskWorktrees({ git, root: path.join(r.base, "state", "worktrees"), identity: { name: "claude-failover", email: "cf@localhost" }, log });
+    const rec = await wt.plan("web", "t7", r.repo);
+    await wt.create(rec, r.repo, r.repo);
+    await writeFile(path.join(rec.dir, "made.txt"), "x\n");
+    const out = await wt.save(rec, { project: "web", id: "t7", title: "Make" });
+    assert.equal(out.committed, true);
+    assert.equal(out.diffstat, "");
+    const footer = parseFooter(formatFooter("done", { attempts: 1, finishedAt: 0, branch: out.branch, commit: out.commit, base: out.base, diffstat: out.diffstat }));
+    assert.equal(footer?.diffstat, undefined);
+    assert.equal(footer?.commit, out.commit);
+    assert.ok(lines.some((l) => l.includes("could not read the task branch's diffstat") && l.includes("bad object")), lines.join(""));
   });
 
   test("a worktree with something uncommitted is kept, with the reason", async () => {

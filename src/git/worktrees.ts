@@ -29,6 +29,7 @@ export interface WorktreeFinish {
   branch: string;
   commit: string;
   base: string;
+  /** `git diff --shortstat` base..commit; "" when git could not say (the footer then leaves the key out). */
   diffstat: string;
   /** True when a commit saved what the agent left uncommitted. */
   committed: boolean;
@@ -148,7 +149,13 @@ export class TaskWorktrees {
       if ((await this.git(rec.dir, ["status", "--porcelain", "--untracked-files=all"])).trim() !== "") keptAt = rec.dir;
     }
     const commit = (await this.branchTip(rec.repo, rec.branch)) ?? rec.base;
-    const diffstat = (await this.git(rec.repo, ["diff", "--shortstat", rec.base, commit]).catch(() => "")).trim() || "no changes";
+    const diffstat = await this.git(rec.repo, ["diff", "--shortstat", rec.base, commit]).then(
+      (out) => out.trim() || "no changes",
+      (err: unknown) => {
+        this.d.log.warn({ branch: rec.branch, base: rec.base, commit, err: describeError(err) }, "could not read the task branch's diffstat: the footer leaves it out");
+        return "";
+      },
+    );
     return { branch: rec.branch, commit, base: rec.base, diffstat, committed, ...(keptAt ? { keptAt } : {}) };
   }
 

@@ -3,12 +3,14 @@ import assert from "node:assert/strict";
 import { access, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { FakeClock } from "../lib/test-clock.js";
-import { silentLogger } from "../lib/logger.js";
+import { Writable } from "node:stream";
+import { createLogger, silentLogger } from "../lib/logger.js";
 import { makeRepo } from "../git/test-repo.js";
 import { TaskWorktrees } from "../git/worktrees.js";
 import { Janitor } from "./janitor.js";
 import { liveCwdsOf, strayWorktrees, sweepWorktrees, type WorktreeSweepDeps } from "./worktrees.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
+import { TmuxError } from "../tmux/client.js";
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
@@ -100,4 +102,26 @@ test("live cwds: every pane counts, except an idle pool session's shell left whe
   // pool-1 idle at its shell: left out; pool-2 idle by the registry but an agent runs: counts;
   // pool-3 busy: counts; the operator's session, at a shell: counts.
   assert.deepEqual((await liveCwdsOf(tmux, new Set(["pool-1", "pool-2"]))).sort(), ["/wt/web/t2", "/wt/web/t3", "/wt/web/t4"]);
+});
+
+test("live cwds: a session gone since the listing is skipped; any other tmux error is thrown, not read as 'no pane'", async () => {
+  const tmux = new FakeTmuxClient(() => 0);
+  await tmux.newSession({ name: "operator", cwd: "/wt/web/t1" });
+  const withGone = { listSessions: async () => [...(await tmux.listSessions()), { name: "gone", created: 0, attached: false }], paneInfo: (n: string) => tmux.paneInfo(n) };
+  assert.deepEqual(await liveCwdsOf(withGone, new Set()), ["/wt/web/t1"]);
+  tmux.failNext.set("pane-info", 1);
+  await assert.rejects(liveCwdsOf(tmux, new Set()), (e: unknown) => e instanceof TmuxError && e.code === "TMUX_FAILED");
+});
+
+test("a tmux error while reading the live panes keeps every worktree and is logged: a pane's cwd is never guessed", async () => {
+  const w = await world();
+  const tmux = new FakeTmuxClient(() => 0);
+  await tmux.newSession({ name: "operator", cwd: w.finished });
+  tmux.failNext.set("pane-info", 10);
+  const lines: string[] = [];
+  const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } }) });
+  const out = await sweepWorktrees({ ...w.deps, repos: () => [w.repo], liveCwds: () => liveCwdsOf(tmux, new Set()), log });
+  assert.deepEqual(out.removed, []);
+  assert.equal(await exists(w.finished), true);
+  assert.ok(lines.some((l) => l.includes("janitor could not sweep") && l.includes("pane-info failed")), lines.join(""));
 });

@@ -1,6 +1,7 @@
 import { readdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import { describeError } from "../lib/errors.js";
+import { TmuxError } from "../tmux/client.js";
 import type { Logger } from "../lib/logger.js";
 import { isInside, type TaskWorktrees } from "../git/worktrees.js";
 import { isShell } from "../dispatch/agent-driver.js";
@@ -87,12 +88,16 @@ export async function strayWorktrees(d: Pick<WorktreeSweepDeps, "root" | "repos"
 /**
  * The working directories of the live panes. An idle pool session's shell still sits where its
  * last agent ran and uses nothing there: left out. Every other pane counts — an agent at work, an
- * operator's session, anything the daemon does not own.
+ * operator's session, anything the daemon does not own. Only a session gone since the listing is
+ * skipped; any other tmux error throws, so the sweep keeps every worktree rather than guess.
  */
 export async function liveCwdsOf(tmux: Pick<TmuxClient, "listSessions" | "paneInfo">, idlePool: ReadonlySet<string>): Promise<string[]> {
   const cwds: string[] = [];
   for (const s of await tmux.listSessions()) {
-    const info = await tmux.paneInfo(s.name).catch(() => undefined);
+    const info = await tmux.paneInfo(s.name).catch((err: unknown) => {
+      if (err instanceof TmuxError && err.code === "TMUX_NO_SESSION") return undefined;
+      throw err;
+    });
     if (!info?.currentPath || (idlePool.has(s.name) && isShell(info.currentCommand))) continue;
     cwds.push(info.currentPath);
   }

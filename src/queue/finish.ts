@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { copyFile, lstat, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
@@ -6,7 +5,7 @@ import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
-import { doneSignalPath, pathExists, readTaskFile, taskFilePath } from "./layout.js";
+import { doneSignalPath, pathExists, readTaskFile, stagedFilePath, taskFilePath, tempPathBeside } from "./layout.js";
 
 /*
  * Finishing a task is three steps, each leaving the task in exactly one place (Q1):
@@ -17,8 +16,6 @@ import { doneSignalPath, pathExists, readTaskFile, taskFilePath } from "./layout
  * Writing done/<id>.md first and deleting active/ second would leave an id in two folders, and a stale
  * done/<id>.md from an earlier run of the same id could then not be told apart from the crashed one.
  */
-
-export const STAGED_SUFFIX: Record<Outcome, string> = { done: ".md.to-done", failed: ".md.to-failed" };
 
 export interface FinishContent {
   outcome: Outcome;
@@ -31,16 +28,16 @@ export interface FinishContent {
 
 /** Step 1. Returns false when active/<id>.md is gone. */
 export async function stageFinished(activeDir: string, id: string, content: FinishContent): Promise<boolean> {
-  const staged = await stageWithAppendix(activeDir, { source: `${id}.md`, staged: (o) => `${id}${STAGED_SUFFIX[o]}`, what: "entry" }, content);
+  const staged = await stageWithAppendix({ source: taskFilePath(activeDir, id), staged: (o) => stagedFilePath(activeDir, id, o), what: "entry" }, content);
   if (staged) crashPoint("finish-staged");
   return staged;
 }
 
-/** Where a file to finish lies and where its staged copy goes (the queue's active/, the delegation's markers). */
+/** Where a file to finish lies and where its staged copy goes, beside it (the queue's active/, the delegation's markers). */
 export interface StageNames {
-  /** The file to finish, in `dir`. */
+  /** The file to finish. */
   source: string;
-  /** The staged copy's name for each outcome, in `dir`. */
+  /** The staged copy's path for each outcome, in the source's folder. */
   staged: (outcome: Outcome) => string;
   /** What the file is called in the note left for a link or a special file. */
   what: string;
@@ -51,10 +48,11 @@ export interface StageNames {
  * every byte) plus the result or failure section and the footer, written to a temp file, fsynced, renamed
  * to the staged name, the folder fsynced. Returns false when the source is gone.
  */
-export async function stageWithAppendix(dir: string, names: StageNames, content: FinishContent): Promise<boolean> {
-  const source = path.join(dir, names.source);
-  const staged = path.join(dir, names.staged(content.outcome));
-  const tmp = path.join(dir, `.${names.source}.${randomBytes(4).toString("hex")}.tmp`);
+export async function stageWithAppendix(names: StageNames, content: FinishContent): Promise<boolean> {
+  const source = names.source;
+  const dir = path.dirname(source);
+  const staged = names.staged(content.outcome);
+  const tmp = tempPathBeside(source);
   const read = await readTaskFile(source);
   if (read.kind === "missing") return false;
   try {
@@ -89,7 +87,7 @@ export async function stageWithAppendix(dir: string, names: StageNames, content:
   }
   await fsyncDir(dir);
   // The other outcome's staged file can only be a leftover of an interrupted finish; this one supersedes it.
-  await unlinkIfPresent(path.join(dir, names.staged(content.outcome === "done" ? "failed" : "done")));
+  await unlinkIfPresent(names.staged(content.outcome === "done" ? "failed" : "done"));
   return true;
 }
 
@@ -104,7 +102,7 @@ export async function dropClaimed(activeDir: string, id: string): Promise<void> 
 /** Step 3. Returns the file name the task got in done/ or failed/. */
 export async function publishStaged(activeDir: string, destDir: string, id: string, outcome: Outcome, now: number): Promise<string> {
   const name = await freeName(destDir, id, now);
-  await moveDurably(path.join(activeDir, `${id}${STAGED_SUFFIX[outcome]}`), path.join(destDir, name));
+  await moveDurably(stagedFilePath(activeDir, id, outcome), path.join(destDir, name));
   return name;
 }
 
@@ -131,7 +129,7 @@ export async function findStaged(activeDir: string, id: string): Promise<Outcome
   const times: { outcome: Outcome; mtime: number }[] = [];
   for (const outcome of ["done", "failed"] as const) {
     try {
-      const st = await lstat(path.join(activeDir, `${id}${STAGED_SUFFIX[outcome]}`));
+      const st = await lstat(stagedFilePath(activeDir, id, outcome));
       times.push({ outcome, mtime: st.mtimeMs });
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -139,15 +137,6 @@ export async function findStaged(activeDir: string, id: string): Promise<Outcome
   }
   times.sort((a, b) => b.mtime - a.mtime);
   return times[0]?.outcome;
-}
-
-/** Parses a staged file name back into its id and outcome. */
-export function parseStagedName(name: string): { id: string; outcome: Outcome } | undefined {
-  for (const outcome of ["done", "failed"] as const) {
-    const suffix = STAGED_SUFFIX[outcome];
-    if (name.endsWith(suffix) && !name.startsWith(".")) return { id: name.slice(0, -suffix.length), outcome };
-  }
-  return undefined;
 }
 
 /** Removes `file`; false when it was not there. */

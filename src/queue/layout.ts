@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, open, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { errnoOf, orIfMissing } from "../lib/errors.js";
-import { MARKER_SUFFIX } from "./names.js";
+import type { Outcome } from "./footer.js";
+import { MARKER_STAGED_SUFFIX, MARKER_SUFFIX, STAGED_SUFFIX } from "./names.js";
 import { MAX_TASK_BYTES } from "./task.js";
 
 export const FOLDERS = ["inbox", "active", "done", "failed"] as const;
@@ -42,6 +44,24 @@ export function markerPath(root: string, project: string, id: string): string {
 /** `<active>/<id>.done`: the optional "finished" signal an agent or a script leaves beside a claimed task. */
 export function doneSignalPath(activeDir: string, id: string): string {
   return path.join(activeDir, `${id}.done`);
+}
+
+/** `<active>/<id>.md.to-done|.to-failed`: a task's finish staged beside it until it is published (finish.ts). */
+export function stagedFilePath(activeDir: string, id: string, outcome: Outcome): string {
+  return path.join(activeDir, `${id}${STAGED_SUFFIX[outcome]}`);
+}
+
+/** `<inbox>/<id>.md.delegated.to-done|.to-failed`: a delegated task's finish staged beside its marker. */
+export function stagedMarkerPath(inbox: string, id: string, outcome: Outcome): string {
+  return path.join(inbox, `${id}${MARKER_STAGED_SUFFIX[outcome]}`);
+}
+
+/**
+ * `<dir>/.<name>.<8 hex>.tmp` beside `file`: where its bytes are written before a rename or link puts them in
+ * place. A dot-file, so never read as a task; recovery removes what a crash left.
+ */
+export function tempPathBeside(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
 }
 
 /** The names in a folder; a missing folder is empty (a project whose layout is not made yet). */

@@ -1,10 +1,15 @@
 import { QueueError } from "./errors.js";
+import type { Outcome } from "./footer.js";
 
 const NAME = /^[A-Za-z0-9._-]+$/;
 /** Leaves room under the usual 255-byte file-name limit for `.md.to-failed`, temp prefixes and collision suffixes. */
 export const MAX_ID_LENGTH = 200;
 /** A delegated task's marker in its inbox: `<id>.md.delegated` (contract §4). */
 export const MARKER_SUFFIX = ".md.delegated";
+/** A finish staged in active/ until it is published (finish.ts): `<id>.md.to-done|.to-failed`. */
+export const STAGED_SUFFIX: Record<Outcome, string> = { done: ".md.to-done", failed: ".md.to-failed" };
+/** A delegated task's finish staged beside its marker in the inbox: `<id>.md.delegated.to-done|.to-failed`. */
+export const MARKER_STAGED_SUFFIX: Record<Outcome, string> = { done: `${MARKER_SUFFIX}.to-done`, failed: `${MARKER_SUFFIX}.to-failed` };
 
 /** A project name: [A-Za-z0-9._-]+, not `.` or `..` (contract §9). */
 export function isValidProjectName(name: string): boolean {
@@ -56,6 +61,25 @@ export function isIgnoredInboxName(name: string): boolean {
 /** A delegated task's marker in the inbox (`<id>.md.delegated`); such files belong to the delegation manager. */
 export function isDelegatedName(name: string): boolean {
   return !name.startsWith(".") && name.endsWith(MARKER_SUFFIX);
+}
+
+/** The id and outcome a staged file's name stands for (`suffixes`: STAGED_SUFFIX, or MARKER_STAGED_SUFFIX for markers). */
+export function parseStagedName(name: string, suffixes: Record<Outcome, string> = STAGED_SUFFIX): { id: string; outcome: Outcome } | undefined {
+  for (const outcome of ["done", "failed"] as const) {
+    const suffix = suffixes[outcome];
+    if (name.endsWith(suffix) && !name.startsWith(".")) return { id: name.slice(0, -suffix.length), outcome };
+  }
+  return undefined;
+}
+
+/** A temp file of the queue's own writers (tempPathBeside, writeFileAtomic): a dot-file ending in `.tmp`. */
+export function isTempName(name: string): boolean {
+  return name.startsWith(".") && name.endsWith(".tmp");
+}
+
+/** A temp file written beside a marker: `.<id>.md.delegated.<hex>.tmp` (tempPathBeside) or `.<id>.md.delegated.<pid>.<hex>.tmp` (writeFileAtomic). */
+export function isMarkerTempName(name: string): boolean {
+  return /^\..+\.md\.delegated\.(?:\d+\.)?[0-9a-f]{8}\.tmp$/.test(name);
 }
 
 /** A best-effort valid id made from any file name: bad characters become `_`, leading dots go. */

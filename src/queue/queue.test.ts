@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { silentLogger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
@@ -217,6 +217,24 @@ describe("TaskQueue claim / complete / fail / requeue", () => {
       assert.equal(id, "t-20260417T021719Z");
       assert.equal(await readText(path.join(q.dir("alpha", "inbox"), `${id}.md`)), "first");
       assert.equal(await readText(path.join(q.dir("alpha", "inbox"), "t.md")), "second");
+    } finally {
+      await q.cleanup();
+    }
+  });
+
+  test("doneSignal: the signal file says done, its absence says not done, and a failure to look is QUEUE_IO", async () => {
+    const q = await makeQueue();
+    try {
+      await putFile(q.root, "alpha", "inbox", "t.md", "x");
+      await q.queue.claim("alpha", "t");
+      assert.equal(await q.queue.doneSignal("alpha", "t"), false);
+      await putFile(q.root, "alpha", "active", "t.done", "");
+      assert.equal(await q.queue.doneSignal("alpha", "t"), true);
+      // active/ that is not a folder: ENOTDIR, which is no answer, not "not done".
+      await rm(q.dir("beta", "active"), { recursive: true });
+      await writeFile(q.dir("beta", "active"), "");
+      await assert.rejects(q.queue.doneSignal("beta", "t"), (e: unknown) => e instanceof QueueError && e.code === "QUEUE_IO" && /ENOTDIR/.test(e.message));
+      await assert.rejects(q.queue.doneSignal("gamma", "t"), (e: unknown) => e instanceof QueueError && e.code === "QUEUE_UNKNOWN_PROJECT");
     } finally {
       await q.cleanup();
     }

@@ -1,4 +1,4 @@
-import { lstat, stat } from "node:fs/promises";
+import { access, lstat, stat } from "node:fs/promises";
 import path from "node:path";
 import { ensureDir, moveDurably } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
@@ -7,10 +7,10 @@ import { describeError, errnoOf, isNotFound, orIfMissing } from "../lib/errors.j
 import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
-import { dropClaimed, findStaged, freeId, parseStagedName, publishStaged, STAGED_SUFFIX, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
+import { dropClaimed, findStaged, freeId, publishStaged, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
-import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, taskFilePath, type Folder } from "./layout.js";
-import { assertProjectName, assertTaskId, isValidTaskId, sanitizeTaskId } from "./names.js";
+import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder } from "./layout.js";
+import { assertProjectName, assertTaskId, isTempName, isValidTaskId, parseStagedName, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
 import { parseTask, type ParseResult, type Task } from "./task.js";
@@ -228,15 +228,15 @@ export class TaskQueue {
         // Not the inbox: a dot-file there may be a submission being written right now.
         for (const dir of [path.join(this.root, project), active, this.dir(project, "done"), this.dir(project, "failed")]) {
           for (const name of await listNames(dir)) {
-            if (name.startsWith(".") && name.endsWith(".tmp") && (await unlinkIfPresent(path.join(dir, name)))) report.tempFilesRemoved++;
+            if (isTempName(name) && (await unlinkIfPresent(path.join(dir, name)))) report.tempFilesRemoved++;
           }
         }
-        const stagedIds = new Set((await listNames(active)).map(parseStagedName).filter((s) => s !== undefined).map((s) => s.id));
+        const stagedIds = new Set((await listNames(active)).map((n) => parseStagedName(n)).filter((s) => s !== undefined).map((s) => s.id));
         for (const id of [...stagedIds].sort()) {
           const outcome = await findStaged(active, id);
           if (outcome === undefined) continue;
           await dropClaimed(active, id);
-          await unlinkIfPresent(path.join(active, `${id}${STAGED_SUFFIX[outcome === "done" ? "failed" : "done"]}`));
+          await unlinkIfPresent(stagedFilePath(active, id, outcome === "done" ? "failed" : "done"));
           const file = await publishStaged(active, this.dir(project, outcome), id, outcome, this.deps.clock.now());
           report.finished.push({ project, id, outcome, file });
           this.log.warn({ project, task: id, outcome, file }, "recovered a finish interrupted by a crash");
@@ -259,6 +259,16 @@ export class TaskQueue {
       });
     }
     return report;
+  }
+
+  /**
+   * True when an agent or a script left active/<id>.done beside the claimed task (S6). Only a missing
+   * signal is "not done": any other failure to look throws QUEUE_IO, so the caller looks again later.
+   */
+  async doneSignal(project: string, id: string): Promise<boolean> {
+    this.checkProject(project);
+    assertTaskId(id);
+    return this.io(`look for the done signal of ${project}/${id}`, () => orIfMissing(access(doneSignalPath(this.dir(project, "active"), id)).then(() => true), false));
   }
 
   /** Counts of one project's folders (readdir only). */

@@ -2,8 +2,7 @@ import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { isNotFound } from "../lib/errors.js";
 import { listNames, readHead } from "./layout.js";
-import { describeBadId, isDelegatedName, isIgnoredInboxName } from "./names.js";
-import { STAGED_SUFFIX } from "./finish.js";
+import { describeBadId, isDelegatedName, isIgnoredInboxName, parseStagedName } from "./names.js";
 import { MAX_TASK_BYTES, PRIORITIES, type Priority } from "./task.js";
 
 /** A waiting task as the inbox listing sees it: no content parsed yet (that happens at claim). */
@@ -193,7 +192,8 @@ async function activeIds(activeDir: string): Promise<Set<string>> {
   for (const name of await listNames(activeDir)) {
     if (name.startsWith(".")) continue;
     if (name.endsWith(".md")) ids.add(name.slice(0, -3));
-    for (const suffix of Object.values(STAGED_SUFFIX)) if (name.endsWith(suffix)) ids.add(name.slice(0, -suffix.length));
+    const staged = parseStagedName(name);
+    if (staged) ids.add(staged.id);
   }
   return ids;
 }

@@ -3,8 +3,7 @@ import path from "node:path";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
 import { formatIso, parseFooter } from "./footer.js";
 import { folderPath, listNames, readHead, readTail, type Folder } from "./layout.js";
-import { isDelegatedName, isIgnoredInboxName, MARKER_SUFFIX } from "./names.js";
-import { STAGED_SUFFIX } from "./finish.js";
+import { isDelegatedName, isIgnoredInboxName, MARKER_SUFFIX, parseStagedName } from "./names.js";
 import { compareEntries, peekHeader } from "./scan.js";
 import type { Priority } from "./task.js";
 
@@ -38,7 +37,7 @@ export async function countProject(root: string, project: string): Promise<Queue
     (["inbox", "active", "done", "failed"] as const).map((f) => listNames(folderPath(root, project, f))),
   );
   const isTask = (n: string): boolean => !n.startsWith(".") && n.endsWith(".md");
-  const isStaged = (n: string): boolean => !n.startsWith(".") && Object.values(STAGED_SUFFIX).some((s) => n.endsWith(s));
+  const isStaged = (n: string): boolean => parseStagedName(n) !== undefined;
   return {
     inbox: inbox!.filter((n) => !isIgnoredInboxName(n)).length,
     active: active!.filter((n) => isTask(n) || isStaged(n)).length,
