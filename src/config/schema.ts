@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
-import { isLoopbackHost } from "../http/gate.js";
+import { isLoopbackHost } from "../lib/net.js";
 
 /**
  * The configuration file's schema (contract §3), the one source for validation, defaults and the JSON
