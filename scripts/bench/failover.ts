@@ -10,6 +10,7 @@ import path from "node:path";
 import { buildLaunchCommand, prepareAccountHome, toShellLine, writeHookSettings } from "../../src/claude/launch.js";
 import { classifyScreen } from "../../src/claude/screen.js";
 import { HOOK_SETTINGS_FILE } from "../../src/daemon/hook-settings.js";
+import type { DaemonStatus } from "../../src/daemon/status-view.js";
 import { agentEnv } from "../../src/daemon/work-wiring.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
 import { systemClock } from "../../src/lib/clock.js";
@@ -98,8 +99,7 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
     pool: n, dedicated: operators.length, hookMode, quotaPollMs: config.quota.poll_interval, supervisePollMs: config.watcher.poll_interval, cooldownMs: config.quota.reactivate_cooldown,
     hooks: ctx.opts.swapHooks, limitToDecision: [], sources: [], limitToHook: [], hookToDecision: [], swap: [], steps: [], firstContinue: [], lastContinue: [], dedicatedBack: [], floorExit: [], floorStart: [], failures: [],
   };
-  const status = (): { active_account: string | null; swap_state: string; sessions: { name: string; kind: string; state: string }[] } =>
-    daemon.statusView() as ReturnType<typeof status>;
+  const status = (): DaemonStatus => daemon.statusView();
   await waitFor(`${n} pool sessions`, () => (status().sessions.filter((s) => s.kind === "pool").length === n ? true : undefined), 30_000, 100);
 
   // The operator's agents in the dedicated sessions, on the first account, as `claude --session-id` would start them.

@@ -150,5 +150,5 @@ export async function tmuxServerPid(sb: ClaudeSandbox): Promise<number | undefin
 
 /** Pool sessions as the daemon sees them. */
 export function sessionStates(daemon: Daemon): { name: string; state: string; task: string | null }[] {
-  return daemon.statusView().sessions as { name: string; state: string; task: string | null }[];
+  return daemon.statusView().sessions;
 }
