@@ -241,7 +241,6 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 export type AccountConfig = Config["accounts"][number];
 export type AutonomousPoolConfig = Config["pool"]["autonomous"];
 

@@ -6,7 +6,7 @@ import path from "node:path";
 import fc from "fast-check";
 import { FakeClock } from "../lib/test-clock.js";
 import { IllegalStateError } from "../lib/errors.js";
-import { EventLog, isSecretKey, redactSecrets, type EventInput, type EventLogOptions } from "./event-log.js";
+import { EventLog, isSecretKey, redactSecrets, type EventLogOptions } from "./event-log.js";
 import { StateError } from "./store.js";
 
 let dir: string;
@@ -21,6 +21,11 @@ afterEach(async () => {
 });
 
 // The log's mechanics do not depend on the daemon's vocabulary: these tests append any type.
+interface EventInput {
+  type: string;
+  [field: string]: unknown;
+}
+
 function makeLog(extra: Partial<EventLogOptions> = {}): EventLog<EventInput> {
   return new EventLog<EventInput>({ dir, clock, ...extra });
 }

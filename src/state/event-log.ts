@@ -6,12 +6,6 @@ import { describeError, IllegalStateError, isNotFound } from "../lib/errors.js";
 import type { DaemonEvent } from "./events.js";
 import { StateError } from "./store.js";
 
-/** Any event: a type and plain JSON fields. Callers pass no secrets; `redactSecrets` is a second line of defence. */
-export interface EventInput {
-  type: string;
-  [field: string]: unknown;
-}
-
 /**
  * A line read back from the file: only `ts` and `type` are checked. It may come from another version
  * or another writer, so its other fields are unknown, not those of the union.
