@@ -292,3 +292,17 @@ test("subscribe: listeners see each event as written (redacted, with ts) until t
   assert.deepEqual(seen, [{ ts: "2026-04-17T02:17:19.000Z", type: "operator_action", action: "retry", token: "[redacted]" }]);
   assert.equal((await lines()).length, 2);
 });
+
+test("subscribe: a subscriber that throws is told to onError; the event is written and not counted as dropped", async () => {
+  const errors: Error[] = [];
+  const log = makeLog({ onError: (e) => errors.push(e) });
+  log.subscribe(() => {
+    throw new Error("listener bug");
+  });
+  await log.append({ type: "task_done", task: "t1" });
+  await log.close();
+  assert.deepEqual(errors.map((e) => [e instanceof StateError, (e as StateError).code]), [[true, "EVENT_LISTENER_FAILED"]]);
+  assert.match(errors[0]!.message, /task_done: listener bug/);
+  assert.equal(log.dropped, 0);
+  assert.equal((await lines()).length, 1);
+});
