@@ -63,7 +63,7 @@ void describe("planResume", () => {
     assert.deepEqual(doing(plan), ["press 1", "continue", "nothing", "nothing", "nothing", "nothing"]);
   });
 
-  void test("every interrupted session gets its continuation, even once its screen moved on from the banner (issue 10)", async () => {
+  void test("every interrupted session gets its continuation, even once its screen moved on from the banner", async () => {
     const { ledger, clock } = setup({ main: HOUR, backup: 5 * HOUR });
     await clock.advance(HOUR);
     const plan = planResume({
