@@ -7,9 +7,9 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { buildLaunchCommand, prepareAccountHome, toShellLine, writeHookSettings } from "../../src/claude/launch.js";
+import { buildLaunchCommand, prepareAccountHome, toShellLine } from "../../src/claude/launch.js";
 import { classifyScreen } from "../../src/claude/screen.js";
-import { HOOK_SETTINGS_FILE } from "../../src/daemon/hook-settings.js";
+import { HOOK_SETTINGS_FILE, writeDaemonHookSettings } from "../../src/daemon/hook-settings.js";
 import type { DaemonStatus } from "../../src/daemon/status-view.js";
 import { agentEnv } from "../../src/daemon/work-wiring.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
@@ -86,11 +86,11 @@ export async function runFailover(ctx: BenchContext): Promise<FailoverResults> {
   const settingsFile = path.join(config.state_dir, HOOK_SETTINGS_FILE);
   let hookMode = "tsx";
   if (!ctx.opts.swapHooks) {
-    // Every hook runs `true EVENT`: Claude Code is content, the daemon hears nothing.
-    await writeHookSettings(settingsFile, ["true"]);
+    // Every hook runs `true …`: Claude Code is content, the daemon hears nothing. The rest of the file is the daemon's.
+    await writeDaemonHookSettings(config.state_dir, daemon.url!, ["true"]);
     hookMode = "off (each hook runs `true`: the daemon sees screens and transcripts only)";
   } else if (ctx.compiledCli) {
-    await writeHookSettings(settingsFile, [...ctx.compiledCli, "hook", "--url", daemon.url!, "--state-dir", config.state_dir]);
+    await writeDaemonHookSettings(config.state_dir, daemon.url!, ctx.compiledCli);
     hookMode = "compiled (node dist/main.js hook)";
   }
   const hooks: { kind: string; id: string; at: number; error?: string }[] = [];

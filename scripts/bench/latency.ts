@@ -6,18 +6,19 @@ import { randomUUID } from "node:crypto";
 import { watch } from "node:fs";
 import { access, mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { buildLaunchCommand, prepareAccountHome, toShellLine, writeHookSettings } from "../../src/claude/launch.js";
+import { buildLaunchCommand, prepareAccountHome, toShellLine } from "../../src/claude/launch.js";
 import { classifyScreen } from "../../src/claude/screen.js";
-import { HOOK_SETTINGS_FILE, selfCommand } from "../../src/daemon/hook-settings.js";
+import { HOOK_SETTINGS_FILE, selfCommand, writeDaemonHookSettings } from "../../src/daemon/hook-settings.js";
 import { agentEnv } from "../../src/daemon/work-wiring.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
 import { moveDurably } from "../../src/lib/atomic-fs.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
 import { shellQuote } from "../../src/lib/shell-quote.js";
+import { isShell } from "../../src/tmux/shells.js";
 import type { ClaudeSandbox } from "../../test/support/claude-sandbox.js";
 import { openSandbox, sessionStates, startDaemon, type BenchContext, type RunningDaemon } from "./harness.js";
-import { now, procCpuMs, SHELLS, sleep, waitFor, type TmuxCall } from "./support.js";
+import { now, procCpuMs, sleep, waitFor, type TmuxCall } from "./support.js";
 
 export interface LatencyResults {
   tmuxRoundTrip: number[];
@@ -74,10 +75,10 @@ export async function runLatency(ctx: BenchContext): Promise<LatencyResults> {
   const settingsFile = path.join(stateDir, HOOK_SETTINGS_FILE);
   // The daemon under tsx writes hooks that run `node --import tsx src/main.ts hook`; an installed
   // daemon runs the compiled CLI. Agents read the settings at launch, so rewriting the file gives the
-  // production hook path (exactly what the compiled daemon's writeDaemonHookSettings would write).
+  // production hook path (the daemon's own writer, with the compiled CLI as the hook program).
   let hookMode = `tsx (${selfCommand().slice(1).join(" ")})`;
   if (ctx.compiledCli) {
-    await writeHookSettings(settingsFile, [...ctx.compiledCli, "hook", "--url", daemon.url!, "--state-dir", stateDir]);
+    await writeDaemonHookSettings(stateDir, daemon.url!, ctx.compiledCli);
     hookMode = "compiled (node dist/main.js hook)";
   }
   const hooks: HookMark[] = [];
@@ -155,7 +156,7 @@ async function prepareFloors(ctx: BenchContext, sb: ClaudeSandbox, run: RunningD
   await sb.tmux.newSession({ name: FLOOR_SESSION, cwd, width: config.tmux.width, height: config.tmux.height });
   const classify = (capture: string): ReturnType<typeof classifyScreen> => classifyScreen(capture, { now: Date.now() });
   const driver = new AgentDriver({ tmux: sb.tmux, clock: systemClock, log: silentLogger(), classify, signals: daemon.hooks, pollMs: 50 });
-  await waitFor("a shell in the floor session", async () => (SHELLS.has((await sb.tmux.paneInfo(FLOOR_SESSION)).currentCommand) ? true : undefined), 10_000, 50);
+  await waitFor("a shell in the floor session", async () => (isShell((await sb.tmux.paneInfo(FLOOR_SESSION)).currentCommand) ? true : undefined), 10_000, 50);
   const a = path.join(sb.dir, "fsync-a");
   const b = path.join(sb.dir, "fsync-b");
   await mkdir(a);
@@ -185,7 +186,7 @@ async function prepareFloors(ctx: BenchContext, sb: ClaudeSandbox, run: RunningD
       const [capture, pane] = await Promise.all([sb.tmux.capturePane(FLOOR_SESSION), sb.tmux.paneInfo(FLOOR_SESSION)]);
       const v = classify(capture);
       if (v.state === "dialog") throw new Error(`the floor agent stopped at a dialog (${v.detail})`);
-      return v.state === "idle" && !v.inputText && !SHELLS.has(pane.currentCommand) ? now() : undefined;
+      return v.state === "idle" && !v.inputText && !isShell(pane.currentCommand) ? now() : undefined;
     }, 60_000, 50);
     const t2 = now();
     await driver.exit(FLOOR_SESSION);

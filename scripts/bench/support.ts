@@ -154,9 +154,6 @@ export class RecordingTmux implements TmuxClient {
   }
 }
 
-/** Foreground commands that mean "a shell holds the pane" (as the agent driver decides it). */
-export const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
-
 export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]): string => `| ${cells.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`;
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");

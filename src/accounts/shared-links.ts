@@ -55,14 +55,8 @@ export interface EnsureResult {
   problems: LinkProblem[];
 }
 
-/** Links and the claude link. Codes: SHARED_ROOT_NOT_ABSOLUTE, SHARED_LINKS_BROKEN, CLAUDE_LINK_NOT_SYMLINK, CLAUDE_LINK_TARGET_NOT_DIR, CLAUDE_LINK_FLIP_FAILED. */
-export class LinkError extends AppError {
-  readonly problems: readonly LinkProblem[];
-  constructor(code: string, message: string, options?: { cause?: unknown; problems?: readonly LinkProblem[] }) {
-    super(code, message, options);
-    this.problems = options?.problems ?? [];
-  }
-}
+/** Links and the claude link. Codes: SHARED_ROOT_NOT_ABSOLUTE, CLAUDE_LINK_NOT_SYMLINK, CLAUDE_LINK_TARGET_NOT_DIR, CLAUDE_LINK_FLIP_FAILED. */
+export class LinkError extends AppError {}
 
 /** `<sharedRoot>/.claude-<name>-shared`. The root must be absolute: a relative one would follow the daemon's cwd. */
 export function sharedTarget(sharedRoot: string, name: SharedLinkName): string {
@@ -77,13 +71,6 @@ export function formatLinkProblem(p: LinkProblem): string {
   const who = p.account === undefined ? "" : `account ${p.account}: `;
   const found = p.found === undefined ? "" : `, found ${p.found}`;
   return `${who}${p.link} [${p.kind}]: expected ${p.expected}${found} — fix: ${p.fix}`;
-}
-
-/** Throws SHARED_LINKS_BROKEN listing every problem, when there is any. */
-export function assertNoLinkProblems(problems: readonly LinkProblem[]): void {
-  if (problems.length === 0) return;
-  const lines = problems.map((p) => `  - ${formatLinkProblem(p)}`).join("\n");
-  throw new LinkError("SHARED_LINKS_BROKEN", `${problems.length} shared-link problem(s):\n${lines}`, { problems });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ void describe("AccountSwitcher: the six steps", () => {
       for (const j of w.journals) swapJournalSchema.parse(JSON.parse(JSON.stringify(j)));
     }));
 
-  void test("ensuring the target's links fails → flipped back, active unchanged, swap failed (0.3.8)", () =>
+  void test("ensuring the target's links fails → flipped back, active unchanged, swap failed", () =>
     withWorld(async (w) => {
       const elsewhere = await plantDivergentLink(w);
       const switcher = new AccountSwitcher(w.deps);

@@ -108,7 +108,7 @@ export interface SwapResult {
 
 export type SwitcherState = "idle" | "swapping" | "partial-swap";
 
-/** Runs swaps one at a time; after a partial swap it refuses every further one until the daemon restarts (0.3.8). */
+/** Runs swaps one at a time; after a partial swap it refuses every further one until the daemon restarts. */
 export class AccountSwitcher {
   private running: Promise<SwapResult> | null = null;
   private partial: { since: number; detail: string } | null = null;

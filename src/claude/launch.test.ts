@@ -6,7 +6,7 @@ import { mkdtemp, mkdir, readFile, rm, stat, symlink, writeFile, readdir } from 
 import os from "node:os";
 import path from "node:path";
 import {
-  buildLaunchCommand, hookSettings, HOOK_EVENTS, isValidSessionId, LaunchError, prepareAccountHome, toShellLine, writeHookSettings,
+  buildLaunchCommand, hookSettings, HOOK_EVENTS, isValidSessionId, LaunchError, prepareAccountHome, toShellLine,
   type LaunchSpec,
 } from "./launch.js";
 
@@ -223,15 +223,5 @@ describe("hook settings", () => {
 
   test("an empty hook command is refused", () => {
     assert.throws(() => hookSettings([]), LaunchError);
-  });
-
-  test("writeHookSettings writes the JSON with mode 0600, replacing an older file", async () => {
-    const dir = await tmp();
-    const file = path.join(dir, "sub", "hooks.json");
-    await writeHookSettings(file, ["old"]);
-    await writeHookSettings(file, ["claude-failover", "hook"]);
-    const written = JSON.parse(await readFile(file, "utf8")) as unknown;
-    assert.deepEqual(written, hookSettings(["claude-failover", "hook"]));
-    assert.equal((await stat(file)).mode & 0o777, 0o600);
   });
 });

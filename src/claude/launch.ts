@@ -276,10 +276,3 @@ export function hookSettings(hookCommand: readonly string[]): { hooks: Record<Ho
   }
   return { hooks };
 }
-
-/** Writes the daemon's own settings file (passed with `--settings`); it is the daemon's, so it is replaced whole. */
-export async function writeHookSettings(file: string, hookCommand: readonly string[]): Promise<void> {
-  const settings = hookSettings(hookCommand);
-  await ensureDir(path.dirname(file));
-  await writeFileAtomic(file, `${JSON.stringify(settings, null, 2)}\n`, 0o600);
-}

@@ -1,9 +1,9 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { findTranscript, projectDir, readTranscript, sanitizeProjectPath, TranscriptError, transcriptPath } from "./transcripts.js";
+import { projectDir, readTranscript, sanitizeProjectPath, TranscriptError, transcriptPath } from "./transcripts.js";
 
 const SID = "1e11f503-6094-4b05-8d94-9d2f3998bcd1";
 const roots: string[] = [];
@@ -266,17 +266,5 @@ describe("readTranscript", () => {
     const dir = await tmp();
     await assert.rejects(readTranscript(path.join(dir, "none.jsonl")), (e: unknown) => e instanceof TranscriptError && e.code === "TRANSCRIPT_NOT_FOUND");
     await assert.rejects(readTranscript(dir), (e: unknown) => e instanceof TranscriptError && e.code === "TRANSCRIPT_UNREADABLE");
-  });
-});
-
-describe("findTranscript", () => {
-  test("finds a session's transcript in whichever project folder holds it", async () => {
-    const home = await tmp();
-    await mkdir(path.join(home, "projects", "-a"), { recursive: true });
-    await mkdir(path.join(home, "projects", "-b"), { recursive: true });
-    await writeFile(path.join(home, "projects", "-b", `${SID}.jsonl`), "");
-    assert.equal(await findTranscript(home, SID), path.join(home, "projects", "-b", `${SID}.jsonl`));
-    assert.equal(await findTranscript(home, "0f8fad5b-d9cb-469f-a165-70867728950e"), undefined);
-    assert.equal(await findTranscript(path.join(home, "nohome"), SID), undefined);
   });
 });

@@ -3,7 +3,7 @@
  * line, appended while the session runs. Read from the tail with bounded memory; a half-written
  * last line, malformed lines and oversized lines are counted, never fatal.
  */
-import { open, readdir, stat, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { AppError, errnoOf } from "../lib/errors.js";
@@ -45,26 +45,6 @@ export function projectDir(home: string, cwd: string): string {
 export function transcriptPath(home: string, cwd: string, sessionId: string): string {
   assertSessionId(sessionId);
   return path.join(projectDir(home, cwd), `${sessionId}.jsonl`);
-}
-
-/**
- * Looks for `<sessionId>.jsonl` in every project folder of `home`: for when the cwd the agent ran
- * in is not known exactly (a symlinked path is sanitised under its real name).
- */
-export async function findTranscript(home: string, sessionId: string): Promise<string | undefined> {
-  assertSessionId(sessionId);
-  let dirs: string[];
-  try {
-    dirs = await readdir(path.join(home, "projects"));
-  } catch {
-    return undefined;
-  }
-  for (const dir of dirs) {
-    const file = path.join(home, "projects", dir, `${sessionId}.jsonl`);
-    const info = await stat(file).catch(() => undefined);
-    if (info?.isFile()) return file;
-  }
-  return undefined;
 }
 
 export interface TokenUsage {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
-import { isLoopbackHost } from "../http/gate.js";
+import { isLoopbackHost } from "../lib/net.js";
 
 /**
  * The configuration file's schema (contract §3), the one source for validation, defaults and the JSON
@@ -241,7 +241,6 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 export type AccountConfig = Config["accounts"][number];
 export type AutonomousPoolConfig = Config["pool"]["autonomous"];
 

@@ -1,5 +1,3 @@
-import { readlink } from "node:fs/promises";
-import path from "node:path";
 import { ensureAllAccounts, formatLinkProblem } from "../accounts/shared-links.js";
 import type { Config } from "../config/schema.js";
 import { formatUnsetEnvFrom, unsetEnvFrom } from "../config/secrets.js";
@@ -10,7 +8,6 @@ import { AppError, describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { createMetrics } from "../http/metrics.js";
 import { createApiHandler, parseListen, startHttpServer, type RunningServer } from "../http/server.js";
-import type { Origin } from "../http/dashboard/routes.js";
 import { PoolManager } from "../pool/pool.js";
 import { SessionRegistry } from "../pool/registry.js";
 import type { TmuxClient } from "../tmux/client.js";
@@ -18,7 +15,7 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { CliTmuxClient } from "../tmux/cli-client.js";
 import { TmuxError } from "../tmux/client.js";
 import { EventLog } from "../state/event-log.js";
-import type { FailoverEvent, OperatorActionEvent, TaskEvent } from "../state/events.js";
+import type { FailoverEvent, OperatorActionEvent, Origin, TaskEvent } from "../state/events.js";
 import type { StateStore } from "../state/store.js";
 import { openDaemonStateStore, type DaemonState } from "./state.js";
 import { drainSpool, spoolDir } from "../claude/hook-client.js";
@@ -43,6 +40,7 @@ import { ledgerOf } from "./state.js";
 import { takeDaemonLocks, tmuxLockFile, type HeldLock } from "./lock.js";
 import { VERSION } from "../lib/version.js";
 import { statusViewOf, type DaemonLifecycle, type DaemonStatus } from "./status-view.js";
+import { activeAccountAtStart } from "./account-lookup.js";
 import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
 import { execGit } from "../git/git.js";
@@ -110,6 +108,7 @@ export class Daemon {
   private readonly locks: HeldLock[] = [];
   private dashboard: DashboardFeed | undefined;
   private worktrees: WorktreeSetup | undefined;
+  private offHooks: (() => void) | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
@@ -184,13 +183,13 @@ export class Daemon {
     const { config, log } = this.o;
     this.events = new EventLog({
       dir: config.state_dir, clock: this.clock,
-      onError: (err) => log.warn({ err: describeError(err) }, "event not recorded"),
+      onError: (err) => log.warn({ err: describeError(err) }, err instanceof AppError && err.code === "EVENT_LISTENER_FAILED" ? "an events.jsonl subscriber failed; the event is recorded" : "event not recorded"),
     });
     this.state = openDaemonStateStore(config.state_dir, this.clock, { resetCorrupt: this.o.resetCorruptState === true, ...(this.o.writeStateFile ? { writeFile: this.o.writeStateFile } : {}) });
     const loaded = await this.state.load();
     if (loaded.source === "reset-corrupt") log.warn({ moved_to: loaded.corruptCopy }, "state.json was corrupt: moved aside, starting from defaults (--reset-state)");
     if (loaded.removedTempFiles.length > 0) log.info({ files: loaded.removedTempFiles }, "removed temp files left by a crash");
-    const active = await this.resolveActiveAccount();
+    const active = await activeAccountAtStart(config.accounts, this.state.get().active_account, config.claude.link, log);
     this.state.update((s) => ({ ...s, active_account: active, started_at: new Date(this.clock.now()).toISOString() }));
     await this.state.flush();
     void this.events.append({ type: "daemon_started", version: VERSION, active_account: active });
@@ -368,7 +367,7 @@ export class Daemon {
     });
     await this.failover.start();
     // A turn that ended (or failed) is worth a look now rather than at the next poll.
-    this.hooks.subscribe((e) => {
+    this.offHooks = this.hooks.subscribe((e) => {
       if (e.kind === "Stop" || e.kind === "StopFailure" || e.kind === "SessionEnd") loop.poke();
     });
     await status.start();
@@ -411,17 +410,20 @@ export class Daemon {
     };
   }
 
+  /** Never throws: a part that fails to stop is logged and the rest still stop. */
   private async teardown(): Promise<void> {
-    await this.dashboard?.stop().catch(() => undefined);
-    await this.work?.watcher.stop().catch(() => undefined);
-    await this.spoolLoop?.stop().catch(() => undefined);
-    await this.janitor?.stop().catch(() => undefined);
-    await this.failover?.stop().catch(() => undefined);
-    await this.work?.loop.stop().catch(() => undefined);
-    await this.delegation?.stop().catch(() => undefined);
-    await this.work?.status.stop().catch(() => undefined);
-    await this.pool.stop().catch(() => undefined);
-    await this.server?.close().catch(() => undefined);
+    const failed = (component: string) => (err: unknown): void => this.o.log.warn({ component, err: describeError(err) }, `${component} did not stop cleanly`);
+    this.offHooks?.();
+    await this.dashboard?.stop().catch(failed("dashboard"));
+    await this.work?.watcher.stop().catch(failed("inbox watcher"));
+    await this.spoolLoop?.stop().catch(failed("hook spool loop"));
+    await this.janitor?.stop().catch(failed("janitor"));
+    await this.failover?.stop().catch(failed("failover"));
+    await this.work?.loop.stop().catch(failed("work loop"));
+    await this.delegation?.stop().catch(failed("delegation"));
+    await this.work?.status.stop().catch(failed("status publisher"));
+    await this.pool.stop().catch(failed("pool"));
+    await this.server?.close().catch(failed("http server"));
     await this.state?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "state flush failed"));
     await this.events?.close().catch((err: unknown) => this.o.log.error({ err: describeError(err) }, "event log flush failed"));
     // Last: until everything above is flushed, no other daemon may start on this state.
@@ -442,21 +444,6 @@ export class Daemon {
     for (const c of created) this.o.log.info({ link: c }, "created shared link");
     problems.push(...links.map(formatLinkProblem));
     if (problems.length > 0) throw new StartupError(problems);
-  }
-
-  /** The account recorded in state, else the one the claude link points at, else the first. */
-  private async resolveActiveAccount(): Promise<string> {
-    const accounts = this.o.config.accounts;
-    const recorded = this.state?.get().active_account;
-    if (recorded && accounts.some((a) => a.name === recorded)) return recorded;
-    try {
-      const target = path.resolve(path.dirname(this.o.config.claude.link), await readlink(this.o.config.claude.link));
-      const match = accounts.find((a) => path.resolve(a.home) === target);
-      if (match) return match.name;
-    } catch {
-      // no link yet: the first account is active
-    }
-    return accounts[0]!.name;
   }
 
   /**

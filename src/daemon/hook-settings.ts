@@ -19,13 +19,14 @@ export function selfCommand(): string[] {
 }
 
 /**
- * Writes `<state_dir>/claude-settings.json` (every managed agent's `--settings`): hooks that run
- * `claude-failover hook --url … --state-dir … EVENT`, and Claude Code's own continue-at-reset
+ * Writes `<state_dir>/claude-settings.json` (every managed agent's `--settings`), replacing it whole: hooks
+ * that run `<program> hook --url … --state-dir … EVENT`, and Claude Code's own continue-at-reset
  * (2.1.234+) off, so a task interrupted by a usage limit gets one continuation — the daemon's — not two.
+ * `program` is this installation (`selfCommand`) unless a harness runs another build of the hook client.
  */
-export async function writeDaemonHookSettings(stateDir: string, url: string): Promise<string> {
+export async function writeDaemonHookSettings(stateDir: string, url: string, program: readonly string[] = selfCommand()): Promise<string> {
   const file = path.join(stateDir, HOOK_SETTINGS_FILE);
-  const settings = { ...hookSettings([...selfCommand(), "hook", "--url", url, "--state-dir", stateDir]), [AUTO_CONTINUE_SETTING]: false };
+  const settings = { ...hookSettings([...program, "hook", "--url", url, "--state-dir", stateDir]), [AUTO_CONTINUE_SETTING]: false };
   await ensureDir(path.dirname(file));
   await writeFileAtomic(file, `${JSON.stringify(settings, null, 2)}\n`, 0o600);
   return file;

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { coerceBoolean } from "../queue/task.js";
-import { decideProvider, explainRoute, hasRoutingFields, type Route } from "./router.js";
+import { explainRoute, hasRoutingFields, type Route } from "./router.js";
 
 type Case = [name: string, frontmatter: Record<string, unknown>, route: Route, rule: number];
 
@@ -43,18 +43,17 @@ const coercion: Case[] = [
   ["preferred_ai empty", { allow_delegation: true, preferred_ai: "" }, "local", 5],
 ];
 
-describe("decideProvider: contract §8 routing matrix", () => {
+describe("explainRoute: contract §8 routing matrix", () => {
   for (const [name, fm, route, rule] of [...precedence, ...providers, ...coercion]) {
     test(name, () => {
       const d = explainRoute(fm);
       assert.deepEqual([d.route, d.rule], [route, rule], d.reason);
-      assert.equal(decideProvider(fm), route);
     });
   }
 
   test("inherited keys are not fields", () => {
     const fm = Object.create({ allow_delegation: true, preferred_ai: "gpu" }) as Record<string, unknown>;
-    assert.equal(decideProvider(fm), "local");
+    assert.equal(explainRoute(fm).route, "local");
   });
 
   test("the reason names the rule that decided", () => {
@@ -65,7 +64,7 @@ describe("decideProvider: contract §8 routing matrix", () => {
   test("property: a provider only when allowed, named, and not needing Claude Code", () => {
     const value = fc.oneof(fc.boolean(), fc.integer({ min: -2, max: 3 }), fc.constantFrom("true", "no", "yes", "on", "1", "0", "x", " GPU", "gemini", "claude-code", "auto", "claude-api"), fc.constant(null));
     fc.assert(fc.property(fc.record({ needs_claude_code: value, allow_delegation: value, preferred_ai: value }, { requiredKeys: [] }), (fm) => {
-      const route = decideProvider(fm);
+      const route = explainRoute(fm).route;
       const needs = fm.needs_claude_code === undefined || fm.needs_claude_code === null ? false : coerceBoolean(fm.needs_claude_code) ?? true;
       const preferred = typeof fm.preferred_ai === "string" ? fm.preferred_ai.trim().toLowerCase() : undefined;
       const expected = !needs && coerceBoolean(fm.allow_delegation) === true && ["gpu", "gemini", "claude-api", "auto"].includes(preferred ?? "") ? preferred : "local";

@@ -50,11 +50,6 @@ export function explainRoute(frontmatter: Readonly<Record<string, unknown>>): Ro
   };
 }
 
-/** The route alone: `local` or the provider. Used by the daemon and `ccl-delegate decide`. */
-export function decideProvider(frontmatter: Readonly<Record<string, unknown>>): Route {
-  return explainRoute(frontmatter).route;
-}
-
 /** True when the frontmatter sets at least one routing field (`ccl-delegate submit` refuses a task with none). */
 export function hasRoutingFields(frontmatter: Readonly<Record<string, unknown>>): boolean {
   return ROUTING_FIELDS.some((k) => given(frontmatter, k) !== undefined);

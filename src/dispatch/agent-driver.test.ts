@@ -6,7 +6,8 @@ import type { HookEvent } from "../claude/hooks.js";
 import { InstantClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
 import { FakeTmuxClient } from "../tmux/fake.js";
-import { AgentDriver, AgentError, EXIT_ARMED } from "./agent-driver.js";
+import { AgentDriver, EXIT_ARMED } from "./agent-driver.js";
+import { AgentError } from "./errors.js";
 import { HookHub } from "./hook-hub.js";
 import { FakeClaude, type FakeClaudeOptions } from "./test-fake-claude.js";
 

@@ -4,18 +4,12 @@ import { sanitizePrompt } from "../claude/prompt-text.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import { dialogKey, type DialogDetail } from "../claude/screen-dialogs.js";
 import type { Clock } from "../lib/clock.js";
-import { AppError } from "../lib/errors.js";
 import { crashPoint } from "../lib/crash-points.js";
 import type { Logger } from "../lib/logger.js";
 import { shellQuote } from "../lib/shell-quote.js";
 import { isKey, type TmuxClient } from "../tmux/client.js";
-
-/** Driving Claude Code in one session failed. Codes: AGENT_START_TIMEOUT, AGENT_START_FAILED, PROMPT_NOT_ACCEPTED, AGENT_EXIT_TIMEOUT. */
-export class AgentError extends AppError {
-  constructor(code: string, message: string, readonly session: string, readonly screen?: ScreenVerdict) {
-    super(code, message);
-  }
-}
+import { isShell } from "../tmux/shells.js";
+import { AgentError } from "./errors.js";
 
 /** Signals of acceptance the daemon hears from hooks, for one claude session id. */
 export interface PromptSignals {
@@ -85,13 +79,8 @@ const PRESS_SHOWN_MS = 2_000;
 /** How long an agent on its way out (it printed its resume line) has to end. */
 const LEAVING_MS = 10_000;
 
-const SHELLS = new Set(["bash", "sh", "dash", "zsh", "fish", "ksh", "tcsh", "csh", "ash", "mksh", "busybox"]);
-
 /** The footer while Claude Code waits for the second Ctrl-C of an exit (CLAUDE-CODE.md §screens). */
 export const EXIT_ARMED = /Press Ctrl[-+]C again to exit/i;
-
-/** Whether a pane's foreground command is a shell (no agent, nor anything else, holds the terminal). */
-export const isShell = (command: string): boolean => SHELLS.has(command);
 
 /** What a launch has seen of the session so far, poll by poll. */
 interface StartWatch {
@@ -144,9 +133,9 @@ export class AgentDriver {
     const [capture, pane] = await Promise.all([this.d.tmux.capturePane(session, {}, signal), this.d.tmux.paneInfo(session, signal)]);
     const v = this.d.classify(capture);
     const foreground = pane.currentCommand;
-    if (v.state !== "shell" && SHELLS.has(foreground)) return { capture, verdict: { state: "shell", detail: "shell-foreground", limit: v.limit }, foreground };
+    if (v.state !== "shell" && isShell(foreground)) return { capture, verdict: { state: "shell", detail: "shell-foreground", limit: v.limit }, foreground };
     // The exit message of an earlier agent can still be on screen while the new one runs.
-    if (v.state === "shell" && !SHELLS.has(foreground) && foreground !== "") return { capture, verdict: { state: "unknown", detail: "agent-starting", limit: null }, foreground };
+    if (v.state === "shell" && !isShell(foreground) && foreground !== "") return { capture, verdict: { state: "unknown", detail: "agent-starting", limit: null }, foreground };
     return { capture, verdict: v, foreground };
   }
 
@@ -155,7 +144,7 @@ export class AgentDriver {
     const deadline = this.d.clock.now() + ms;
     for (;;) {
       const pane = await this.d.tmux.paneInfo(session, signal);
-      if (SHELLS.has(pane.currentCommand)) return true;
+      if (isShell(pane.currentCommand)) return true;
       if (this.d.clock.now() > deadline) return false;
       await this.d.clock.sleep(this.pollMs, signal);
     }
@@ -214,13 +203,13 @@ export class AgentDriver {
     for (;;) {
       await this.d.clock.sleep(this.pollMs, signal);
       const { verdict: v, foreground, capture } = await this.lookWithForeground(session, signal);
-      if (!watch.sawAgent && !watch.retyped && SHELLS.has(foreground) && this.d.clock.now() - started > RETYPE_AFTER_MS) {
+      if (!watch.sawAgent && !watch.retyped && isShell(foreground) && this.d.clock.now() - started > RETYPE_AFTER_MS) {
         watch.retyped = true;
         this.d.log.warn({ session }, "launch line not taken by the shell: typing it again");
         await type();
         continue;
       }
-      if (!SHELLS.has(foreground)) {
+      if (!isShell(foreground)) {
         watch.sawAgent = true;
         watch.agentSince ??= this.d.clock.now();
       }
@@ -245,7 +234,7 @@ export class AgentDriver {
     watch.idleStreak = atPrompt ? watch.idleStreak + 1 : 0;
     if (!atPrompt) return false;
     if (claudeId !== undefined && this.d.signals.sessionStarted(claudeId, started)) return true;
-    return watch.idleStreak >= UNHOOKED_IDLE_POLLS && watch.agentSince !== undefined && !SHELLS.has(foreground) && this.d.clock.now() - watch.agentSince >= UNHOOKED_START_MS;
+    return watch.idleStreak >= UNHOOKED_IDLE_POLLS && watch.agentSince !== undefined && !isShell(foreground) && this.d.clock.now() - watch.agentSince >= UNHOOKED_START_MS;
   }
 
   /** Answers a first-run dialog on the start-up screen; throws when the agent exited or refused to start. */
@@ -329,7 +318,7 @@ export class AgentDriver {
    * known empty: behind a paste not yet drawn, its Enter would submit both.
    */
   async exit(session: string, signal?: AbortSignal, options: { afterTurn?: boolean } = {}): Promise<void> {
-    if (options.afterTurn && !SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) {
+    if (options.afterTurn && !isShell((await this.d.tmux.paneInfo(session, signal)).currentCommand)) {
       await this.d.tmux.sendText(session, "/exit", signal);
       await this.d.tmux.sendKey(session, "Enter", signal);
       if (await this.waitForShell(session, SLASH_EXIT_MS, signal)) return;
@@ -340,7 +329,7 @@ export class AgentDriver {
     let paired = false;
     for (;;) {
       const before = await this.lookWithForeground(session, signal);
-      if (SHELLS.has(before.foreground)) return;
+      if (isShell(before.foreground)) return;
       if (this.d.clock.now() > deadline) break;
       await this.d.tmux.sendKey(session, "C-c", signal);
       presses++;
@@ -360,7 +349,7 @@ export class AgentDriver {
       let leaving = false;
       for (;;) {
         await this.d.clock.sleep(this.pollMs, signal);
-        if (SHELLS.has((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
+        if (isShell((await this.d.tmux.paneInfo(session, signal)).currentCommand)) return;
         const capture = await this.d.tmux.capturePane(session, {}, signal);
         // "Resume this session with …": it is on its way out (SessionEnd hooks, flushing). More
         // presses would only reach it as SIGINTs now that the terminal is back in cooked mode.

@@ -1,10 +1,10 @@
-import type { HookEvent } from "../claude/hooks.js";
+import type { HookEvent, StopFailureError } from "../claude/hooks.js";
 import type { PromptSignals } from "./agent-driver.js";
 
 interface SessionSignals {
   prompt?: number;
   stop?: { at: number; message: string | undefined };
-  failure?: { at: number; error: string; message: string | undefined };
+  failure?: { at: number; error: StopFailureError; message: string | undefined };
   start?: number;
   end?: number;
   touched: number;
@@ -70,7 +70,7 @@ export class HookHub implements PromptSignals {
     return stop && stop.at >= since ? stop : undefined;
   }
 
-  failureSince(claudeSessionId: string, since: number): { at: number; error: string; message: string | undefined } | undefined {
+  failureSince(claudeSessionId: string, since: number): { at: number; error: StopFailureError; message: string | undefined } | undefined {
     const f = this.sessions.get(claudeSessionId)?.failure;
     return f && f.at >= since ? f : undefined;
   }

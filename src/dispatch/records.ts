@@ -26,7 +26,7 @@ export const taskRecordSchema = z.object({
   prompt_changes: z.number().int().min(1).optional(),
   /** The task's title (the commit message of its worktree's last commit). */
   title: z.string().optional(),
-  /** The task's own worktree, journaled before it is created (issue 12). */
+  /** The task's own worktree, journaled before it is created. */
   worktree: worktreeRecordSchema.optional(),
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;

@@ -10,12 +10,6 @@ import type { WorkLoopDeps } from "./work-loop.js";
 
 export type TaskOutcomeDeps = Pick<WorkLoopDeps, "queue" | "sessions" | "driver" | "ledger" | "clock" | "log" | "record" | "worktrees"> & { maxAttempts: number };
 
-/**
- * How a task in flight ends, whoever noticed it (supervision, a failed hand-over, adoption at
- * restart): filed under done/, back to the inbox with its attempt counted, or failed at
- * max_attempts — each step ordered so a crash between two of them loses nothing (crash harness) —
- * and its session's agent ended for the next task.
- */
 /** A task's file or record could not be moved or written (a full disk, an I/O error): the task is stuck until it can. */
 export class TaskNotSettledError extends AppError {
   constructor(task: string, cause: unknown) {
@@ -45,6 +39,12 @@ async function settling(task: string, step: () => Promise<void>): Promise<void> 
   }
 }
 
+/**
+ * How a task in flight ends, whoever noticed it (supervision, a failed hand-over, adoption at
+ * restart): filed under done/, back to the inbox with its attempt counted, or failed at
+ * max_attempts — each step ordered so a crash between two of them loses nothing (crash harness) —
+ * and its session's agent ended for the next task.
+ */
 export class TaskOutcomes {
   constructor(private readonly d: TaskOutcomeDeps) {}
 

@@ -52,7 +52,7 @@ export interface WorkLoopDeps {
   offer?(project: string, id: string): Promise<"delegated" | "local">;
   /** Told once when a task gets stuck (it could not be handed over, put back or filed); it is retried every pass. */
   onFault?(fault: TaskFault): void;
-  /** Worktrees and per-project caps (issue 12); absent: tasks run in the project's checkout, no cap. */
+  /** Worktrees and per-project caps; absent: tasks run in the project's checkout, no cap. */
   worktrees?: WorktreePort;
 }
 
@@ -141,8 +141,9 @@ export class WorkLoop {
    */
   async pause(reason: string): Promise<void> {
     this.pausedFor = reason;
-    // A pass under way would file as lost the tasks of sessions the swap is killing: wait for it (it
-    // stops at the next task it would look at).
+    // A pass under way would file as lost the tasks of sessions the swap is killing: wait for it. Its
+    // supervisions run side by side to their end, and it dispatches only if it got there before the
+    // pause (those hand-overs are waited for too); later passes do nothing until resume().
     await this.ticking?.catch(() => undefined);
     await this.settled();
   }

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
 import type { LaunchCommand } from "../claude/launch.js";
-import { AgentError } from "../dispatch/agent-driver.js";
+import { AgentError } from "../dispatch/errors.js";
 import { bringBackDedicated, type BringBackDeps } from "./dedicated.js";
 
 const ID = "5c6b2a9e-1f0d-4c3b-9a8e-7d6c5b4a3f21";

@@ -1,7 +1,8 @@
 import type { LaunchCommand } from "../claude/launch.js";
-import { AgentError, isShell } from "../dispatch/agent-driver.js";
+import { AgentError } from "../dispatch/errors.js";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
+import { isShell } from "../tmux/shells.js";
 import type { AccountsPort, AgentPort, PanePort } from "./ports.js";
 
 /** How many times a dedicated agent is started before the swap warns and leaves it. */

@@ -218,7 +218,7 @@ export class Failover {
       const verdict = await this.d.agent.screen(r.session).catch(() => undefined);
       const hit = open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id));
       // Pool agents run with Claude Code's own auto-continue off (the daemon's settings file): the daemon continues them.
-      if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: hit || verdict.state === "limit", selfContinues: false });
+      if (verdict) sessions.push({ session: r.session, verdict, account: r.account, interrupted: hit || verdict.state === "limit" });
     }
     return sessions;
   }

@@ -2,11 +2,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, mkdir } from "node:fs/promises";
 import path from "node:path";
+import { Writable } from "node:stream";
 import { FIXTURE_DIR } from "../claude/test-screens.js";
 import { transcriptPath } from "../claude/transcripts.js";
 import type { TaskRecord } from "../dispatch/records.js";
 import { FakeClock } from "../lib/test-clock.js";
-import { silentLogger } from "../lib/logger.js";
+import { createLogger, silentLogger, type Logger } from "../lib/logger.js";
 import { tempDir } from "../lib/test-temp.js";
 import { NOW, screens } from "../quota/test-verdicts.js";
 import type { FailoverEvent } from "./ports.js";
@@ -16,13 +17,13 @@ import { LimitWatch } from "./watch.js";
 const ID = "7c2f4a1e-3b5d-4e6f-8a9b-0c1d2e3f4a5b";
 
 /** Two accounts, main active; only what supervision reaches (the monitor, the transcript reading) is exercised. */
-function watchOf(dir: string, clock: FakeClock, record: (e: FailoverEvent) => void): LimitWatch {
+function watchOf(dir: string, clock: FakeClock, record: (e: FailoverEvent) => void, log: Logger = silentLogger()): LimitWatch {
   return new LimitWatch({
     settings: {
       accounts: [{ name: "main", home: path.join(dir, "main") }, { name: "backup", home: path.join(dir, "backup") }],
       confirmPolls: 2, reactivateCooldownMs: 300_000, usageThreshold: 98,
     },
-    clock, log: silentLogger(), state: new FakeSwapState("main"), records: () => [], hooks: new FakeHooks(), record,
+    clock, log, state: new FakeSwapState("main"), records: () => [], hooks: new FakeHooks(), record,
   });
 }
 
@@ -60,6 +61,23 @@ describe("LimitWatch: the transcript as a source (U3)", () => {
     watch.observeScreen(record, { state: "idle", detail: "ready", limit: null });
     await watch.settled();
     assert.equal(events.length, seen, "unchanged file: not read again");
+  });
+
+  test("a task on an account that is not configured: its transcript is not read, and the log says so once", async () => {
+    const dir = await tempDir("cf-watch-");
+    const out: string[] = [];
+    const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } }) });
+    const watch = watchOf(dir, new FakeClock(NOW), () => undefined, log);
+    const record: TaskRecord = {
+      project: "p", id: "t1", session: "cf-pool-1", account: "gone", claude_session_id: ID, attempt: 1, phase: "working", cwd: dir,
+      started_at: NOW, submitted_at: NOW, timeout_ms: 3_600_000, screen_changed_at: 0, screen_hash: "", idle_polls: 0,
+    };
+    for (let i = 0; i < 2; i++) {
+      watch.observeScreen(record, { state: "idle", detail: "ready", limit: null });
+      await watch.settled();
+    }
+    const lines = out.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.account === "gone");
+    assert.deepEqual(lines.map((l) => [l.level, l.task]), [["warn", "p/t1"]]);
   });
 });
 

@@ -51,6 +51,8 @@ export class LimitWatch {
   private readonly transcripts = new TranscriptWatch();
   /** Transcript reads under way, by agent (claude session id). */
   private readonly reading = new Map<string, Promise<void>>();
+  /** Accounts a task named that are not configured, each logged once. */
+  private readonly unknownAccounts = new Set<string>();
 
   constructor(private readonly d: LimitWatchDeps) {
     const { settings, state, clock, log } = d;
@@ -122,7 +124,13 @@ export class LimitWatch {
 
   private async readTranscriptErrors(record: TaskRecord): Promise<void> {
     const home = this.d.settings.accounts.find((a) => a.name === record.account)?.home;
-    if (home === undefined) return;
+    if (home === undefined) {
+      if (!this.unknownAccounts.has(record.account)) {
+        this.unknownAccounts.add(record.account);
+        this.d.log.warn({ task: `${record.project}/${record.id}`, account: record.account }, "a task's account is not configured: its transcript is not read for usage limits");
+      }
+      return;
+    }
     const lines = await this.transcripts.errorsIfChanged(transcriptPath(home, record.cwd, record.claude_session_id));
     const since = record.submitted_at ?? record.started_at;
     for (const line of lines ?? []) this.enqueue(this.monitor.observeTranscriptError(line, record.session, record.account, since, record.claude_session_id));

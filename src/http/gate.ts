@@ -42,12 +42,6 @@ export function parseHostHeader(value: string): { name: string; port: number | u
   return { name, port: m[3] === undefined ? undefined : Number(m[3]) };
 }
 
-/** True when `host` (a listen host) is a loopback address or `localhost`. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
 /**
  * The one check every HTTP route goes through (API and dashboard alike). A page on another origin can
  * reach a loopback port by DNS rebinding, but its requests then carry the attacker's name in Host: only

@@ -4,8 +4,8 @@ import { describeError } from "../lib/errors.js";
 import { TmuxError } from "../tmux/client.js";
 import type { Logger } from "../lib/logger.js";
 import { isInside, type TaskWorktrees } from "../git/worktrees.js";
-import { isShell } from "../dispatch/agent-driver.js";
 import type { TmuxClient } from "../tmux/client.js";
+import { isShell } from "../tmux/shells.js";
 
 export interface WorktreeSweepDeps {
   /** `<state_dir>/worktrees`: nothing outside it is ever removed. */

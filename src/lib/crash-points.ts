@@ -17,7 +17,7 @@ function parse(value: string | undefined): { name: string; nth: number } | undef
 export const CRASH_POINTS = [
   "after-claim", "after-record", "after-launch", "after-paste", "after-submit",
   "after-complete", "after-requeue", "finish-staged", "finish-unlinked",
-  // Worktree tasks only (issue 12): the worktree exists but the journal still says "creating"; the
+  // Worktree tasks only: the worktree exists but the journal still says "creating"; the
   // agent's work is committed to its branch but the task not yet filed.
   "worktree-created", "worktree-committed",
 ] as const;

@@ -141,14 +141,15 @@ async function readMeta(fields: Record<string, unknown>, projectDir: string): Pr
     if (ms === undefined || ms <= 0) return fail(`timeout: expected a duration such as 90m, 30s or 2h (got ${JSON.stringify(timeout)})`);
     meta.timeoutMs = ms;
   }
-  for (const [key, allowed] of [["priority", PRIORITIES], ["preferred_ai", PREFERRED_AI_VALUES], ["complexity_hint", COMPLEXITY_HINTS]] as const) {
-    const value = given(key);
-    if (value === undefined) continue;
-    if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
-      return fail(`${key}: unknown value ${JSON.stringify(value)} (allowed: ${allowed.join(", ")})`);
-    }
-    (meta as unknown as Record<string, unknown>)[key] = value;
-  }
+  const priority = choice(given("priority"), "priority", PRIORITIES);
+  if (!priority.ok) return priority;
+  const preferred = choice(given("preferred_ai"), "preferred_ai", PREFERRED_AI_VALUES);
+  if (!preferred.ok) return preferred;
+  const complexity = choice(given("complexity_hint"), "complexity_hint", COMPLEXITY_HINTS);
+  if (!complexity.ok) return complexity;
+  if (priority.value !== undefined) meta.priority = priority.value;
+  if (preferred.value !== undefined) meta.preferred_ai = preferred.value;
+  if (complexity.value !== undefined) meta.complexity_hint = complexity.value;
   for (const key of ["needs_claude_code", "allow_delegation", "worktree"] as const) {
     const value = given(key);
     if (value === undefined) continue;
@@ -237,6 +238,13 @@ function lineAt(text: string, index: number): number {
   let line = 1;
   for (let i = 0; i < index; i++) if (text.charCodeAt(i) === 10) line++;
   return line;
+}
+
+/** A field that must be one of `allowed`: its value (undefined when absent), or why it is refused. */
+function choice<T extends string>(value: unknown, key: string, allowed: readonly T[]): { ok: true; value: T | undefined } | { ok: false; reason: string } {
+  if (value === undefined) return { ok: true, value: undefined };
+  const known = allowed.find((a) => a === value);
+  return known !== undefined ? { ok: true, value: known } : fail(`${key}: unknown value ${JSON.stringify(value)} (allowed: ${allowed.join(", ")})`);
 }
 
 function fail(reason: string): { ok: false; reason: string } {

@@ -49,9 +49,6 @@ export type SuppressReason =
   | "no-better-account"
   | "unknown-account";
 
-/** The forensic line every sighting that reaches a decision point leaves (U4), suppressed ones included. */
-export type QuotaRecord = QuotaDecisionEvent;
-
 /** What the monitor needs from the account ledger (AccountLedger fits). */
 export interface QuotaLedgerPort {
   active(): string | null;
@@ -87,7 +84,7 @@ export interface QuotaMonitorDeps {
   log: Logger;
   settings: QuotaSettings;
   /** Receives every forensic record (the daemon appends them to events.jsonl). */
-  record: (r: QuotaRecord) => void;
+  record: (r: QuotaDecisionEvent) => void;
   /** The last swap actually made (manual ones too), so the cooldown counts from it. */
   lastSwapAt?: () => number | null;
 }

@@ -36,7 +36,7 @@ void describe("planResume", () => {
     return { clock, ledger };
   }
   const session = (name: string, verdict: ScreenVerdict, extra: Partial<ResumeSession> = {}): ResumeSession => ({
-    session: name, kind: "pool", verdict, account: "main", interrupted: true, ...extra,
+    session: name, verdict, account: "main", interrupted: true, ...extra,
   });
   const sessions = (): ResumeSession[] => [
     session("ccl-auto-11", screens.limitMenu()),
@@ -44,7 +44,7 @@ void describe("planResume", () => {
     session("ccl-auto-13", screens.busy()),
     session("ccl-auto-14", menuVerdict({ options: [{ number: 1, label: "Upgrade your plan" }], waitOption: null })),
     session("ccl-auto-15", screens.limitWithReset(), { interrupted: false }),
-    session("ccl-1-conformvault", screens.limitWithReset(), { kind: "dedicated", account: "backup" }),
+    session("ccl-1-conformvault", screens.limitWithReset(), { account: "backup" }),
   ];
   const doing = (plan: ReturnType<typeof planResume>): string[] => plan.actions.map((a) => (a.do === "press" ? `press ${a.key}` : a.do));
 
@@ -63,7 +63,7 @@ void describe("planResume", () => {
     assert.deepEqual(doing(plan), ["press 1", "continue", "nothing", "nothing", "nothing", "nothing"]);
   });
 
-  void test("every interrupted session gets its continuation, even once its screen moved on from the banner (issue 10)", async () => {
+  void test("every interrupted session gets its continuation, even once its screen moved on from the banner", async () => {
     const { ledger, clock } = setup({ main: HOUR, backup: 5 * HOUR });
     await clock.advance(HOUR);
     const plan = planResume({
@@ -76,14 +76,6 @@ void describe("planResume", () => {
       ],
     });
     assert.deepEqual(doing(plan), ["continue", "continue", "nothing", "nothing"]);
-  });
-
-  void test("an agent Claude Code continues by itself (autoContinueAtUsageLimit on) gets no second continue", async () => {
-    const { ledger, clock } = setup({ main: HOUR, backup: 5 * HOUR });
-    await clock.advance(HOUR);
-    const plan = planResume({ ledger, sessions: [session("ded", screens.limitWithReset(), { kind: "dedicated", selfContinues: true }), session("ccl-auto-12", screens.limitWithReset(), { selfContinues: false })] });
-    assert.deepEqual(doing(plan), ["nothing", "continue"]);
-    assert.match(plan.actions[0]!.why, /by itself/);
   });
 
   void test("text typed in the input box is never overwritten by a continue", async () => {

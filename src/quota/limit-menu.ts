@@ -29,17 +29,11 @@ export interface ResumeLedgerPort {
 
 export interface ResumeSession {
   session: string;
-  kind: "pool" | "dedicated";
   verdict: ScreenVerdict;
   /** The account its agent runs on. */
   account: string;
-  /** Work was cut short here: a pool task in flight, or a dedicated session the daemon watches for the operator. */
+  /** Work was cut short here: a pool task in flight. */
   interrupted: boolean;
-  /**
-   * Claude Code continues this agent by itself at the reset (2.1.234+, `autoContinueAtUsageLimit` on): the daemon
-   * adds no "continue" of its own, or the task would get two. Managed agents run with it off (the daemon's settings).
-   */
-  selfContinues?: boolean;
 }
 
 export type SessionAction =
@@ -92,7 +86,6 @@ function actionFor(s: ResumeSession, mode: ResumePlan["mode"], account: string |
   if (mode === "wait") return { session, do: "nothing", why: "every account is out: waiting for the earliest reset" };
   if (mode === "swap") return { session, do: "nothing", why: `the swap to ${account ?? "?"} resumes the work there` };
   if (!s.interrupted) return { session, do: "nothing", why: "no interrupted work here" };
-  if (s.selfContinues === true) return { session, do: "nothing", why: "Claude Code continues it by itself (autoContinueAtUsageLimit): no second continue" };
   if (s.account !== account) return { session, do: "nothing", why: `its agent runs on ${s.account}, not on ${account ?? "?"}, which is back` };
   if (verdict.inputText !== undefined) return { session, do: "nothing", why: "text waits in the input box: someone is typing" };
   return { session, do: "continue", why: `${account ?? "?"} is back: continue the interrupted turn` };

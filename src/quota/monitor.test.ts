@@ -8,7 +8,8 @@ import { FIXTURE_DIR } from "../claude/test-screens.js";
 import { AccountLedger } from "../accounts/ledger.js";
 import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
-import { QuotaMonitor, type QuotaDecision, type QuotaRecord, type SuppressReason } from "./monitor.js";
+import type { QuotaDecisionEvent } from "../state/events.js";
+import { QuotaMonitor, type QuotaDecision, type SuppressReason } from "./monitor.js";
 import { hookOf, NOW, screens, stopFailure } from "./test-verdicts.js";
 
 const MIN = 60_000;
@@ -42,7 +43,7 @@ const use = (five: number, seven = 0): AccountUsage => ({
 function run(steps: readonly Step[]) {
   const clock = new FakeClock(NOW);
   const ledger = new AccountLedger({ accounts: [{ name: "main" }, { name: "backup" }, { name: "third" }], active: "main", clock });
-  const records: QuotaRecord[] = [];
+  const records: QuotaDecisionEvent[] = [];
   const monitor = new QuotaMonitor({
     ledger, clock, log: silentLogger(), record: (r) => records.push(r),
     settings: { confirmPolls: 2, reactivateCooldownMs: COOLDOWN, usageThreshold: 98, hostZone: "UTC" },

@@ -12,11 +12,11 @@ import { parseResetTime } from "../claude/reset-time.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { ApiErrorLine } from "../claude/transcripts.js";
 import type { AccountUsage, UsageWindow } from "../claude/usage-api.js";
+import type { QuotaDecisionEvent } from "../state/events.js";
 import { ResetReckoner, type ResetFrom } from "./reset-reckoner.js";
 import type {
   QuotaDecision,
   QuotaMonitorDeps,
-  QuotaRecord,
   QuotaSource,
   SuppressReason,
 } from "./decisions.js";
@@ -310,7 +310,7 @@ export class QuotaMonitor {
   }
 
   private emit(decision: QuotaDecision, trigger: Hit): QuotaDecision[] {
-    const rec: QuotaRecord = {
+    const rec: QuotaDecisionEvent = {
       type: "quota_decision", at: this.d.clock.now(), outcome: decision.kind, account: trigger.account, session: trigger.session,
       source: trigger.source, matchedText: clip(trigger.text), resetsAt: decision.kind === "exhausted" ? decision.resetsAt : trigger.resetsAt,
       ...(decision.kind === "swap" ? { to: decision.to, detail: decision.reason } : trigger.detail !== undefined ? { detail: trigger.detail } : {}),
@@ -322,7 +322,7 @@ export class QuotaMonitor {
   }
 
   private note(hit: Hit, outcome: "pending" | "suppressed", why: SuppressReason, detail?: string): void {
-    const rec: QuotaRecord = {
+    const rec: QuotaDecisionEvent = {
       type: "quota_decision", at: this.d.clock.now(), outcome, why, account: hit.account, session: hit.session,
       source: hit.source, matchedText: clip(hit.text), resetsAt: hit.resetsAt, ...(detail === undefined ? {} : { detail }),
       ...(hit.resetFrom !== undefined ? { resetFrom: hit.resetFrom } : {}),

@@ -4,7 +4,8 @@ import { AccountLedger } from "../accounts/ledger.js";
 import { parseResetTime } from "../claude/reset-time.js";
 import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
-import { QuotaMonitor, type QuotaDecision, type QuotaRecord } from "./monitor.js";
+import type { QuotaDecisionEvent } from "../state/events.js";
+import { QuotaMonitor, type QuotaDecision } from "./monitor.js";
 import { ResetReckoner } from "./reset-reckoner.js";
 import { stopFailure } from "./test-verdicts.js";
 
@@ -78,7 +79,7 @@ describe("QuotaMonitor: a reset late in its minute", () => {
   function world() {
     const clock = new FakeClock(at("20:01:00"));
     const ledger = new AccountLedger({ accounts: [{ name: "main" }, { name: "backup" }], active: "main", clock });
-    const records: QuotaRecord[] = [];
+    const records: QuotaDecisionEvent[] = [];
     const monitor = new QuotaMonitor({
       ledger, clock, log: silentLogger(), record: (x) => records.push(x),
       settings: { confirmPolls: 2, reactivateCooldownMs: 0, usageThreshold: 98, hostZone: "UTC", reset: { graceMs: 30_000, backoffFirstMs: MIN } },

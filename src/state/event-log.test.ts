@@ -6,7 +6,7 @@ import path from "node:path";
 import fc from "fast-check";
 import { FakeClock } from "../lib/test-clock.js";
 import { IllegalStateError } from "../lib/errors.js";
-import { EventLog, isSecretKey, redactSecrets, type EventInput, type EventLogOptions } from "./event-log.js";
+import { EventLog, isSecretKey, redactSecrets, type EventLogOptions } from "./event-log.js";
 import { StateError } from "./store.js";
 
 let dir: string;
@@ -21,6 +21,11 @@ afterEach(async () => {
 });
 
 // The log's mechanics do not depend on the daemon's vocabulary: these tests append any type.
+interface EventInput {
+  type: string;
+  [field: string]: unknown;
+}
+
 function makeLog(extra: Partial<EventLogOptions> = {}): EventLog<EventInput> {
   return new EventLog<EventInput>({ dir, clock, ...extra });
 }
@@ -286,4 +291,18 @@ test("subscribe: listeners see each event as written (redacted, with ts) until t
   await log.close();
   assert.deepEqual(seen, [{ ts: "2026-04-17T02:17:19.000Z", type: "operator_action", action: "retry", token: "[redacted]" }]);
   assert.equal((await lines()).length, 2);
+});
+
+test("subscribe: a subscriber that throws is told to onError; the event is written and not counted as dropped", async () => {
+  const errors: Error[] = [];
+  const log = makeLog({ onError: (e) => errors.push(e) });
+  log.subscribe(() => {
+    throw new Error("listener bug");
+  });
+  await log.append({ type: "task_done", task: "t1" });
+  await log.close();
+  assert.deepEqual(errors.map((e) => [e instanceof StateError, (e as StateError).code]), [[true, "EVENT_LISTENER_FAILED"]]);
+  assert.match(errors[0]!.message, /task_done: listener bug/);
+  assert.equal(log.dropped, 0);
+  assert.equal((await lines()).length, 1);
 });

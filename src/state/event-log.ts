@@ -6,12 +6,6 @@ import { describeError, IllegalStateError, isNotFound } from "../lib/errors.js";
 import type { DaemonEvent } from "./events.js";
 import { StateError } from "./store.js";
 
-/** Any event: a type and plain JSON fields. Callers pass no secrets; `redactSecrets` is a second line of defence. */
-export interface EventInput {
-  type: string;
-  [field: string]: unknown;
-}
-
 /**
  * A line read back from the file: only `ts` and `type` are checked. It may come from another version
  * or another writer, so its other fields are unknown, not those of the union.
@@ -41,7 +35,10 @@ export interface EventLogOptions {
   keep?: number;
   /** A line longer than this is skipped by `readTail` instead of held in memory; default 1 MiB. */
   maxLineBytes?: number;
-  /** Told about every dropped event: StateError (EVENT_NOT_SERIALISABLE, EVENT_WRITE_FAILED) or IllegalStateError. */
+  /**
+   * Told about every dropped event: StateError (EVENT_NOT_SERIALISABLE, EVENT_WRITE_FAILED) or IllegalStateError; and
+   * about every subscriber that threw (StateError EVENT_LISTENER_FAILED: that event is written all the same).
+   */
   onError?: (err: Error) => void;
   /** Read size of `readTail`; default 64 KiB. Small values let tests put chunk boundaries everywhere. */
   readChunkBytes?: number;
@@ -108,8 +105,9 @@ export class EventLog<E extends { type: string } = DaemonEvent> {
     for (const listener of this.listeners) {
       try {
         listener(JSON.parse(line) as E & { ts: string });
-      } catch {
-        // a listener's failure is its own; the record is written all the same
+      } catch (err) {
+        // The listener's failure is its own: the record is written all the same, and the failure told.
+        this.onError?.(new StateError("EVENT_LISTENER_FAILED", this.file, `event log ${this.file}: a subscriber failed on ${event.type}: ${describeError(err)}`, { cause: err }));
       }
     }
     return this.serialise(async () => {

@@ -1,6 +1,6 @@
 /**
  * The real Claude Code CLI in real tmux (a private socket) against the mock model API, launched the
- * way the daemon launches it: prepareAccountHome + writeHookSettings + buildLaunchCommand. Hooks go
+ * way the daemon launches it: prepareAccountHome + writeDaemonHookSettings + buildLaunchCommand. Hooks go
  * through test/support/hook-entry.ts (runHookCommand) to a receiver in this test, or to the spool.
  * The scenarios run side by side, one tmux session and one account home each.
  */
@@ -16,14 +16,14 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { drainSpool, spoolDir, type DrainedEvent } from "../../src/claude/hook-client.js";
 import { isUsageLimitFailure, parseHookEnvelope, type HookEvent } from "../../src/claude/hooks.js";
-import { buildLaunchCommand, prepareAccountHome, writeHookSettings } from "../../src/claude/launch.js";
+import { buildLaunchCommand, prepareAccountHome } from "../../src/claude/launch.js";
 import { classifyScreen, type ScreenVerdict } from "../../src/claude/screen.js";
 import { readTranscript, transcriptPath } from "../../src/claude/transcripts.js";
 import { shellJoin, shellQuote } from "../../src/lib/shell-quote.js";
 import { startMockModelApi, type MockModelApi } from "../support/mock-model-api.js";
 import { privateTmux } from "../support/tmux-server.js";
 import { CLAUDE_BIN, waitForProcessesGone } from "../support/claude-sandbox.js";
-import { selfCommand } from "../../src/daemon/hook-settings.js";
+import { writeDaemonHookSettings } from "../../src/daemon/hook-settings.js";
 import { AgentDriver } from "../../src/dispatch/agent-driver.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
@@ -102,9 +102,8 @@ async function startAgent(name: string, auth: { apiKey: string } | { oauthToken:
   const stateDir = path.join(root, "state", name);
   await mkdir(cwd, { recursive: true });
   await prepareAccountHome({ home, cwd, version, apiKey: "apiKey" in auth ? auth.apiKey : undefined });
-  const settingsFile = path.join(stateDir, "hooks.json");
-  // The real `claude-failover hook` subcommand, as the daemon installs it (selfCommand: tsx here).
-  await writeHookSettings(settingsFile, [...selfCommand(), "hook", "--url", options.hookUrl ?? receiver.url, "--state-dir", stateDir]);
+  // The daemon's own settings file: the real `claude-failover hook` subcommand (selfCommand: tsx here), the CLI's continue-at-reset off.
+  const settingsFile = await writeDaemonHookSettings(stateDir, options.hookUrl ?? receiver.url);
   const sessionId = randomUUID();
   const launch = buildLaunchCommand({
     command: CLAUDE_BIN, args: ["--dangerously-skip-permissions"], home, sessionId, settingsFile, runningAsRoot: process.getuid?.() === 0,

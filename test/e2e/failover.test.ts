@@ -12,8 +12,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
-import { buildLaunchCommand, prepareAccountHome, toShellLine, writeHookSettings } from "../../src/claude/launch.js";
-import { HOOK_SETTINGS_FILE } from "../../src/daemon/hook-settings.js";
+import { buildLaunchCommand, prepareAccountHome, toShellLine } from "../../src/claude/launch.js";
+import { writeDaemonHookSettings } from "../../src/daemon/hook-settings.js";
 import path from "node:path";
 import { loadConfig } from "../../src/config/loader.js";
 import { Daemon } from "../../src/daemon/daemon.js";
@@ -180,7 +180,7 @@ describe("without hooks", () => {
   before(async () => {
     c = await startDaemon("fn");
     // Every hook runs `true`: the daemon hears nothing from the agents and sees screens and transcripts only.
-    await writeHookSettings(path.join(c.sb.dir, "state", HOOK_SETTINGS_FILE), ["true"]);
+    await writeDaemonHookSettings(path.join(c.sb.dir, "state"), c.daemon.url!, ["true"]);
   });
   after(async () => {
     await c?.daemon.stop();
