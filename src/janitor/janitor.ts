@@ -1,5 +1,6 @@
 import { lstat, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
+import { isTempName } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
 import { describeError, isNotFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
@@ -104,9 +105,4 @@ export class Janitor {
     }
     return removed;
   }
-}
-
-/** Temp files of the daemon's own writers (writeFileAtomic, submit, finish staging): dot-files ending in .tmp. */
-function isTempName(name: string): boolean {
-  return name.startsWith(".") && name.endsWith(".tmp");
 }

@@ -42,6 +42,11 @@ export async function ensureDir(dir: string, mode = 0o700): Promise<void> {
   await mkdir(dir, { recursive: true, mode });
 }
 
+/** A temp file of these writers (and `tempPathBeside`): a dot-file ending in `.tmp`; a stale one is a crash's leftover. */
+export function isTempName(name: string): boolean {
+  return name.startsWith(".") && name.endsWith(".tmp");
+}
+
 /**
  * Writes `data` to a new dot-file `<prefix>.<random>.tmp` in `dir` and fsyncs it; returns its path.
  * The caller renames (or links) it into place. A failed write leaves nothing behind.

@@ -72,10 +72,7 @@ export function parseStagedName(name: string, suffixes: Record<Outcome, string> 
   return undefined;
 }
 
-/** A temp file of the queue's own writers (tempPathBeside, writeFileAtomic): a dot-file ending in `.tmp`. */
-export function isTempName(name: string): boolean {
-  return name.startsWith(".") && name.endsWith(".tmp");
-}
+export { isTempName } from "../lib/atomic-fs.js";
 
 /** A temp file written beside a marker: `.<id>.md.delegated.<hex>.tmp` (tempPathBeside) or `.<id>.md.delegated.<pid>.<hex>.tmp` (writeFileAtomic). */
 export function isMarkerTempName(name: string): boolean {
