@@ -64,6 +64,48 @@ describe("Failover: acting on a swap decision", () => {
   });
 });
 
+describe("Failover: one swap at a time, and only it pauses and resumes the work loop", () => {
+  /** A world whose swap stops after killing the pool until `release` is called. */
+  function heldSwap(o: Partial<Parameters<typeof makeWorld>[0]> = {}) {
+    let release!: () => void;
+    let killed!: () => void;
+    const atKill = new Promise<void>((r) => (killed = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const w = makeWorld({ now: NOW, ...o, afterKill: () => (killed(), gate) });
+    return { w, release, atKill };
+  }
+
+  test("a manual swap asked while a swap runs is refused before it touches the work loop: the loop stays paused until the first swap resumes it", async () => {
+    const { w, release, atKill } = heldSwap();
+    const first = w.failover.manualSwap("b");
+    await atKill;
+    await assert.rejects(w.failover.manualSwap("b"), (err: unknown) => err instanceof SwapError && err.code === "SWAP_IN_PROGRESS");
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool"], "no second pause, no resume under the running swap");
+    release();
+    assert.equal((await first).outcome, "done");
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool", "flip:b", "recreate-pool", "resume", "resume"]);
+  });
+
+  test("the resume step leaves the sessions of a running swap alone and never un-pauses the loop", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const { w, release, atKill } = heldSwap({ tasks: [task] });
+    w.watch.ledger.markExhausted("b", NOW + HOUR, "test");
+    w.watch.observeScreen(task, screens.limitWithReset());
+    w.screens.set("cf-pool-1", screens.idle());
+    await w.tick();
+    assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted"]);
+    // The operator swaps to b; meanwhile both accounts reset and the quota poll runs.
+    const first = w.failover.manualSwap("b");
+    await atKill;
+    await w.clock.advance(DAY);
+    await w.tick();
+    assert.deepEqual(w.calls, ["pause:swap", "kill-pool"], "no continue into a session the swap is killing, no resume");
+    release();
+    await first;
+    assert.equal(w.calls.filter((c) => c === "resume").length, 2, "the swap's own resumes only");
+  });
+});
+
 describe("Failover: a decision made stale by the swap before it", () => {
   test("reactivate_cooldown 0s: the poll's own decision for the account just swapped away from is dropped, the loop is not paused again", async () => {
     const task = working("cf-pool-1", "t1", AGENT_1);
@@ -98,7 +140,7 @@ describe("Failover: every account out, then the resume", () => {
     assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted"]);
   });
 
-  test("at the reset: the limit menu gets its key first; the interrupted task is continued at the next poll, then 'resumed' and the loop resumes", async () => {
+  test("at the reset: the limit menu gets its key first; the interrupted task is continued at the next poll, then 'resumed' and dispatch goes on", async () => {
     const { w } = allOut();
     w.screens.set("cf-pool-1", screens.limitMenu());
     await w.tick();
@@ -109,7 +151,7 @@ describe("Failover: every account out, then the resume", () => {
 
     w.screens.set("cf-pool-1", screens.idle());
     await w.tick();
-    assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "resume"]);
+    assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "poke"]);
     assert.deepEqual(w.eventTypes(), ["resumed"]);
     assert.equal(w.events.find((e) => e.type === "resumed")?.account, "a");
     assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted", "resumed"]);
@@ -117,7 +159,7 @@ describe("Failover: every account out, then the resume", () => {
     assert.equal(w.failover.activeAccount(), "a");
 
     await w.tick();
-    assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "resume"], "resumed once");
+    assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "poke"], "resumed once");
   });
 
   test("an interrupted task whose screen moved on from the banner is continued too", async () => {
@@ -126,7 +168,7 @@ describe("Failover: every account out, then the resume", () => {
     await w.tick();
     await w.clock.advance(DAY);
     await w.tick();
-    assert.deepEqual(w.calls, ["continue:t1", "resume"]);
+    assert.deepEqual(w.calls, ["continue:t1", "poke"]);
     assert.deepEqual(w.eventTypes(), ["resumed"]);
   });
 
@@ -151,7 +193,7 @@ describe("Failover: every account out, then the resume", () => {
     // The monitor's next poll finds the active account available: the wait ends there, dispatch goes on.
     w.screens.set("cf-pool-1", screens.busy());
     await w.tick();
-    assert.deepEqual(w.calls.slice(7), ["resume"], "the resumed task is at work: nothing pressed, nothing continued");
+    assert.deepEqual(w.calls.slice(7), ["poke"], "the resumed task is at work: nothing pressed, nothing continued");
     assert.deepEqual(w.eventTypes(), ["swap", "resumed"]);
     assert.equal(w.failover.activeAccount(), "b");
   });

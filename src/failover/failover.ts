@@ -51,6 +51,8 @@ export class Failover {
   private readonly dedicated: DedicatedSessions;
   private readonly loop: PeriodicLoop;
   private resuming = false;
+  /** From a swap's request to its end: a second request is refused before it touches the work loop. */
+  private swapping = false;
 
   constructor(private readonly d: FailoverDeps) {
     const { settings, clock, log, watch, work, state } = d;
@@ -140,7 +142,8 @@ export class Failover {
   async tick(signal: AbortSignal): Promise<void> {
     await this.d.watch.poll(signal);
     for (let next = this.d.watch.nextDecision(); next !== undefined; next = this.d.watch.nextDecision()) await this.act(next);
-    if (this.resuming) await this.resumeStep();
+    // A swap under way (a manual one runs beside this loop) brings the work back itself: its sessions are not to be touched.
+    if (this.resuming && !this.swapping) await this.resumeStep();
   }
 
   private async act(d: QuotaDecision): Promise<void> {
@@ -160,8 +163,14 @@ export class Failover {
 
   private async runSwap(req: SwapAsk): Promise<SwapResult> {
     const { work, watch } = this.d;
-    await work.pause("swap");
+    // Refused before the pause: this request's resume() would un-pause the loop under the swap that runs.
+    if (this.swapping || this.switcher.state === "swapping") {
+      this.d.log.warn({ to: req.to, trigger: req.trigger }, "swap refused: another swap is running");
+      throw new SwapError("SWAP_IN_PROGRESS", "swap refused: another swap is running", { rolledBack: true });
+    }
+    this.swapping = true;
     try {
+      await work.pause("swap");
       // Tasks resumed on the new account are supervised again (their Stop hooks, their timeouts) while
       // dedicated sessions still come back; dispatch waits for the swap's end (activeAccount).
       const r = await this.switcher.swap({ ...req, onPoolBack: () => work.resume() });
@@ -173,6 +182,7 @@ export class Failover {
       this.d.log.error({ err: describeError(err), to: req.to }, "swap not done");
       throw err;
     } finally {
+      this.swapping = false;
       work.resume();
     }
   }
@@ -205,7 +215,8 @@ export class Failover {
       this.resuming = false;
       this.d.record({ type: "resumed", account: plan.account });
       void this.d.notifier.notify({ kind: "resumed", text: `usage limit reset: work resumed on ${plan.account ?? "?"}` });
-      work.resume();
+      // Dispatch now, not at the next poll. Not resume(): the loop was not paused for this, and only a swap pauses it.
+      work.poke();
     }
   }
 

@@ -78,6 +78,8 @@ export interface WorldOptions {
   settings?: Partial<LimitWatchSettings>;
   /** A swap already recorded at this instant (it starts the reactivate cooldown). */
   lastSwapAt?: number;
+  /** Awaited once the pool is killed (a test holds a swap half-way with it). */
+  afterKill?: () => Promise<void>;
 }
 
 export function homeOf(account: string): string {
@@ -115,6 +117,7 @@ export function makeWorld(o: WorldOptions) {
       records: () => tasks,
       pause: async (reason) => void calls.push(`pause:${reason}`),
       resume: () => void calls.push("resume"),
+      poke: () => void calls.push("poke"),
       resumeOn: async (record, account) => {
         calls.push(`resume-on:${record.id}@${account.name}`);
         const i = tasks.findIndex((t) => t.id === record.id);
@@ -135,7 +138,10 @@ export function makeWorld(o: WorldOptions) {
       hasTranscript: async (home, cwd, id) => o.transcripts?.has(`${home}|${cwd}|${id}`) ?? false,
     },
     pool: {
-      killPoolSessions: async () => void calls.push("kill-pool"),
+      killPoolSessions: async () => {
+        calls.push("kill-pool");
+        await o.afterKill?.();
+      },
       recreatePool: async () => void calls.push("recreate-pool"),
     },
     panes: {
