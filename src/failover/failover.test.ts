@@ -172,6 +172,47 @@ describe("Failover: every account out, then the resume", () => {
     assert.deepEqual(w.eventTypes(), ["resumed"]);
   });
 
+  /** One account, two tasks at the limit, the reset passed: the resume is due at the next poll. */
+  async function twoOutAtTheReset() {
+    const t1 = working("cf-pool-1", "t1", AGENT_1);
+    const t2 = working("cf-pool-2", "t2", AGENT_2);
+    const w = makeWorld({ now: NOW, accounts: ["a"], tasks: [t1, t2] });
+    w.watch.observeScreen(t1, screens.limitWithReset());
+    w.watch.observeScreen(t2, screens.limitWithReset());
+    w.screens.set("cf-pool-1", screens.limitWithReset());
+    w.screens.set("cf-pool-2", screens.limitWithReset());
+    await w.tick();
+    await w.clock.advance(DAY);
+    w.screens.set("cf-pool-1", screens.idle());
+    return { w, t1, t2 };
+  }
+
+  for (const c of [
+    { name: "its screen could not be read", miss: (w: ReturnType<typeof makeWorld>) => void w.screens.delete("cf-pool-2"), calls: ["continue:t1", "poke"] },
+    { name: "its 'continue' failed", miss: (w: ReturnType<typeof makeWorld>) => void (w.screens.set("cf-pool-2", screens.idle()), w.failContinue.add("t2")), calls: ["continue:t1", "continue-failed:t2", "poke"] },
+    { name: "text waited in its input box", miss: (w: ReturnType<typeof makeWorld>) => void w.screens.set("cf-pool-2", { ...screens.idle(), inputText: "hello" }), calls: ["continue:t1", "poke"] },
+  ]) {
+    test(`an interrupted task that got no continuation at the reset (${c.name}) gets it at a later poll, and is no longer held`, async () => {
+      const { w, t2 } = await twoOutAtTheReset();
+      c.miss(w);
+      await w.tick();
+      assert.deepEqual(w.calls, c.calls);
+      assert.deepEqual(w.eventTypes(), ["resumed"]);
+      assert.equal(w.watch.holdsLimit(t2), true, "still held: its continuation is owed");
+
+      w.failContinue.clear();
+      w.screens.set("cf-pool-2", screens.idle());
+      await w.tick();
+      assert.deepEqual(w.calls, [...c.calls, "continue:t2"], "t1 is not continued twice");
+      assert.equal(w.watch.holdsLimit(t2), false);
+      assert.deepEqual(w.eventTypes(), ["resumed"], "resumed once");
+      assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted", "resumed"]);
+
+      await w.tick();
+      assert.deepEqual(w.calls, [...c.calls, "continue:t2"], "nothing owed: the resume is over");
+    });
+  }
+
   test("another account back first: the resume step swaps to it (the monitor's own swap is held by the cooldown)", async () => {
     const task = working("cf-pool-1", "t1", AGENT_1);
     const w = makeWorld({ now: NOW, tasks: [task], settings: { reactivateCooldownMs: 2 * HOUR }, lastSwapAt: NOW - 60_000 });

@@ -6,6 +6,7 @@ import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import { planResume, type ResumeSession } from "../quota/limit-menu.js";
 import type { QuotaDecision } from "../quota/monitor.js";
+import type { TaskRecord } from "../dispatch/records.js";
 import type { Key } from "../tmux/client.js";
 import { DedicatedSessions } from "./dedicated.js";
 import type { AccountsPort, AgentPort, NotifierPort, PanePort, PoolPort, RecordEvent, SwapStatePort, WorkControlPort } from "./ports.js";
@@ -50,7 +51,10 @@ export class Failover {
   private readonly switcher: AccountSwitcher;
   private readonly dedicated: DedicatedSessions;
   private readonly loop: PeriodicLoop;
-  private resuming = false;
+  /** waiting: every account was out, the reset is awaited; continuing: work resumed, continuations still owed. */
+  private resume: "off" | "waiting" | "continuing" = "off";
+  /** Why each owed continuation was not sent, as last logged (logged again only when it changes). */
+  private readonly owedWhy = new Map<string, string>();
   /** From a swap's request to its end: a second request is refused before it touches the work loop. */
   private swapping = false;
 
@@ -138,12 +142,12 @@ export class Failover {
     return this.runSwap({ ...(to ? { to } : {}), reason: "manual swap", trigger: "manual" });
   }
 
-  /** One quota poll (what the loop runs): the watch's poll, every decision acted on, then a resume step while resuming. */
+  /** One quota poll (what the loop runs): the watch's poll, every decision acted on, then a resume step while one is under way. */
   async tick(signal: AbortSignal): Promise<void> {
     await this.d.watch.poll(signal);
     for (let next = this.d.watch.nextDecision(); next !== undefined; next = this.d.watch.nextDecision()) await this.act(next);
     // A swap under way (a manual one runs beside this loop) brings the work back itself: its sessions are not to be touched.
-    if (this.resuming && !this.swapping) await this.resumeStep();
+    if (this.resume !== "off" && !this.swapping) await this.resumeStep();
   }
 
   private async act(d: QuotaDecision): Promise<void> {
@@ -155,9 +159,9 @@ export class Failover {
     } else if (d.kind === "exhausted") {
       const at = d.resetsAt ? new Date(d.resetsAt).toISOString() : "unknown";
       void this.d.notifier.notify({ kind: "all-exhausted", text: `every account is at its usage limit; dispatch paused until the earliest reset (${at})` });
-      this.resuming = true;
+      this.resume = "waiting";
     } else {
-      this.resuming = true;
+      this.resume = "waiting";
     }
   }
 
@@ -187,13 +191,22 @@ export class Failover {
     }
   }
 
-  /** After every account was out: act on the resume plan each poll until work goes on. */
+  /**
+   * After every account was out: act on the resume plan each poll until work goes on and every interrupted task got
+   * its continuation (one whose screen could not be read, whose "continue" failed or that was left alone is tried
+   * again at the next poll: until then the monitor holds it, and supervision leaves it to this step).
+   */
   private async resumeStep(): Promise<void> {
     const { work, watch } = this.d;
     const plan = planResume({ ledger: watch.ledger, sessions: await this.resumeSessions() });
+    // Owed continuations go only to the account that is back; out again, the monitor's next decision takes over.
+    if (this.resume === "continuing" && plan.mode !== "continue") {
+      this.resume = "off";
+      return;
+    }
     if (plan.mode === "wait") return;
     if (plan.mode === "swap" && plan.account) {
-      this.resuming = false;
+      this.resume = "off";
       await this.runSwap({ to: plan.account, reason: `${plan.account} is available again`, trigger: "auto" }).catch(() => undefined);
       return;
     }
@@ -211,13 +224,28 @@ export class Failover {
         this.d.log.warn({ session: a.session, action: a.do, err: describeError(err) }, "resume action failed");
       }
     }
-    if (plan.actions.every((a) => a.do !== "press")) {
-      this.resuming = false;
+    if (plan.actions.some((a) => a.do === "press")) return;
+    if (this.resume === "waiting") {
       this.d.record({ type: "resumed", account: plan.account });
       void this.d.notifier.notify({ kind: "resumed", text: `usage limit reset: work resumed on ${plan.account ?? "?"}` });
       // Dispatch now, not at the next poll. Not resume(): the loop was not paused for this, and only a swap pauses it.
       work.poke();
     }
+    const owed = this.owedContinuations();
+    this.resume = owed.length > 0 ? "continuing" : "off";
+    for (const session of this.owedWhy.keys()) if (!owed.some((r) => r.session === session)) this.owedWhy.delete(session);
+    for (const r of owed) {
+      const why = plan.actions.find((a) => a.session === r.session)?.why ?? "its screen could not be read";
+      if (this.owedWhy.get(r.session) === why) continue;
+      this.owedWhy.set(r.session, why);
+      this.d.log.warn({ task: `${r.project}/${r.id}`, session: r.session, why }, "continuation still owed: tried again at the next poll");
+    }
+  }
+
+  /** Working tasks the monitor still lists as interrupted: their continuation has not gone out. */
+  private owedContinuations(): TaskRecord[] {
+    const open = this.d.watch.monitor.interrupted();
+    return this.d.work.records().filter((r) => r.phase === "working" && open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id)));
   }
 
   /** The working sessions as the resume planner sees them (the ledger's reset already carries the grace). */
@@ -226,7 +254,10 @@ export class Failover {
     // Interrupted: its agent met the limit and did no new work since, whatever its screen shows now.
     const open = this.d.watch.monitor.interrupted();
     for (const r of this.d.work.records().filter((x) => x.phase === "working")) {
-      const verdict = await this.d.agent.screen(r.session).catch(() => undefined);
+      const verdict = await this.d.agent.screen(r.session).catch((err: unknown) => {
+        this.d.log.warn({ session: r.session, err: describeError(err) }, "resume: screen not read; the session is looked at again at the next poll");
+        return undefined;
+      });
       const hit = open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id));
       // Pool agents run with Claude Code's own auto-continue off (the daemon's settings file): the daemon continues them.
       if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: hit || verdict.state === "limit", selfContinues: false });

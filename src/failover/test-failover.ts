@@ -100,6 +100,8 @@ export function makeWorld(o: WorldOptions) {
   if (o.lastSwapAt !== undefined) state.recordSwap({ from: names[1] ?? names[0]!, to: names[0]!, at: o.lastSwapAt, reason: "earlier" });
   const hooks = new FakeHooks();
   const screens = o.screens ?? new Map<string, ScreenVerdict>();
+  /** Task ids whose "continue" throws. */
+  const failContinue = new Set<string>();
   const watch = new LimitWatch({
     settings: { accounts, confirmPolls: 2, reactivateCooldownMs: 300_000, usageThreshold: 98, resumeGraceMs: 60_000, ...o.settings },
     clock, log, state, records: () => tasks, hooks, record: (e) => void events.push(e),
@@ -123,7 +125,13 @@ export function makeWorld(o: WorldOptions) {
         const i = tasks.findIndex((t) => t.id === record.id);
         if (i >= 0) tasks[i] = { ...record, account: account.name };
       },
-      continueTask: async (record) => void calls.push(`continue:${record.id}`),
+      continueTask: async (record) => {
+        if (failContinue.has(record.id)) {
+          calls.push(`continue-failed:${record.id}`);
+          throw new Error("the prompt did not leave the input box");
+        }
+        calls.push(`continue:${record.id}`);
+      },
     },
     agent: {
       screen: async (session) => {
@@ -163,7 +171,7 @@ export function makeWorld(o: WorldOptions) {
   });
   const signal = new AbortController().signal;
   return {
-    clock, calls, events, notes, tasks, state, hooks, screens, watch, failover,
+    clock, calls, events, notes, tasks, state, hooks, screens, failContinue, watch, failover,
     /** One quota poll, with the transcript reads it started settled. */
     tick: async () => {
       await failover.tick(signal);
