@@ -47,6 +47,8 @@ import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
 import { execGit } from "../git/git.js";
 import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
+import { SwapError } from "../accounts/swap-journal.js";
+import { swapErrorStatus } from "./swap-status.js";
 import { liveCwdsOf, type WorktreeSweepDeps } from "../janitor/worktrees.js";
 
 /** How often the hook spool is drained while running. */
@@ -245,10 +247,11 @@ export class Daemon {
       record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
       return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
     } catch (err) {
-      const code = err instanceof AppError ? err.code : "SWAP_FAILED";
-      const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
-      record({ ok: false, code });
-      return { status, body: { ok: false, code, error: describeError(err) } };
+      const { status, code } = swapErrorStatus(err);
+      const ended = err instanceof SwapError ? err.result : undefined;
+      const fields = ended ? { outcome: ended.outcome, from: ended.journal.from, to: ended.journal.to } : {};
+      record({ ok: false, code, ...fields });
+      return { status, body: { ok: false, code, error: describeError(err), ...fields } };
     }
   }
 

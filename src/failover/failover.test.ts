@@ -42,7 +42,7 @@ describe("Failover: acting on a swap decision", () => {
     assert.deepEqual(w.calls, ["pause:swap", "kill-pool", "flip:b", "recreate-pool", "resume", "resume"]);
   });
 
-  test("SWAP_LINKS_BROKEN: the swap rolls back, the target is marked broken, the loop resumes", async () => {
+  test("SWAP_LINKS_BROKEN: the swap rolls back, the target is marked broken, the swap is recorded as failed, the loop resumes", async () => {
     const task = working("cf-pool-1", "t1", AGENT_1);
     const w = makeWorld({
       now: NOW, tasks: [task],
@@ -55,12 +55,29 @@ describe("Failover: acting on a swap decision", () => {
     assert.equal(w.watch.ledger.isBroken("b"), true);
     assert.equal(w.watch.ledger.active(), "a");
     assert.equal(w.state.active, "a");
-    assert.equal(w.events.some((e) => e.type === "swap"), false, "a swap that threw is not recorded as one");
+    const swap = w.events.find((e) => e.type === "swap");
+    assert.deepEqual([swap?.outcome, swap?.from, swap?.to], ["failed", "a", "b"], "a swap that ran is recorded whatever its outcome");
+    assert.deepEqual(swap?.resumed, ["p/t1"], "rolled back: the task is resumed where it was");
     // The manual path throws it to the caller.
     const m = makeWorld({ now: NOW, linkProblems: brokenLinksOf });
     await assert.rejects(m.failover.manualSwap("b"), (err: unknown) => err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN");
     assert.equal(m.watch.ledger.isBroken("b"), true);
     assert.equal(m.calls.at(-1), "resume");
+  });
+
+  test("a manual swap that named no target: the target it went to is the one marked broken", async () => {
+    const w = makeWorld({ now: NOW, linkProblems: brokenLinksOf });
+    await assert.rejects(w.failover.manualSwap(undefined), (err: unknown) => err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN");
+    assert.equal(w.watch.ledger.isBroken("b"), true);
+    assert.equal(w.events.find((e) => e.type === "swap")?.to, "b");
+  });
+
+  test("a partial swap (the link cannot be put back either) is recorded as a swap, outcome partial-swap; a refused one is not", async () => {
+    const w = makeWorld({ now: NOW, linkProblems: brokenLinksOf, flipFails: (home) => home === homeOf("a") });
+    await assert.rejects(w.failover.manualSwap("b"), (err: unknown) => err instanceof SwapError && err.code === "SWAP_PARTIAL");
+    assert.deepEqual(w.events.filter((e) => e.type === "swap").map((e) => [e.outcome, e.from, e.to]), [["partial-swap", "a", "b"]]);
+    await assert.rejects(w.failover.manualSwap("b"), (err: unknown) => err instanceof SwapError && err.code === "SWAP_PARTIAL_STATE");
+    assert.equal(w.events.filter((e) => e.type === "swap").length, 1);
   });
 });
 

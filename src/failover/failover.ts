@@ -178,17 +178,25 @@ export class Failover {
       // Tasks resumed on the new account are supervised again (their Stop hooks, their timeouts) while
       // dedicated sessions still come back; dispatch waits for the swap's end (activeAccount).
       const r = await this.switcher.swap({ ...req, onPoolBack: () => work.resume() });
-      this.d.record({ type: "swap", outcome: r.outcome, from: r.journal.from, to: r.journal.to, reason: req.reason, resumed: r.resumed, relaunched: r.relaunched });
+      this.recordSwap(r, req);
       if (req.trigger === "manual" && r.outcome === "done") watch.ledger.markAvailable(r.journal.to);
       return r;
     } catch (err) {
-      if (err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN" && req.to) watch.ledger.markBroken(req.to, "links-broken", err.problems.join("; "));
-      this.d.log.error({ err: describeError(err), to: req.to }, "swap not done");
+      // A swap that ran and failed (rolled back, or partial) is a swap event too; a refusal is not.
+      const ended = err instanceof SwapError ? err.result : undefined;
+      if (ended) this.recordSwap(ended, req);
+      // The journal names the target even when the request did not (a manual swap to the next account).
+      if (err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN" && ended) watch.ledger.markBroken(ended.journal.to, "links-broken", err.problems.join("; "));
+      this.d.log.error({ err: describeError(err), to: ended?.journal.to ?? req.to }, "swap not done");
       throw err;
     } finally {
       this.swapping = false;
       work.resume();
     }
+  }
+
+  private recordSwap(r: SwapResult, req: SwapAsk): void {
+    this.d.record({ type: "swap", outcome: r.outcome, from: r.journal.from, to: r.journal.to, reason: req.reason, resumed: r.resumed, relaunched: r.relaunched });
   }
 
   /**

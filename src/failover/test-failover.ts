@@ -78,6 +78,8 @@ export interface WorldOptions {
   settings?: Partial<LimitWatchSettings>;
   /** A swap already recorded at this instant (it starts the reactivate cooldown). */
   lastSwapAt?: number;
+  /** Homes the claude link cannot be flipped to (a swap whose rollback fails too ends partial). */
+  flipFails?: (home: string) => boolean;
   /** Awaited once the pool is killed (a test holds a swap half-way with it). */
   afterKill?: () => Promise<void>;
 }
@@ -164,6 +166,7 @@ export function makeWorld(o: WorldOptions) {
     links: {
       flipLink: async (_link, home) => {
         calls.push(`flip:${byHome(home).name}`);
+        if (o.flipFails?.(home)) throw new Error(`cannot flip to ${home}`);
         return null;
       },
       ensureLinks: async (home) => o.linkProblems?.(home) ?? [],
