@@ -37,6 +37,7 @@ import { Janitor } from "../janitor/janitor.js";
 import { buildWorkLoop } from "./work-wiring.js";
 import type { Failover } from "../failover/failover.js";
 import { buildFailover, buildLimitWatch } from "./failover-wiring.js";
+import type { LimitWatch } from "../failover/watch.js";
 import { createDelegationManager } from "../delegation/create.js";
 import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
@@ -106,6 +107,7 @@ export class Daemon {
   private readonly notifier: Notifier;
   private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
   private failover: Failover | undefined;
+  private watch: LimitWatch | undefined;
   private delegation: DelegationManager | undefined;
   private spoolLoop: PeriodicLoop | undefined;
   private janitor: Janitor | undefined;
@@ -145,6 +147,8 @@ export class Daemon {
       await this.preflight();
       await this.clearStaleEnvFiles();
       const active = await this.openState();
+      // Before the API and the spool drain: a usage-limit hook from either reaches the quota monitor.
+      this.watch = this.buildWatch();
       await this.startApi();
       await this.startHookSpool();
       // One reconcile before reporting "running", so the pool is there when start() resolves.
@@ -197,6 +201,16 @@ export class Daemon {
     await this.state.flush();
     void this.events.append({ type: "daemon_started", version: VERSION, active_account: active });
     return active;
+  }
+
+  /** The quota watch over state.json's tasks: it hears every hook event from here on. */
+  private buildWatch(): LimitWatch {
+    const state = this.state!;
+    return buildLimitWatch({
+      config: this.o.config, clock: this.clock, log: this.o.log, store: state, tasks: ledgerOf(state), hooks: this.hooks,
+      record: (e) => void this.events?.append(e),
+      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
+    });
   }
 
   /** The HTTP API and the dashboard feed, then the hook settings and token agents post with. */
@@ -320,7 +334,7 @@ export class Daemon {
     void this.events?.append({ type: "hook", event: name, kind: event.kind, claude_session_id: event.sessionId, ...("error" in event ? { error: event.error } : {}) });
   }
 
-  /** The queue, the quota watch, the work loop (re-adopting what a previous run left in active/), the watcher, status.json, the failover. */
+  /** The queue, the work loop (re-adopting what a previous run left in active/), the watcher, status.json, the failover. */
   private async startWork(): Promise<void> {
     const { config, log } = this.o;
     const env = this.o.env ?? process.env;
@@ -338,11 +352,9 @@ export class Daemon {
     if (!wt.ok) throw new StartupError(wt.problems);
     this.worktrees = wt.setup;
     const record = (e: FailoverEvent): void => void this.events?.append(e);
-    // Built before the work loop: supervision reports each screen to it and asks it whether a task is held at a limit.
-    const watch = buildLimitWatch({
-      config, clock: this.clock, log, store: state, tasks: ledger, hooks: this.hooks, record,
-      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
-    });
+    // Built before the work loop (at start-up, see buildWatch): supervision reports each screen to it and asks it
+    // whether a task is held at a limit.
+    const watch = this.watch!;
     const { loop, queue, driver } = buildWorkLoop({
       config, env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LinkProblem } from "../accounts/shared-links.js";
 import { SwapError } from "../accounts/switcher.js";
-import { NOW, screens } from "../quota/test-verdicts.js";
+import { NOW, screens, stopFailure } from "../quota/test-verdicts.js";
 import { AGENT_1, AGENT_2, homeOf, makeWorld, working } from "./test-failover.js";
 
 const HOUR = 3_600_000;
@@ -78,6 +78,17 @@ describe("Failover: acting on a swap decision", () => {
     assert.deepEqual(w.events.filter((e) => e.type === "swap").map((e) => [e.outcome, e.from, e.to]), [["partial-swap", "a", "b"]]);
     await assert.rejects(w.failover.manualSwap("b"), (err: unknown) => err instanceof SwapError && err.code === "SWAP_PARTIAL_STATE");
     assert.equal(w.events.filter((e) => e.type === "swap").length, 1);
+  });
+});
+
+describe("LimitWatch: hook events from its construction on", () => {
+  test("a usage-limit StopFailure that arrives before the failover starts (the spool drained at start-up) is a sighting, acted on at the first poll", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({ now: NOW, tasks: [task] });
+    w.hooks.emit(stopFailure("You've hit your session limit · resets 12:57am (UTC)", "rate_limit", AGENT_1));
+    assert.equal(w.watch.holdsLimit(task), true);
+    await w.tick();
+    assert.equal(w.events.find((e) => e.type === "swap")?.to, "b");
   });
 });
 

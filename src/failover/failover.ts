@@ -98,7 +98,7 @@ export class Failover {
     watch.onDecision(() => this.loop.poke());
   }
 
-  /** Finishes or undoes a swap a crash cut short, then starts listening and polling. */
+  /** Finishes or undoes a swap a crash cut short, then starts polling (the watch hears hooks since it was built). */
   async start(): Promise<void> {
     const journal = this.d.state.journal();
     if (journal && journal.step !== "done" && journal.step !== "failed") {
@@ -106,7 +106,6 @@ export class Failover {
       const r = await this.switcher.recover(journal);
       this.d.log.info({ outcome: r.outcome }, "swap recovered");
     }
-    this.d.watch.start();
     this.loop.start();
   }
 
