@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LinkProblem } from "../accounts/shared-links.js";
 import { SwapError } from "../accounts/switcher.js";
-import { NOW, screens, stopFailure } from "../quota/test-verdicts.js";
+import { menuVerdict, NOW, screens, stopFailure } from "../quota/test-verdicts.js";
 import { AGENT_1, AGENT_2, homeOf, makeWorld, working } from "./test-failover.js";
 
 const HOUR = 3_600_000;
@@ -188,6 +188,21 @@ describe("Failover: every account out, then the resume", () => {
 
     await w.tick();
     assert.deepEqual(w.calls, ["key:cf-pool-1:1", "continue:t1", "poke"], "resumed once");
+  });
+
+  test("a limit menu whose 'Stop and wait' no single key picks (option 10): nothing is pressed; the task is continued once the menu is answered", async () => {
+    const { w } = allOut();
+    const options = Array.from({ length: 10 }, (_, i) => ({ number: i + 1, label: i === 9 ? "Stop and wait for limit to reset" : `Other choice ${i + 1}` }));
+    w.screens.set("cf-pool-1", menuVerdict({ options, waitOption: 10 }));
+    await w.tick();
+    await w.clock.advance(DAY);
+    await w.tick();
+    assert.deepEqual(w.calls, ["poke"], "no key: neither '10' (not a key) nor Enter");
+    assert.deepEqual(w.eventTypes(), ["resumed"]);
+
+    w.screens.set("cf-pool-1", screens.idle());
+    await w.tick();
+    assert.deepEqual(w.calls, ["poke", "continue:t1"]);
   });
 
   test("an interrupted task whose screen moved on from the banner is continued too", async () => {

@@ -7,7 +7,6 @@ import { PeriodicLoop } from "../lib/loop.js";
 import { planResume, type ResumeSession } from "../quota/limit-menu.js";
 import type { QuotaDecision } from "../quota/monitor.js";
 import type { TaskRecord } from "../dispatch/records.js";
-import type { Key } from "../tmux/client.js";
 import { DedicatedSessions } from "./dedicated.js";
 import type { AccountsPort, AgentPort, NotifierPort, PanePort, PoolPort, RecordEvent, SwapStatePort, WorkControlPort } from "./ports.js";
 import type { LimitWatch } from "./watch.js";
@@ -221,7 +220,7 @@ export class Failover {
       const record = work.records().find((r) => r.session === a.session);
       try {
         // Never a bare Enter on the limit menu: the key is the option's number as shown (U5).
-        if (a.do === "press") await this.d.panes.sendKey(a.session, a.key as Key);
+        if (a.do === "press") await this.d.panes.sendKey(a.session, a.key);
         else if (a.do === "continue" && record) {
           await work.continueTask(record);
           // A limit met by this continuation is a new hit (the wall again), not the old episode.
