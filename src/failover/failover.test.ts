@@ -256,6 +256,23 @@ describe("Failover: every account out, then the resume", () => {
     });
   }
 
+  test("a task resumed on another account whose screen still shows the replayed banner gets no second 'continue' (the monitor calls it history)", async () => {
+    const task = working("cf-pool-1", "t1", AGENT_1);
+    const w = makeWorld({ now: NOW, tasks: [task], settings: { reactivateCooldownMs: 2 * HOUR }, lastSwapAt: NOW - 60_000 });
+    w.watch.ledger.markExhausted("b", NOW + 10 * 60_000, "test");
+    w.screens.set("cf-pool-1", screens.limitWithReset());
+    w.watch.observeScreen(task, screens.limitWithReset());
+    await w.tick();
+    await w.clock.advance(11 * 60_000);
+    await w.tick();
+    assert.deepEqual(w.calls.slice(4), ["resume-on:t1@b", "resume", "resume"]);
+    // Its supervision sees the replay (history), and so does the resume step at the next poll.
+    w.watch.observeScreen(w.tasks[0]!, screens.limitWithReset());
+    await w.tick();
+    assert.deepEqual(w.calls.slice(7), ["poke"], "resumed: no extra continue on a replayed banner");
+    assert.deepEqual(w.eventTypes(), ["swap", "resumed"]);
+  });
+
   test("another account back first: the resume step swaps to it (the monitor's own swap is held by the cooldown)", async () => {
     const task = working("cf-pool-1", "t1", AGENT_1);
     const w = makeWorld({ now: NOW, tasks: [task], settings: { reactivateCooldownMs: 2 * HOUR }, lastSwapAt: NOW - 60_000 });

@@ -257,16 +257,16 @@ export class Failover {
   /** The working sessions as the resume planner sees them (the ledger's reset already carries the grace). */
   private async resumeSessions(): Promise<ResumeSession[]> {
     const sessions: ResumeSession[] = [];
-    // Interrupted: its agent met the limit and did no new work since, whatever its screen shows now.
-    const open = this.d.watch.monitor.interrupted();
+    // Interrupted: the monitor's word alone (its agent met the limit and did no new work since), whatever the screen
+    // shows now: a banner it calls history (replayed by --resume) or has not confirmed earns no "continue".
+    const owed = this.owedContinuations();
     for (const r of this.d.work.records().filter((x) => x.phase === "working")) {
       const verdict = await this.d.agent.screen(r.session).catch((err: unknown) => {
         this.d.log.warn({ session: r.session, err: describeError(err) }, "resume: screen not read; the session is looked at again at the next poll");
         return undefined;
       });
-      const hit = open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id));
       // Pool agents run with Claude Code's own auto-continue off (the daemon's settings file): the daemon continues them.
-      if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: hit || verdict.state === "limit", selfContinues: false });
+      if (verdict) sessions.push({ session: r.session, kind: "pool", verdict, account: r.account, interrupted: owed.some((o) => o.session === r.session && o.claude_session_id === r.claude_session_id), selfContinues: false });
     }
     return sessions;
   }
