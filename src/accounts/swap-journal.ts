@@ -68,18 +68,31 @@ export type SwapErrorCode =
   | "SWAP_RECORD_FAILED"
   | "SWAP_PARTIAL";
 
+/** How a swap that ran ended, with what it brought back. */
+export interface SwapResult {
+  outcome: "done" | "failed" | "partial-swap";
+  journal: SwapJournal;
+  relaunched: string[];
+  resumed: string[];
+  skipped: { session: string; task: string; why: string }[];
+  warnings: string[];
+}
+
 /**
  * A swap refused or failed. `rolledBack` is true when nothing is left changed: the active account and the claude
  * link are as before (refusals included). SWAP_PARTIAL (rolledBack false): the link could not be put back;
- * SWAP_PARTIAL_STATE: refused because an earlier swap ended that way (until the daemon restarts).
+ * SWAP_PARTIAL_STATE: refused because an earlier swap ended that way (until the daemon restarts). `result` is set
+ * when the swap ran to a failed or partial end (not when it was refused or never started): the swap event's matter.
  */
 export class SwapError extends AppError {
   readonly rolledBack: boolean;
   readonly problems: readonly string[];
-  constructor(code: SwapErrorCode, message: string, options: { rolledBack: boolean; problems?: readonly string[]; cause?: unknown }) {
+  readonly result: SwapResult | undefined;
+  constructor(code: SwapErrorCode, message: string, options: { rolledBack: boolean; problems?: readonly string[]; result?: SwapResult; cause?: unknown }) {
     super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.rolledBack = options.rolledBack;
     this.problems = options.problems ?? [];
+    this.result = options.result;
   }
 }
 

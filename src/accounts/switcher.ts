@@ -20,10 +20,11 @@ import {
   pickResumableTasks,
   resumableId,
   type SwapJournal,
+  type SwapResult,
   type SwapStep,
 } from "./swap-journal.js";
 
-export { SwapError, swapJournalSchema, type SwapJournal, type SwapStep } from "./swap-journal.js";
+export { SwapError, swapJournalSchema, type SwapJournal, type SwapResult, type SwapStep } from "./swap-journal.js";
 
 /** Sessions: step 1's capture, step 2's kill, step 6's recreation. */
 export interface SwapSessionsPort {
@@ -95,15 +96,6 @@ export interface SwapRequest {
 interface DriveOptions {
   throwOnFailure: boolean;
   onPoolBack?: (() => void) | undefined;
-}
-
-export interface SwapResult {
-  outcome: "done" | "failed" | "partial-swap";
-  journal: SwapJournal;
-  relaunched: string[];
-  resumed: string[];
-  skipped: { session: string; task: string; why: string }[];
-  warnings: string[];
 }
 
 export type SwitcherState = "idle" | "swapping" | "partial-swap";
@@ -296,8 +288,9 @@ async function drive(j: SwapJournal, d: SwitcherDeps, start: SwapStep, how: Driv
           await advance(j, d, "partial-swap", false);
           d.log.error({ swap: j.id, error: j.error, problems: j.problems }, "partial swap: every further swap is refused until restart");
           d.notify({ kind: "partial-swap", from: j.from, to: j.to, error: j.error, problems: j.problems });
-          if (how.throwOnFailure) throw new SwapError("SWAP_PARTIAL", `swap ${j.from} → ${j.to}: ${j.error}`, { rolledBack: false, problems: j.problems });
-          return result(j, "partial-swap", []);
+          const out = result(j, "partial-swap", []);
+          if (how.throwOnFailure) throw new SwapError("SWAP_PARTIAL", `swap ${j.from} → ${j.to}: ${j.error}`, { rolledBack: false, problems: j.problems, result: out });
+          return out;
         }
         j.rolled_back = true;
         // Harmless when never changed; needed when recording-swap failed half-way.
@@ -385,7 +378,7 @@ async function finish(j: SwapJournal, d: SwitcherDeps, how: DriveOptions): Promi
   d.notify({ kind: "swap-failed", from: j.from, to: j.to, reason: j.reason, error: j.error ?? "swap failed", problems: j.problems });
   if (how.throwOnFailure) {
     const code = j.failed_at === "ensuring-links" ? "SWAP_LINKS_BROKEN" : j.failed_at === "recording-swap" ? "SWAP_RECORD_FAILED" : "SWAP_FLIP_FAILED";
-    throw new SwapError(code, `swap ${j.from} → ${j.to} rolled back: ${j.error ?? "failed"}`, { rolledBack: true, problems: j.problems });
+    throw new SwapError(code, `swap ${j.from} → ${j.to} rolled back: ${j.error ?? "failed"}`, { rolledBack: true, problems: j.problems, result: out });
   }
   return out;
 }

@@ -234,7 +234,7 @@ describe("Daemon", () => {
       await restart(async (dispatch) => assert.notEqual(dispatch, "paused", "resumed before the restart"));
     }));
 
-  test("a partial swap through POST /api/swap: 409, /health 503 with the reason, /status shows it, further swaps refused", () =>
+  test("a partial swap through POST /api/swap: 500, /health 503 with the reason, /status shows it, further swaps refused with 409", () =>
     withFakeDaemon(async ({ sb, config, d }) => {
       const { mkdir: mkdirp, rename, rm, symlink, writeFile, readlink } = await import("node:fs/promises");
       // The target's shared link points elsewhere (ensure fails) and the previous home became
@@ -247,7 +247,7 @@ describe("Daemon", () => {
       await writeFile(main, "not a folder");
       const swap = swapThrough(d);
       const first = await swap({ to: "backup" });
-      assert.equal(first.status, 409, await first.clone().text());
+      assert.equal(first.status, 500, await first.clone().text());
       assert.equal(((await first.json()) as { code: string }).code, "SWAP_PARTIAL");
       const health = await fetch(`${d.url}/health`);
       assert.equal(health.status, 503);

@@ -34,6 +34,7 @@ import { Janitor } from "../janitor/janitor.js";
 import { buildWorkLoop } from "./work-wiring.js";
 import type { Failover } from "../failover/failover.js";
 import { buildFailover, buildLimitWatch } from "./failover-wiring.js";
+import type { LimitWatch } from "../failover/watch.js";
 import { createDelegationManager } from "../delegation/create.js";
 import type { DelegationManager } from "../delegation/manager.js";
 import { ledgerOf } from "./state.js";
@@ -45,6 +46,8 @@ import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
 import { execGit } from "../git/git.js";
 import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
+import { SwapError } from "../accounts/swap-journal.js";
+import { swapErrorStatus } from "./swap-status.js";
 import { liveCwdsOf, type WorktreeSweepDeps } from "../janitor/worktrees.js";
 
 /** How often the hook spool is drained while running. */
@@ -102,6 +105,7 @@ export class Daemon {
   private readonly notifier: Notifier;
   private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
   private failover: Failover | undefined;
+  private watch: LimitWatch | undefined;
   private delegation: DelegationManager | undefined;
   private spoolLoop: PeriodicLoop | undefined;
   private janitor: Janitor | undefined;
@@ -142,6 +146,8 @@ export class Daemon {
       await this.preflight();
       await this.clearStaleEnvFiles();
       const active = await this.openState();
+      // Before the API and the spool drain: a usage-limit hook from either reaches the quota monitor.
+      this.watch = this.buildWatch();
       await this.startApi();
       await this.startHookSpool();
       // One reconcile before reporting "running", so the pool is there when start() resolves.
@@ -196,6 +202,16 @@ export class Daemon {
     return active;
   }
 
+  /** The quota watch over state.json's tasks: it hears every hook event from here on. */
+  private buildWatch(): LimitWatch {
+    const state = this.state!;
+    return buildLimitWatch({
+      config: this.o.config, clock: this.clock, log: this.o.log, store: state, tasks: ledgerOf(state), hooks: this.hooks,
+      record: (e) => void this.events?.append(e),
+      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
+    });
+  }
+
   /** The HTTP API and the dashboard feed, then the hook settings and token agents post with. */
   private async startApi(): Promise<void> {
     const { config, log } = this.o;
@@ -244,10 +260,11 @@ export class Daemon {
       record({ ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to });
       return { status: r.outcome === "done" ? 200 : 500, body: { ok: r.outcome === "done", outcome: r.outcome, from: r.journal.from, to: r.journal.to, resumed: r.resumed, warnings: r.warnings } };
     } catch (err) {
-      const code = err instanceof AppError ? err.code : "SWAP_FAILED";
-      const status = ["SWAP_SAME_ACCOUNT", "SWAP_UNKNOWN_ACCOUNT", "SWAP_TARGET_BROKEN", "SWAP_NO_TARGET"].includes(code) ? 400 : 409;
-      record({ ok: false, code });
-      return { status, body: { ok: false, code, error: describeError(err) } };
+      const { status, code } = swapErrorStatus(err);
+      const ended = err instanceof SwapError ? err.result : undefined;
+      const fields = ended ? { outcome: ended.outcome, from: ended.journal.from, to: ended.journal.to } : {};
+      record({ ok: false, code, ...fields });
+      return { status, body: { ok: false, code, error: describeError(err), ...fields } };
     }
   }
 
@@ -316,7 +333,7 @@ export class Daemon {
     void this.events?.append({ type: "hook", event: name, kind: event.kind, claude_session_id: event.sessionId, ...("error" in event ? { error: event.error } : {}) });
   }
 
-  /** The queue, the quota watch, the work loop (re-adopting what a previous run left in active/), the watcher, status.json, the failover. */
+  /** The queue, the work loop (re-adopting what a previous run left in active/), the watcher, status.json, the failover. */
   private async startWork(): Promise<void> {
     const { config, log } = this.o;
     const env = this.o.env ?? process.env;
@@ -334,11 +351,9 @@ export class Daemon {
     if (!wt.ok) throw new StartupError(wt.problems);
     this.worktrees = wt.setup;
     const record = (e: FailoverEvent): void => void this.events?.append(e);
-    // Built before the work loop: supervision reports each screen to it and asks it whether a task is held at a limit.
-    const watch = buildLimitWatch({
-      config, clock: this.clock, log, store: state, tasks: ledger, hooks: this.hooks, record,
-      ...(this.o.resumeGraceMs !== undefined ? { resumeGraceMs: this.o.resumeGraceMs } : {}),
-    });
+    // Built before the work loop (at start-up, see buildWatch): supervision reports each screen to it and asks it
+    // whether a task is held at a limit.
+    const watch = this.watch!;
     const { loop, queue, driver } = buildWorkLoop({
       config, env, clock: this.clock, log, tmux: this.tmux, registry: this.registry, pool: this.pool,
       hooks: this.hooks, ledger,

@@ -122,6 +122,7 @@ export function buildFailover(w: FailoverWiring): Failover {
       records: () => work.records(),
       pause: (reason) => work.pause(reason),
       resume: () => work.resume(),
+      poke: () => work.poke(),
       resumeOn: (record, account) => work.resumeOn(record, account),
       continueTask: (record) => work.continueTask(record),
     },

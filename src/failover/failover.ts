@@ -6,7 +6,7 @@ import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import { planResume, type ResumeSession } from "../quota/limit-menu.js";
 import type { QuotaDecision } from "../quota/monitor.js";
-import type { Key } from "../tmux/client.js";
+import type { TaskRecord } from "../dispatch/records.js";
 import { DedicatedSessions } from "./dedicated.js";
 import type { AccountsPort, AgentPort, NotifierPort, PanePort, PoolPort, RecordEvent, SwapStatePort, WorkControlPort } from "./ports.js";
 import type { LimitWatch } from "./watch.js";
@@ -50,7 +50,12 @@ export class Failover {
   private readonly switcher: AccountSwitcher;
   private readonly dedicated: DedicatedSessions;
   private readonly loop: PeriodicLoop;
-  private resuming = false;
+  /** waiting: every account was out, the reset is awaited; continuing: work resumed, continuations still owed. */
+  private resume: "off" | "waiting" | "continuing" = "off";
+  /** Why each owed continuation was not sent, as last logged (logged again only when it changes). */
+  private readonly owedWhy = new Map<string, string>();
+  /** From a swap's request to its end: a second request is refused before it touches the work loop. */
+  private swapping = false;
 
   constructor(private readonly d: FailoverDeps) {
     const { settings, clock, log, watch, work, state } = d;
@@ -92,7 +97,7 @@ export class Failover {
     watch.onDecision(() => this.loop.poke());
   }
 
-  /** Finishes or undoes a swap a crash cut short, then starts listening and polling. */
+  /** Finishes or undoes a swap a crash cut short, then starts polling (the watch hears hooks since it was built). */
   async start(): Promise<void> {
     const journal = this.d.state.journal();
     if (journal && journal.step !== "done" && journal.step !== "failed") {
@@ -100,7 +105,6 @@ export class Failover {
       const r = await this.switcher.recover(journal);
       this.d.log.info({ outcome: r.outcome }, "swap recovered");
     }
-    this.d.watch.start();
     this.loop.start();
   }
 
@@ -136,11 +140,12 @@ export class Failover {
     return this.runSwap({ ...(to ? { to } : {}), reason: "manual swap", trigger: "manual" });
   }
 
-  /** One quota poll (what the loop runs): the watch's poll, every decision acted on, then a resume step while resuming. */
+  /** One quota poll (what the loop runs): the watch's poll, every decision acted on, then a resume step while one is under way. */
   async tick(signal: AbortSignal): Promise<void> {
     await this.d.watch.poll(signal);
     for (let next = this.d.watch.nextDecision(); next !== undefined; next = this.d.watch.nextDecision()) await this.act(next);
-    if (this.resuming) await this.resumeStep();
+    // A swap under way (a manual one runs beside this loop) brings the work back itself: its sessions are not to be touched.
+    if (this.resume !== "off" && !this.swapping) await this.resumeStep();
   }
 
   private async act(d: QuotaDecision): Promise<void> {
@@ -152,38 +157,62 @@ export class Failover {
     } else if (d.kind === "exhausted") {
       const at = d.resetsAt ? new Date(d.resetsAt).toISOString() : "unknown";
       void this.d.notifier.notify({ kind: "all-exhausted", text: `every account is at its usage limit; dispatch paused until the earliest reset (${at})` });
-      this.resuming = true;
+      this.resume = "waiting";
     } else {
-      this.resuming = true;
+      this.resume = "waiting";
     }
   }
 
   private async runSwap(req: SwapAsk): Promise<SwapResult> {
     const { work, watch } = this.d;
-    await work.pause("swap");
+    // Refused before the pause: this request's resume() would un-pause the loop under the swap that runs.
+    if (this.swapping || this.switcher.state === "swapping") {
+      this.d.log.warn({ to: req.to, trigger: req.trigger }, "swap refused: another swap is running");
+      throw new SwapError("SWAP_IN_PROGRESS", "swap refused: another swap is running", { rolledBack: true });
+    }
+    this.swapping = true;
     try {
+      await work.pause("swap");
       // Tasks resumed on the new account are supervised again (their Stop hooks, their timeouts) while
       // dedicated sessions still come back; dispatch waits for the swap's end (activeAccount).
       const r = await this.switcher.swap({ ...req, onPoolBack: () => work.resume() });
-      this.d.record({ type: "swap", outcome: r.outcome, from: r.journal.from, to: r.journal.to, reason: req.reason, resumed: r.resumed, relaunched: r.relaunched });
+      this.recordSwap(r, req);
       if (req.trigger === "manual" && r.outcome === "done") watch.ledger.markAvailable(r.journal.to);
       return r;
     } catch (err) {
-      if (err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN" && req.to) watch.ledger.markBroken(req.to, "links-broken", err.problems.join("; "));
-      this.d.log.error({ err: describeError(err), to: req.to }, "swap not done");
+      // A swap that ran and failed (rolled back, or partial) is a swap event too; a refusal is not.
+      const ended = err instanceof SwapError ? err.result : undefined;
+      if (ended) this.recordSwap(ended, req);
+      // The journal names the target even when the request did not (a manual swap to the next account).
+      if (err instanceof SwapError && err.code === "SWAP_LINKS_BROKEN" && ended) watch.ledger.markBroken(ended.journal.to, "links-broken", err.problems.join("; "));
+      this.d.log.error({ err: describeError(err), to: ended?.journal.to ?? req.to }, "swap not done");
       throw err;
     } finally {
+      this.swapping = false;
       work.resume();
     }
   }
 
-  /** After every account was out: act on the resume plan each poll until work goes on. */
+  private recordSwap(r: SwapResult, req: SwapAsk): void {
+    this.d.record({ type: "swap", outcome: r.outcome, from: r.journal.from, to: r.journal.to, reason: req.reason, resumed: r.resumed, relaunched: r.relaunched });
+  }
+
+  /**
+   * After every account was out: act on the resume plan each poll until work goes on and every interrupted task got
+   * its continuation (one whose screen could not be read, whose "continue" failed or that was left alone is tried
+   * again at the next poll: until then the monitor holds it, and supervision leaves it to this step).
+   */
   private async resumeStep(): Promise<void> {
     const { work, watch } = this.d;
     const plan = planResume({ ledger: watch.ledger, sessions: await this.resumeSessions() });
+    // Owed continuations go only to the account that is back; out again, the monitor's next decision takes over.
+    if (this.resume === "continuing" && plan.mode !== "continue") {
+      this.resume = "off";
+      return;
+    }
     if (plan.mode === "wait") return;
     if (plan.mode === "swap" && plan.account) {
-      this.resuming = false;
+      this.resume = "off";
       await this.runSwap({ to: plan.account, reason: `${plan.account} is available again`, trigger: "auto" }).catch(() => undefined);
       return;
     }
@@ -191,7 +220,7 @@ export class Failover {
       const record = work.records().find((r) => r.session === a.session);
       try {
         // Never a bare Enter on the limit menu: the key is the option's number as shown (U5).
-        if (a.do === "press") await this.d.panes.sendKey(a.session, a.key as Key);
+        if (a.do === "press") await this.d.panes.sendKey(a.session, a.key);
         else if (a.do === "continue" && record) {
           await work.continueTask(record);
           // A limit met by this continuation is a new hit (the wall again), not the old episode.
@@ -201,24 +230,43 @@ export class Failover {
         this.d.log.warn({ session: a.session, action: a.do, err: describeError(err) }, "resume action failed");
       }
     }
-    if (plan.actions.every((a) => a.do !== "press")) {
-      this.resuming = false;
+    if (plan.actions.some((a) => a.do === "press")) return;
+    if (this.resume === "waiting") {
       this.d.record({ type: "resumed", account: plan.account });
       void this.d.notifier.notify({ kind: "resumed", text: `usage limit reset: work resumed on ${plan.account ?? "?"}` });
-      work.resume();
+      // Dispatch now, not at the next poll. Not resume(): the loop was not paused for this, and only a swap pauses it.
+      work.poke();
     }
+    const owed = this.owedContinuations();
+    this.resume = owed.length > 0 ? "continuing" : "off";
+    for (const session of this.owedWhy.keys()) if (!owed.some((r) => r.session === session)) this.owedWhy.delete(session);
+    for (const r of owed) {
+      const why = plan.actions.find((a) => a.session === r.session)?.why ?? "its screen could not be read";
+      if (this.owedWhy.get(r.session) === why) continue;
+      this.owedWhy.set(r.session, why);
+      this.d.log.warn({ task: `${r.project}/${r.id}`, session: r.session, why }, "continuation still owed: tried again at the next poll");
+    }
+  }
+
+  /** Working tasks the monitor still lists as interrupted: their continuation has not gone out. */
+  private owedContinuations(): TaskRecord[] {
+    const open = this.d.watch.monitor.interrupted();
+    return this.d.work.records().filter((r) => r.phase === "working" && open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id)));
   }
 
   /** The working sessions as the resume planner sees them (the ledger's reset already carries the grace). */
   private async resumeSessions(): Promise<ResumeSession[]> {
     const sessions: ResumeSession[] = [];
-    // Interrupted: its agent met the limit and did no new work since, whatever its screen shows now.
-    const open = this.d.watch.monitor.interrupted();
+    // Interrupted: the monitor's word alone (its agent met the limit and did no new work since), whatever the screen
+    // shows now: a banner it calls history (replayed by --resume) or has not confirmed earns no "continue".
+    const owed = this.owedContinuations();
     for (const r of this.d.work.records().filter((x) => x.phase === "working")) {
-      const verdict = await this.d.agent.screen(r.session).catch(() => undefined);
-      const hit = open.some((x) => x.session === r.session && (x.agent === null || x.agent === r.claude_session_id));
+      const verdict = await this.d.agent.screen(r.session).catch((err: unknown) => {
+        this.d.log.warn({ session: r.session, err: describeError(err) }, "resume: screen not read; the session is looked at again at the next poll");
+        return undefined;
+      });
       // Pool agents run with Claude Code's own auto-continue off (the daemon's settings file): the daemon continues them.
-      if (verdict) sessions.push({ session: r.session, verdict, account: r.account, interrupted: hit || verdict.state === "limit" });
+      if (verdict) sessions.push({ session: r.session, verdict, account: r.account, interrupted: owed.some((o) => o.session === r.session && o.claude_session_id === r.claude_session_id) });
     }
     return sessions;
   }

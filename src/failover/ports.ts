@@ -23,7 +23,10 @@ export interface WorkControlPort {
   records(): TaskRecord[];
   /** Stops the loop's passes; resolves once the pass under way has ended. */
   pause(reason: string): Promise<void>;
+  /** Ends pause() (only the swap that paused the loop calls it). */
   resume(): void;
+  /** Runs a pass now (an account is back: dispatch may go on). */
+  poke(): void;
   /** Relaunches a task's agent with `--resume` on `account` and sends "continue" (same attempt). */
   resumeOn(record: TaskRecord, account: AgentAccount): Promise<void>;
   /** Sends "continue" to a task's agent, at its prompt again after a usage-limit reset. */

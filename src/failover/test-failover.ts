@@ -78,6 +78,10 @@ export interface WorldOptions {
   settings?: Partial<LimitWatchSettings>;
   /** A swap already recorded at this instant (it starts the reactivate cooldown). */
   lastSwapAt?: number;
+  /** Homes the claude link cannot be flipped to (a swap whose rollback fails too ends partial). */
+  flipFails?: (home: string) => boolean;
+  /** Awaited once the pool is killed (a test holds a swap half-way with it). */
+  afterKill?: () => Promise<void>;
 }
 
 export function homeOf(account: string): string {
@@ -98,6 +102,8 @@ export function makeWorld(o: WorldOptions) {
   if (o.lastSwapAt !== undefined) state.recordSwap({ from: names[1] ?? names[0]!, to: names[0]!, at: o.lastSwapAt, reason: "earlier" });
   const hooks = new FakeHooks();
   const screens = o.screens ?? new Map<string, ScreenVerdict>();
+  /** Task ids whose "continue" throws. */
+  const failContinue = new Set<string>();
   const watch = new LimitWatch({
     settings: { accounts, confirmPolls: 2, reactivateCooldownMs: 300_000, usageThreshold: 98, resumeGraceMs: 60_000, ...o.settings },
     clock, log, state, records: () => tasks, hooks, record: (e) => void events.push(e),
@@ -115,12 +121,19 @@ export function makeWorld(o: WorldOptions) {
       records: () => tasks,
       pause: async (reason) => void calls.push(`pause:${reason}`),
       resume: () => void calls.push("resume"),
+      poke: () => void calls.push("poke"),
       resumeOn: async (record, account) => {
         calls.push(`resume-on:${record.id}@${account.name}`);
         const i = tasks.findIndex((t) => t.id === record.id);
         if (i >= 0) tasks[i] = { ...record, account: account.name };
       },
-      continueTask: async (record) => void calls.push(`continue:${record.id}`),
+      continueTask: async (record) => {
+        if (failContinue.has(record.id)) {
+          calls.push(`continue-failed:${record.id}`);
+          throw new Error("the prompt did not leave the input box");
+        }
+        calls.push(`continue:${record.id}`);
+      },
     },
     agent: {
       screen: async (session) => {
@@ -135,7 +148,10 @@ export function makeWorld(o: WorldOptions) {
       hasTranscript: async (home, cwd, id) => o.transcripts?.has(`${home}|${cwd}|${id}`) ?? false,
     },
     pool: {
-      killPoolSessions: async () => void calls.push("kill-pool"),
+      killPoolSessions: async () => {
+        calls.push("kill-pool");
+        await o.afterKill?.();
+      },
       recreatePool: async () => void calls.push("recreate-pool"),
     },
     panes: {
@@ -150,6 +166,7 @@ export function makeWorld(o: WorldOptions) {
     links: {
       flipLink: async (_link, home) => {
         calls.push(`flip:${byHome(home).name}`);
+        if (o.flipFails?.(home)) throw new Error(`cannot flip to ${home}`);
         return null;
       },
       ensureLinks: async (home) => o.linkProblems?.(home) ?? [],
@@ -157,7 +174,7 @@ export function makeWorld(o: WorldOptions) {
   });
   const signal = new AbortController().signal;
   return {
-    clock, calls, events, notes, tasks, state, hooks, screens, watch, failover,
+    clock, calls, events, notes, tasks, state, hooks, screens, failContinue, watch, failover,
     /** One quota poll, with the transcript reads it started settled. */
     tick: async () => {
       await failover.tick(signal);

@@ -39,7 +39,8 @@ export interface LimitWatchDeps {
 /**
  * The watching half of the failover (U1–U3): the account ledger and the quota monitor, fed by supervised screens,
  * hook events, transcripts' error lines and usage readings. Built before the work loop, whose supervision reports
- * each screen here and asks `holds`; the decisions wait here for the `Failover` to act on.
+ * each screen here and asks `holds`; the decisions wait here for the `Failover` to act on. It hears hook events
+ * from its construction, which the daemon does as soon as state.json is open.
  */
 export class LimitWatch {
   readonly ledger: AccountLedger;
@@ -47,7 +48,7 @@ export class LimitWatch {
   private readonly pending: QuotaDecision[] = [];
   private readonly listeners: (() => void)[] = [];
   private polls = 0;
-  private unsubscribe: (() => void) | undefined;
+  private readonly unsubscribe: () => void;
   private readonly transcripts = new TranscriptWatch();
   /** Transcript reads under way, by agent (claude session id). */
   private readonly reading = new Map<string, Promise<void>>();
@@ -70,15 +71,14 @@ export class LimitWatch {
       record: (r) => d.record(r),
       lastSwapAt: () => state.lastSwapAt(),
     });
+    // From construction on: the hook source replays nothing to a late listener, and a StopFailure drained from the
+    // spool or posted while the daemon still starts is as much a sighting as a later one.
+    this.unsubscribe = d.hooks.subscribe((e) => this.onHook(e));
   }
 
-  /** Starts listening to hook events. */
-  start(): void {
-    this.unsubscribe = this.d.hooks.subscribe((e) => this.onHook(e));
-  }
-
+  /** Stops listening to hook events. */
   stop(): void {
-    this.unsubscribe?.();
+    this.unsubscribe();
   }
 
   /** Called whenever a decision is queued from a sighting (the failover wakes its loop). */

@@ -8,6 +8,12 @@ import { menuVerdict, NOW, screens } from "./test-verdicts.js";
 
 const HOUR = 3_600_000;
 
+/** A menu of ten options, "Stop and wait" at `wait`. */
+function tenOptions(wait: number): LimitMenu {
+  const options = Array.from({ length: 10 }, (_, i) => ({ number: i + 1, label: i + 1 === wait ? "Stop and wait for limit to reset" : `Other choice ${i + 1}` }));
+  return { options, waitOption: wait };
+}
+
 void describe("limitMenuKey (U5: never a blind Enter)", () => {
   const cases: { name: string; menu: LimitMenu | null; key: string | null }[] = [
     { name: "the real 2.x menu (fixture 32)", menu: screens.limitMenu().limit!.menu, key: "1" },
@@ -23,6 +29,8 @@ void describe("limitMenuKey (U5: never a blind Enter)", () => {
     },
     { name: "no wait option: press nothing", menu: { options: [{ number: 1, label: "Upgrade your plan" }, { number: 2, label: "Request extra usage" }], waitOption: null }, key: null },
     { name: "no menu", menu: null, key: null },
+    { name: "wait is option 10: no single key picks it (a '1' would pick option 1)", menu: tenOptions(10), key: null },
+    { name: "wait is option 0: no key for it", menu: { options: [{ number: 0, label: "Stop and wait for limit to reset" }, { number: 1, label: "Upgrade your plan" }], waitOption: 0 }, key: null },
   ];
   for (const c of cases) void test(c.name, () => assert.equal(limitMenuKey(c.menu), c.key));
 });
@@ -47,6 +55,13 @@ void describe("planResume", () => {
     session("ccl-1-conformvault", screens.limitWithReset(), { account: "backup" }),
   ];
   const doing = (plan: ReturnType<typeof planResume>): string[] => plan.actions.map((a) => (a.do === "press" ? `press ${a.key}` : a.do));
+
+  void test("a 'Stop and wait' option no single key picks: nothing pressed, the why says so", () => {
+    const { ledger } = setup({ main: 2 * HOUR, backup: 5 * HOUR });
+    const plan = planResume({ ledger, sessions: [session("ccl-auto-11", menuVerdict(tenOptions(10)))] });
+    assert.equal(plan.actions[0]?.do, "nothing");
+    assert.match(plan.actions[0]?.why ?? "", /numbers 'Stop and wait' 10, which no single key picks/);
+  });
 
   void test("while every account is out: answer menus, touch nothing else", () => {
     const { ledger } = setup({ main: 2 * HOUR, backup: 5 * HOUR });

@@ -3,21 +3,28 @@
  * session once an account is back. Pure: the daemon captures the screens and sends the keys.
  */
 import type { LimitMenu, ScreenVerdict } from "../claude/screen.js";
+import { isKey, type Key } from "../tmux/client.js";
 
 const WAIT_LABEL = /^Stop and wait\b/i;
 
-/**
- * The key that picks "Stop and wait for limit to reset", as the menu numbers it; null when the menu has no such
- * option, and then nothing may be pressed. The option order differs between versions, so a bare Enter could pick
- * "Upgrade your plan" or "Switch to extra usage": it is never the answer.
- */
-export function limitMenuKey(menu: LimitMenu | null): string | null {
-  if (menu === null) return null;
+/** The menu's "Stop and wait for limit to reset" option; null when it has none. */
+function waitOptionOf(menu: LimitMenu): { number: number; label: string } | null {
   const byNumber = menu.waitOption === null ? undefined : menu.options.find((o) => o.number === menu.waitOption);
   // The classifier's choice is re-checked against the label: a key pressed on a misread menu could buy extra usage.
-  const option = byNumber !== undefined && WAIT_LABEL.test(byNumber.label) ? byNumber : menu.options.find((o) => WAIT_LABEL.test(o.label));
-  if (option === undefined || !Number.isInteger(option.number) || option.number < 0) return null;
-  return String(option.number);
+  return (byNumber !== undefined && WAIT_LABEL.test(byNumber.label) ? byNumber : menu.options.find((o) => WAIT_LABEL.test(o.label))) ?? null;
+}
+
+/**
+ * The key that picks "Stop and wait for limit to reset", as the menu numbers it; null when the menu has no such
+ * option, or numbers it so that no single key picks it ("0", "10"…: typed digit by digit, "1" would pick option 1),
+ * and then nothing may be pressed. The option order differs between versions, so a bare Enter could pick
+ * "Upgrade your plan" or "Switch to extra usage": it is never the answer.
+ */
+export function limitMenuKey(menu: LimitMenu | null): Key | null {
+  const option = menu === null ? null : waitOptionOf(menu);
+  if (option === null) return null;
+  const key = String(option.number);
+  return isKey(key) ? key : null;
 }
 
 /** What the planner needs from the account ledger (AccountLedger fits); reads already count a passed reset. */
@@ -37,7 +44,7 @@ export interface ResumeSession {
 }
 
 export type SessionAction =
-  | { session: string; do: "press"; key: string; why: string }
+  | { session: string; do: "press"; key: Key; why: string }
   | { session: string; do: "continue"; why: string }
   | { session: string; do: "nothing"; why: string };
 
@@ -80,7 +87,11 @@ function actionFor(s: ResumeSession, mode: ResumePlan["mode"], account: string |
   if (verdict.limit?.menu) {
     // Answered at once, whatever the mode: "Stop and wait" leaves the session at its prompt, in a known state.
     const key = limitMenuKey(verdict.limit.menu);
-    if (key === null) return { session, do: "nothing", why: "the limit menu has no 'Stop and wait' option: left for the operator, no blind Enter" };
+    if (key === null) {
+      const shown = waitOptionOf(verdict.limit.menu);
+      const what = shown === null ? "has no 'Stop and wait' option" : `numbers 'Stop and wait' ${shown.number}, which no single key picks`;
+      return { session, do: "nothing", why: `the limit menu ${what}: left for the operator, no blind Enter` };
+    }
     return { session, do: "press", key, why: "limit menu: Stop and wait for limit to reset" };
   }
   if (mode === "wait") return { session, do: "nothing", why: "every account is out: waiting for the earliest reset" };
