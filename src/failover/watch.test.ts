@@ -12,7 +12,7 @@ import { tempDir } from "../lib/test-temp.js";
 import { NOW, screens } from "../quota/test-verdicts.js";
 import type { FailoverEvent } from "./ports.js";
 import { FakeHooks, FakeSwapState } from "./test-failover.js";
-import { LimitWatch } from "./watch.js";
+import { HELD_AFTER_BACK_MS, LimitWatch } from "./watch.js";
 
 const ID = "7c2f4a1e-3b5d-4e6f-8a9b-0c1d2e3f4a5b";
 
@@ -97,5 +97,47 @@ describe("LimitWatch: the one usage-limit decision supervision asks", () => {
     await watch.settled();
     assert.equal(watch.holdsLimit(record), true);
     assert.equal(watch.holdsLimit({ ...record, claude_session_id: "1c7a9b63-6a5f-4b54-8b64-8e8e2d2c3f12" }), false, "the next task's agent");
+  });
+});
+
+describe("LimitWatch: a hold no continuation ends", () => {
+  test("a held task stays held while its account is out, however long; once the account has been usable for HELD_AFTER_BACK_MS it is timed again (logged once)", async () => {
+    const dir = await tempDir("cf-watch-");
+    const clock = new FakeClock(NOW);
+    const out: string[] = [];
+    const log = createLogger({ destination: new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } }) });
+    const record: TaskRecord = {
+      project: "p", id: "t1", session: "cf-pool-1", account: "main", claude_session_id: ID, attempt: 1, phase: "working", cwd: dir,
+      started_at: NOW, submitted_at: NOW, timeout_ms: 3_600_000, screen_changed_at: 0, screen_hash: "", idle_polls: 0,
+    };
+    const watch = new LimitWatch({
+      settings: { accounts: [{ name: "main", home: path.join(dir, "main") }, { name: "backup", home: path.join(dir, "backup") }], confirmPolls: 2, reactivateCooldownMs: 300_000, usageThreshold: 98 },
+      clock, log, state: new FakeSwapState("main"), records: () => [record], hooks: new FakeHooks(), record: () => undefined,
+    });
+    const signal = new AbortController().signal;
+    watch.observeScreen(record, screens.limitWithReset());
+    await watch.settled();
+    assert.equal(watch.holdsLimit(record), true);
+    const until = watch.ledger.view().find((a) => a.name === "main")?.until;
+    assert.ok(until !== undefined && until > clock.now(), "main is out until its reset");
+
+    // Out: held, even well past the task's own timeout.
+    await clock.advance(until - clock.now() - 1000);
+    await watch.poll(signal);
+    assert.equal(watch.holdsLimit(record), true);
+
+    // Back (the resume missed this task): held for HELD_AFTER_BACK_MS more, then no longer.
+    await clock.advance(2000);
+    await watch.poll(signal);
+    assert.equal(watch.ledger.status("main") === "exhausted", false, "main is back");
+    assert.equal(watch.holdsLimit(record), true);
+    await clock.advance(HELD_AFTER_BACK_MS - 1);
+    assert.equal(watch.holdsLimit(record), true);
+    await clock.advance(1);
+    assert.equal(watch.holdsLimit(record), false);
+    assert.equal(watch.holdsLimit(record), false);
+    const lapses = out.join("").split("\n").filter((l) => l.includes("no continuation came"));
+    assert.equal(lapses.length, 1, "logged once");
+    assert.match(lapses[0]!, /"task":"p\/t1"/);
   });
 });

@@ -10,6 +10,12 @@ import { QuotaMonitor, type QuotaDecision } from "../quota/monitor.js";
 import { TranscriptWatch } from "../quota/transcript-watch.js";
 import type { HookSource, RecordEvent, SwapStatePort, UsageReader } from "./ports.js";
 
+/**
+ * A held task whose account has been usable this long without its continuation is held no more: supervision times
+ * it again (its timeout, the stall clock), so no path the resume missed leaves it in active/ for good.
+ */
+export const HELD_AFTER_BACK_MS = 10 * 60_000;
+
 /** Polls of quota.poll_interval between two reads of the OAuth usage endpoint. */
 const USAGE_EVERY_POLLS = 6;
 
@@ -54,6 +60,10 @@ export class LimitWatch {
   private readonly reading = new Map<string, Promise<void>>();
   /** Accounts a task named that are not configured, each logged once. */
   private readonly unknownAccounts = new Set<string>();
+  /** Held tasks whose account is usable again: since when, by agent (claude session id). */
+  private readonly usableSince = new Map<string, number>();
+  /** Agents whose hold lapsed (logged once each). */
+  private readonly lapsed = new Set<string>();
 
   constructor(private readonly d: LimitWatchDeps) {
     const { settings, state, clock, log } = d;
@@ -93,6 +103,13 @@ export class LimitWatch {
 
   /** One quota poll: what time alone decides (a reset passed, a suspect confirmed), then the usage reading when due. */
   async poll(signal: AbortSignal): Promise<void> {
+    const live = new Set(this.d.records().map((r) => r.claude_session_id));
+    for (const agent of [...this.usableSince.keys(), ...this.lapsed]) {
+      if (!live.has(agent)) {
+        this.usableSince.delete(agent);
+        this.lapsed.delete(agent);
+      }
+    }
     this.pending.push(...this.monitor.tick());
     if (this.d.usage && this.polls++ % USAGE_EVERY_POLLS === 0) await this.pollUsage(this.d.usage, signal);
   }
@@ -112,10 +129,31 @@ export class LimitWatch {
     }
   }
 
-  /** Whether the quota monitor holds this task's session at a usage limit (the swap or the reset is then the failover's to bring). */
+  /**
+   * Whether the quota monitor holds this task's session at a usage limit (the swap or the reset is then the
+   * failover's to bring) — until its account has been usable for HELD_AFTER_BACK_MS (logged once).
+   */
   holdsLimit(record: TaskRecord): boolean {
-    return this.monitor.holds(record.session, record.claude_session_id);
+    const agent = record.claude_session_id;
+    const held = this.monitor.holds(record.session, agent);
+    if (!held || (this.ledger.has(record.account) && this.ledger.status(record.account) === "exhausted")) {
+      this.usableSince.delete(agent);
+      return held;
+    }
+    const now = this.d.clock.now();
+    const since = this.usableSince.get(agent);
+    if (since === undefined) this.usableSince.set(agent, now);
+    if (since === undefined || now - since < HELD_AFTER_BACK_MS) return true;
+    if (!this.lapsed.has(agent)) {
+      this.lapsed.add(agent);
+      this.d.log.warn(
+        { task: `${record.project}/${record.id}`, session: record.session, account: record.account },
+        "held at a usage limit, but its account has been usable for 10 min and no continuation came: timed again like any task",
+      );
+    }
+    return false;
   }
+
 
   /** Resolves once the transcript reads under way are done (stop waits for them; so do tests). */
   async settled(): Promise<void> {
