@@ -256,13 +256,19 @@ describe("Failover: every account out, then the resume", () => {
     });
   }
 
-  test("a task resumed on another account whose screen still shows the replayed banner gets no second 'continue' (the monitor calls it history)", async () => {
+  /** a at its limit with b out for 10 more minutes (every account out), the swap's cooldown running: after one poll. */
+  async function bBackLater(): Promise<ReturnType<typeof makeWorld>> {
     const task = working("cf-pool-1", "t1", AGENT_1);
     const w = makeWorld({ now: NOW, tasks: [task], settings: { reactivateCooldownMs: 2 * HOUR }, lastSwapAt: NOW - 60_000 });
     w.watch.ledger.markExhausted("b", NOW + 10 * 60_000, "test");
     w.screens.set("cf-pool-1", screens.limitWithReset());
     w.watch.observeScreen(task, screens.limitWithReset());
     await w.tick();
+    return w;
+  }
+
+  test("a task resumed on another account whose screen still shows the replayed banner gets no second 'continue' (the monitor calls it history)", async () => {
+    const w = await bBackLater();
     await w.clock.advance(11 * 60_000);
     await w.tick();
     assert.deepEqual(w.calls.slice(4), ["resume-on:t1@b", "resume", "resume"]);
@@ -274,12 +280,7 @@ describe("Failover: every account out, then the resume", () => {
   });
 
   test("another account back first: the resume step swaps to it (the monitor's own swap is held by the cooldown)", async () => {
-    const task = working("cf-pool-1", "t1", AGENT_1);
-    const w = makeWorld({ now: NOW, tasks: [task], settings: { reactivateCooldownMs: 2 * HOUR }, lastSwapAt: NOW - 60_000 });
-    w.watch.ledger.markExhausted("b", NOW + 10 * 60_000, "test");
-    w.screens.set("cf-pool-1", screens.limitWithReset());
-    w.watch.observeScreen(task, screens.limitWithReset());
-    await w.tick();
+    const w = await bBackLater();
     assert.deepEqual(w.notes.map((n) => n.kind), ["all-exhausted"]);
     assert.deepEqual(w.calls, []);
 

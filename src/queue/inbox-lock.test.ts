@@ -15,6 +15,13 @@ async function inboxWith(id: string, text: string) {
   return { root, inbox, file, seen: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } };
 }
 
+/** Holds a project's lock (a TaskQueue move under way) until `release()`; `held` resolves once it is let go. */
+function holdLock(root: string, project: string): { release: () => void; held: Promise<void> } {
+  let letGo: (() => void) | undefined;
+  const held = withProjectLock(root, project, () => new Promise<void>((r) => (letGo = r)));
+  return { release: () => letGo?.(), held };
+}
+
 test("a waiting file still as it was seen is removed; one written since, or gone, is not", async () => {
   const same = await inboxWith("t", "task\n");
   assert.equal(await removeWaitingIfUnchanged(same.root, "p", "t", same.seen), true);
@@ -30,8 +37,7 @@ test("a waiting file still as it was seen is removed; one written since, or gone
 
 test("the removal waits for the project's lock (a TaskQueue move under way), and other projects do not", async () => {
   const x = await inboxWith("t", "task\n");
-  let release!: () => void;
-  const held = withProjectLock(x.root, "p", () => new Promise<void>((r) => (release = r)));
+  const { release, held } = holdLock(x.root, "p");
   let removed: boolean | undefined;
   const removal = removeWaitingIfUnchanged(x.root, "p", "t", x.seen).then((r) => (removed = r));
   await withProjectLock(x.root, "other", async () => undefined);
@@ -47,8 +53,7 @@ test("a delegated task put back waits for the project's lock, keeps its mtime, n
   const x = await inboxWith("t", "newcomer\n");
   const marker = path.join(x.inbox, "t.md.delegated");
   await writeFile(marker, "marker\n");
-  let release!: () => void;
-  const held = withProjectLock(x.root, "p", () => new Promise<void>((r) => (release = r)));
+  const { release, held } = holdLock(x.root, "p");
   const mtime = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
   let as: string | undefined;
   const restore = restoreWaiting(x.root, "p", "t", new TextEncoder().encode("original\n"), mtime, Date.UTC(2026, 3, 17, 2, 17, 19)).then((r) => (as = r));
@@ -70,8 +75,7 @@ test("a marker is removed under the project's lock; a missing one is not an erro
   const x = await inboxWith("t", "task\n");
   const marker = path.join(x.inbox, "t.md.delegated");
   await writeFile(marker, "marker\n");
-  let release!: () => void;
-  const held = withProjectLock(x.root, "p", () => new Promise<void>((r) => (release = r)));
+  const { release, held } = holdLock(x.root, "p");
   let removed: boolean | undefined;
   const removal = removeMarker(x.root, "p", "t").then((r) => (removed = r));
   await withProjectLock(x.root, "other", async () => undefined);
