@@ -1,9 +1,9 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { projectDir, readTranscript, sanitizeProjectPath, TranscriptError, transcriptPath } from "./transcripts.js";
+import { locateTranscript, projectDir, readTranscript, sanitizeProjectPath, TranscriptError, transcriptPath } from "./transcripts.js";
 
 const SID = "1e11f503-6094-4b05-8d94-9d2f3998bcd1";
 const roots: string[] = [];
@@ -95,6 +95,23 @@ describe("sanitizeProjectPath", () => {
     assert.equal(transcriptPath("/h", "/home/ops/proj", SID), `/h/projects/-home-ops-proj/${SID}.jsonl`);
     assert.equal(projectDir("/h", "/home/ops/proj/../proj"), "/h/projects/-home-ops-proj");
     assert.throws(() => transcriptPath("/h", "/p", "../../etc/passwd"), /session id/);
+  });
+
+  // Claude Code 2.1.197 and 2.1.332, started after `cd <link>`, write under the physical path's name.
+  test("locateTranscript names the folder after the physical cwd: a symlinked project or parent is resolved", async () => {
+    const dir = await realpath(await tmp());
+    const real = path.join(dir, "real-proj");
+    await mkdir(real);
+    await symlink("real-proj", path.join(dir, "link-to-proj"));
+    await symlink(".", path.join(dir, "alias"));
+    const expected = path.join(dir, "h", "projects", sanitizeProjectPath(real), `${SID}.jsonl`);
+    assert.equal(await locateTranscript(path.join(dir, "h"), path.join(dir, "link-to-proj"), SID), expected);
+    assert.equal(await locateTranscript(path.join(dir, "h"), path.join(dir, "alias", "link-to-proj", "."), SID), expected);
+    assert.equal(await locateTranscript(path.join(dir, "h"), real, SID), expected);
+    // A cwd that is gone cannot be resolved: it is named as given.
+    const gone = path.join(dir, "alias", "gone");
+    assert.equal(await locateTranscript(path.join(dir, "h"), gone, SID), transcriptPath(path.join(dir, "h"), gone, SID));
+    await assert.rejects(locateTranscript("/h", real, "../../etc/passwd"), /session id/);
   });
 });
 

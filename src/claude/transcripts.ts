@@ -3,7 +3,7 @@
  * line, appended while the session runs. Read from the tail with bounded memory; a half-written
  * last line, malformed lines and oversized lines are counted, never fatal.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import { open, realpath, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { AppError, errnoOf } from "../lib/errors.js";
@@ -45,6 +45,17 @@ export function projectDir(home: string, cwd: string): string {
 export function transcriptPath(home: string, cwd: string, sessionId: string): string {
   assertSessionId(sessionId);
   return path.join(projectDir(home, cwd), `${sessionId}.jsonl`);
+}
+
+/**
+ * Where Claude Code writes the session's transcript when started in `cwd`: it names the folder after
+ * its physical working directory (symlinks resolved, whatever path the shell `cd`-ed through), so
+ * `cwd` is resolved first; one that cannot be (gone, unreadable) is named as given.
+ */
+export async function locateTranscript(home: string, cwd: string, sessionId: string): Promise<string> {
+  assertSessionId(sessionId);
+  const absolute = path.resolve(cwd);
+  return transcriptPath(home, await realpath(absolute).catch(() => absolute), sessionId);
 }
 
 export interface TokenUsage {

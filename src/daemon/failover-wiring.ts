@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import { ensureSharedLinks, flipLink } from "../accounts/shared-links.js";
 import type { SwapLinksPort } from "../accounts/switcher.js";
 import { runningSession } from "../claude/running-session.js";
-import { transcriptPath } from "../claude/transcripts.js";
+import { locateTranscript } from "../claude/transcripts.js";
 import { fetchAccountUsage } from "../claude/usage-api.js";
 import type { Config } from "../config/schema.js";
 import { poolSessionNames } from "../config/schema.js";
@@ -103,7 +103,7 @@ export function buildFailover(w: FailoverWiring): Failover {
     launch: (session, cwd, command) => driver.launch(session, cwd, command),
     launchLine: (account, id, cwd, resume) => work.launchLine(account, id, cwd, resume),
     runningSession: (pid) => runningSession(pid, [config.claude.link, ...config.accounts.map((a) => a.home)]),
-    hasTranscript: (home, cwd, id) => access(transcriptPath(home, cwd, id)).then(() => true, () => false),
+    hasTranscript: async (home, cwd, id) => access(await locateTranscript(home, cwd, id)).then(() => true, () => false),
   };
   const pool: PoolPort = {
     killPoolSessions: async () => {

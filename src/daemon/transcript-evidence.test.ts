@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, realpath, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { TranscriptError, transcriptPath, type TranscriptSummary } from "../claude/transcripts.js";
@@ -55,5 +55,19 @@ describe("transcriptEvidence.promptDelivered", () => {
     await writeFile(file, `${prompt}\n`);
     const e = transcriptEvidence({ accounts: accountsAt(home), log: silentLogger() });
     assert.equal(await e.promptDelivered("gone", "/work/p", ID), true);
+  });
+
+  test("a project reached through a symlink: the transcript is found under the physical path, where Claude Code writes it", async () => {
+    const dir = await realpath(await tempDir("cf-transcript-"));
+    const home = path.join(dir, "home");
+    await mkdir(path.join(dir, "real-proj"));
+    await symlink("real-proj", path.join(dir, "link-to-proj"));
+    const file = transcriptPath(home, path.join(dir, "real-proj"), ID);
+    await mkdir(path.dirname(file), { recursive: true });
+    const reply = JSON.stringify({ type: "assistant", uuid: "a1", message: { id: "m1", role: "assistant", content: [{ type: "text", text: "done" }] } });
+    await writeFile(file, `${prompt}\n${reply}\n`);
+    const e = transcriptEvidence({ accounts: accountsAt(home), log: silentLogger() });
+    assert.equal(await e.promptDelivered("main", path.join(dir, "link-to-proj"), ID), true);
+    assert.equal(await e.lastMessage("main", path.join(dir, "link-to-proj"), ID), "done");
   });
 });

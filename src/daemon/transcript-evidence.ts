@@ -1,4 +1,4 @@
-import { readTranscript, TranscriptError, transcriptPath, type TranscriptSummary } from "../claude/transcripts.js";
+import { locateTranscript, readTranscript, TranscriptError, type TranscriptSummary } from "../claude/transcripts.js";
 import type { AccountConfig } from "../config/schema.js";
 import type { PromptEvidence } from "../dispatch/work-loop.js";
 import { describeError } from "../lib/errors.js";
@@ -20,7 +20,7 @@ export function transcriptEvidence(d: TranscriptEvidenceDeps) {
   const summary = async (accountName: string, cwd: string, id: string): Promise<TranscriptSummary | "absent" | "unreadable"> => {
     const home = accountOrFirst(d.accounts, { name: accountName }, d.log, "transcript").home;
     try {
-      return await read(transcriptPath(home, cwd, id));
+      return await read(await locateTranscript(home, cwd, id));
     } catch (err) {
       if (err instanceof TranscriptError && err.code === "TRANSCRIPT_NOT_FOUND") return "absent";
       d.log.warn({ account: accountName, claudeSessionId: id, err: describeError(err) }, "transcript not readable");

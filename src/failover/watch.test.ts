@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, realpath, symlink } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { FIXTURE_DIR } from "../claude/test-screens.js";
@@ -61,6 +61,25 @@ describe("LimitWatch: the transcript as a source (U3)", () => {
     watch.observeScreen(record, { state: "idle", detail: "ready", limit: null });
     await watch.settled();
     assert.equal(events.length, seen, "unchanged file: not read again");
+  });
+
+  test("a task whose cwd is reached through a symlink: the transcript under the physical path is read", async () => {
+    const dir = await realpath(await tempDir("cf-watch-"));
+    const clock = new FakeClock(Date.UTC(2026, 10, 26, 22, 0));
+    const events: { type: string; outcome?: string; source?: string }[] = [];
+    const watch = watchOf(dir, clock, (e) => void events.push(e));
+    await mkdir(path.join(dir, "real-work"));
+    await symlink("real-work", path.join(dir, "work"));
+    const record: TaskRecord = {
+      project: "p", id: "t1", session: "cf-pool-1", account: "main", claude_session_id: ID, attempt: 1, phase: "working", cwd: path.join(dir, "work"),
+      started_at: Date.UTC(2026, 10, 26, 21, 0), submitted_at: Date.UTC(2026, 10, 26, 21, 0), timeout_ms: 3_600_000, screen_changed_at: 0, screen_hash: "", idle_polls: 0,
+    };
+    const file = transcriptPath(path.join(dir, "main"), path.join(dir, "real-work"), ID);
+    await mkdir(path.dirname(file), { recursive: true });
+    await copyFile(path.join(FIXTURE_DIR, "transcript-samples.jsonl"), file);
+    watch.observeScreen(record, { state: "idle", detail: "ready", limit: null });
+    await watch.settled();
+    assert.deepEqual(events.filter((e) => e.type === "quota_decision" && e.outcome === "swap").map((e) => e.source), ["transcript"]);
   });
 
   test("a task on an account that is not configured: its transcript is not read, and the log says so once", async () => {

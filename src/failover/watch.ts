@@ -1,7 +1,7 @@
 import { AccountLedger } from "../accounts/ledger.js";
 import type { HookEvent } from "../claude/hooks.js";
 import type { ScreenVerdict } from "../claude/screen.js";
-import { transcriptPath } from "../claude/transcripts.js";
+import { locateTranscript } from "../claude/transcripts.js";
 import type { TaskRecord } from "../dispatch/records.js";
 import type { Clock } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
@@ -169,7 +169,7 @@ export class LimitWatch {
       }
       return;
     }
-    const lines = await this.transcripts.errorsIfChanged(transcriptPath(home, record.cwd, record.claude_session_id));
+    const lines = await this.transcripts.errorsIfChanged(await locateTranscript(home, record.cwd, record.claude_session_id));
     const since = record.submitted_at ?? record.started_at;
     for (const line of lines ?? []) this.enqueue(this.monitor.observeTranscriptError(line, record.session, record.account, since, record.claude_session_id));
   }

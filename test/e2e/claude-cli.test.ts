@@ -8,7 +8,7 @@ import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -18,7 +18,7 @@ import { drainSpool, spoolDir, type DrainedEvent } from "../../src/claude/hook-c
 import { isUsageLimitFailure, parseHookEnvelope, type HookEvent } from "../../src/claude/hooks.js";
 import { buildLaunchCommand, prepareAccountHome } from "../../src/claude/launch.js";
 import { classifyScreen, type ScreenVerdict } from "../../src/claude/screen.js";
-import { readTranscript, transcriptPath } from "../../src/claude/transcripts.js";
+import { locateTranscript, readTranscript, sanitizeProjectPath, transcriptPath } from "../../src/claude/transcripts.js";
 import { shellJoin, shellQuote } from "../../src/lib/shell-quote.js";
 import { startMockModelApi, type MockModelApi } from "../support/mock-model-api.js";
 import { privateTmux } from "../support/tmux-server.js";
@@ -118,9 +118,10 @@ async function startAgent(name: string, auth: { apiKey: string } | { oauthToken:
   // The tmux server inherits this process's environment: credentials the test did not give are removed.
   // `set -m` puts the agent in its own foreground process group, as at the daemon's interactive
   // shell, so the pane's current command is claude while it runs (the driver relies on it).
+  // `cd <cwd> &&` as on the daemon's typed line: a cwd reached through a symlink is entered the same way.
   const unset = AUTH_VARS.filter((v) => !(v in launch.env)).flatMap((v) => ["-u", v]);
   const startedAt = Date.now();
-  await tmux.client.newSession({ name, cwd, env: launch.env, command: ["sh", "-c", `set -m; env ${unset.join(" ")} ${shellJoin(launch.argv)}; exec /bin/sh`] });
+  await tmux.client.newSession({ name, cwd, env: launch.env, command: ["sh", "-c", `set -m; cd ${shellQuote(cwd)} && env ${unset.join(" ")} ${shellJoin(launch.argv)}; exec /bin/sh`] });
   return {
     name, home, cwd, sessionId, stateDir, startedAt,
     async screen() {
@@ -227,6 +228,28 @@ describe("the real Claude Code CLI in tmux against the mock model API", { concur
     note(t, agent, "back at the shell");
     assert.match(shell.text, new RegExp(`--resume ${agent.sessionId}`));
     assert.equal(agent.hooks("StopFailure").length, 0);
+  });
+
+  // Claude Code names the transcript's folder after the physical cwd, not the path the shell cd-ed through.
+  test("a cwd reached through a symlink: the transcript is under the physical path, where locateTranscript looks", async (t) => {
+    const real = path.join(root, "work", "real-proj");
+    const link = path.join(root, "work", "link-to-proj");
+    await mkdir(real, { recursive: true });
+    await symlink("real-proj", link);
+    const agent = await startAgent("cf-e2e-symlink", { apiKey: API_KEY }, { cwd: link });
+    await untilState(agent, "idle");
+    const reply = "REPLY-SYMLINK: done in the linked folder.";
+    api.script({ token: API_KEY, prompt: "work in the linked folder", respond: { kind: "reply", text: reply } });
+    await submit(agent, "work in the linked folder", "work in the linked folder");
+    const stop = await untilHook(agent, "Stop");
+    note(t, agent, "Stop hook");
+    const physical = await realpath(link);
+    assert.ok(stop.kind === "Stop" && stop.cwd === physical, `the CLI reports the physical cwd (${stop.cwd ?? "none"})`);
+    await untilState(agent, "idle");
+    assert.deepEqual(await readdir(path.join(agent.home, "projects")), [sanitizeProjectPath(physical)]);
+    const file = await locateTranscript(agent.home, link, agent.sessionId);
+    assert.equal(file, transcriptPath(agent.home, physical, agent.sessionId));
+    assert.equal((await readTranscript(file)).lastAssistant?.text, reply);
   });
 
   // A daemon killed between the paste and its Enter leaves the prompt in the box, drawn or not yet
