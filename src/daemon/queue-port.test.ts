@@ -94,7 +94,7 @@ test("with 2,000 bad files in an inbox, each pass still supervises what runs and
     queue: queuePort(new TaskQueue({ root: q.root, projects: q.projects, clock, log: silentLogger() }), ["alpha"], silentLogger()),
     sessions: {
       freePoolSessions: () => (busy.has("pool-1") ? [] : ["pool-1"]), canGrow: () => false, grow: async () => false,
-      markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s),
+      markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s), retire: async (s) => void busy.delete(s),
     },
     accounts: { activeAccount: () => ({ name: "main", home: "/h/main", env: {} }) },
     driver: new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub }),

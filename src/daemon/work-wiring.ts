@@ -72,6 +72,17 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
     },
     markBusy: (s, task, account) => w.registry.assign(s, task, account),
     markIdle: (s) => w.registry.release(s),
+    retire: async (s) => {
+      const r = w.registry.get(s);
+      // S1: only a pool session is ever killed. Marked missing first, so it is handed nothing until recreated.
+      if (r?.kind !== "pool") return;
+      w.registry.set(s, "pool", r.cwd, "missing");
+      try {
+        await w.tmux.killSession(s);
+      } finally {
+        w.pool.poke();
+      }
+    },
   };
   const accounts: AccountPort = {
     activeAccount: () => {

@@ -165,9 +165,15 @@ export class AgentDriver {
     if (!(await this.waitForShell(session, SHELL_WAIT_MS, signal))) {
       // An agent left behind (a crash between a task's end and its recycle): end it first.
       this.d.log.warn({ session }, "an agent still holds the session: exiting it before the launch");
-      await this.exit(session, signal);
+      // Not this launch's agent failing but the session not clean: the caller owes the task no attempt.
+      try {
+        await this.exit(session, signal);
+      } catch (err) {
+        if (!(err instanceof AgentError)) throw err;
+        throw new AgentError("AGENT_LEFT_BEHIND", `${session}: an earlier agent holds the session and would not exit (${err.message}); not typing the launch line`, session);
+      }
       if (!(await this.waitForShell(session, LEFTOVER_EXIT_MS, signal))) {
-        throw new AgentError("AGENT_START_FAILED", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
+        throw new AgentError("AGENT_LEFT_BEHIND", `${session}: something other than a shell holds the terminal; not typing the launch line`, session);
       }
     }
     // Every env file written for this launch is removed when it ends, whether the shell ran it (it

@@ -48,6 +48,11 @@ export interface SessionPort {
   grow(): Promise<boolean>;
   markBusy(session: string, task: string, account: string): void;
   markIdle(session: string): void;
+  /**
+   * Takes a pool session whose agent would not end out of service: killed, and handed no task until the
+   * pool's reconcile creates it again (S2).
+   */
+  retire(session: string): Promise<void>;
 }
 
 /**

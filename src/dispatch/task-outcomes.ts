@@ -197,14 +197,41 @@ export class TaskOutcomes {
       this.d.log.warn({ task: key, err: describeError(err) }, "state not written after the task was filed; written at the next flush"));
   }
 
-  /** Ends the agent so the next task gets a fresh one; the session itself stays (or the pool recreates it). */
+  /**
+   * Ends the agent so the next task gets a fresh one. A session whose agent would not end is killed
+   * instead: handed the next task, it would fail that task's launch.
+   */
   async recycle(session: string, signal?: AbortSignal, options: { afterTurn?: boolean } = {}): Promise<void> {
     try {
       await this.d.driver.exit(session, signal, options);
     } catch (err) {
       if (isAbortError(err)) throw err;
-      this.d.log.warn({ session, err: describeError(err) }, "could not exit the agent; the session is left for the pool to recreate");
+      this.d.log.warn({ session, err: describeError(err) }, "could not exit the agent: the session is killed for the pool to recreate");
+      await this.retire(session);
+      return;
     }
     this.d.sessions.markIdle(session);
+  }
+
+  /** Takes a session out of service (killed; the pool recreates it). Never throws: a kill that fails is logged. */
+  async retire(session: string): Promise<void> {
+    await this.d.sessions.retire(session).catch((err: unknown) =>
+      this.d.log.error({ session, err: describeError(err) }, "could not kill a session whose agent would not end"));
+  }
+
+  /**
+   * Back to the inbox with no attempt counted: the hand-over stopped before its prompt was pasted,
+   * through no fault of the task (its session still held an earlier agent).
+   */
+  async putBackUndelivered(r: TaskRecord, reason: string): Promise<void> {
+    const key = taskKey(r.project, r.id);
+    await settling(key, async () => {
+      await this.rollbackWorktree(r);
+      await this.requeueCounted(r, r.attempt - 1);
+      this.d.ledger.remove(key);
+      await this.lateFlush(key);
+    });
+    this.d.record({ type: "task_requeued", project: r.project, task: r.id, session: r.session, attempts: r.attempt - 1, reason });
+    this.d.log.warn({ task: key, attempts: r.attempt - 1, reason }, "task re-queued, no attempt counted");
   }
 }

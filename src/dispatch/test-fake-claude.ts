@@ -49,7 +49,8 @@ interface ClaudeState {
 export class FakeClaude {
   readonly prompts: { session: string; sessionId: string; prompt: string }[] = [];
   readonly launches: { session: string; line: string }[] = [];
-  private readonly states = new Map<string, ClaudeState>();
+  /** Per session object: a session killed and created again under the same name starts at a bare shell. */
+  private readonly states = new WeakMap<FakeSession, ClaudeState>();
 
   constructor(private readonly o: FakeClaudeOptions) {}
 
@@ -104,10 +105,10 @@ export class FakeClaude {
   }
 
   private state(s: FakeSession): ClaudeState {
-    let st = this.states.get(s.name);
+    let st = this.states.get(s);
     if (!st) {
       st = { mode: "shell", sessionId: "", history: [PROMPT], input: "", pasted: false, busy: null, swallow: 0, shellLine: "", exitArmed: false, looks: 0, unread: [] };
-      this.states.set(s.name, st);
+      this.states.set(s, st);
     }
     return st;
   }

@@ -56,6 +56,10 @@ export async function harness(o: HarnessOptions = {}) {
     },
     markBusy: (s, task) => void busy.set(s, task),
     markIdle: (s) => void busy.delete(s),
+    retire: async (s) => {
+      busy.delete(s);
+      await tmux.killSession(s);
+    },
   };
   const queue = new FakeQueue(o.projects ?? ["p"]);
   const ledger = memoryLedger();

@@ -367,6 +367,16 @@ export class WorkLoop {
         if (isAbortError(err)) return;
         this.d.log.error({ task: key, session, err: describeError(err) }, "hand-over failed");
         const reason = `hand-over failed: ${describeError(err)}`;
+        if (err instanceof AppError && err.code === "AGENT_LEFT_BEHIND") {
+          // The session was not clean, the prompt never pasted: the session goes, the task waits uncharged.
+          await this.outcomes.retire(session);
+          await this.outcomes.putBackUndelivered(record, reason).catch((e: unknown) => {
+            const uncharged = { ...record, attempt: record.attempt - 1 };
+            this.stranded.set(key, { record: uncharged, reason });
+            this.faultBook.raise(key, `could not be put back after a failed hand-over: ${describeError(e)}`);
+          });
+          return;
+        }
         await this.outcomes.retry(record, reason).catch((e: unknown) => {
           // Left as it is, the task would sit in active/ with no agent until a restart: every pass tries again.
           this.stranded.set(key, { record, reason });

@@ -64,6 +64,7 @@ async function harness(o: { settings?: ProjectSettings; behaviour?: (prompt: str
     grow: async () => false,
     markBusy: (s, task) => void busy.set(s, task),
     markIdle: (s) => void busy.delete(s),
+    retire: async (s) => void busy.delete(s),
   };
   const queue = new FakeQueue(["web"]);
   const ledger = memoryLedger();
