@@ -22,6 +22,10 @@ export const taskRecordSchema = z.object({
   screen_changed_at: z.number(),
   screen_hash: z.string(),
   idle_polls: z.number().int(),
+  /** Time spent held at a usage limit (U5), left out of the timeout; absent: never held. */
+  held_ms: z.number().min(0).optional(),
+  /** The last poll that found the task held: the next held poll adds the time since. */
+  held_at: z.number().optional(),
   /** Control sequences removed from the task text before pasting (S5); absent when none. */
   prompt_changes: z.number().int().min(1).optional(),
   /** The task's title (the commit message of its worktree's last commit). */

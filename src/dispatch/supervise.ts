@@ -43,9 +43,13 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
   // One decision on usage limits, the monitor's (throttling's StopFailure "rate_limit" is not one): a held task
   // waits for the swap or the reset, untimed; a limit banner it does not hold (yet) is only timed below.
   if (d.limits?.holdsLimit(r)) {
-    outcomes.update(r, { idle_polls: 0 });
+    // The hold is left out of the timeout, and the stall clock stands still meanwhile: once the hold
+    // ends (a continuation, or a hold that lapsed) both time the task from there.
+    const held = (r.held_ms ?? 0) + (r.held_at === undefined ? 0 : Math.max(0, now - r.held_at));
+    outcomes.update(r, { idle_polls: 0, held_ms: held, held_at: now, screen_changed_at: now });
     return;
   }
+  if (r.held_at !== undefined) outcomes.update(r, { held_at: undefined });
   const limitShown = screen.state === "limit";
   if (!limitShown && (failure || screen.state === "error")) {
     outcomes.update(r, { idle_polls: r.idle_polls + 1 });
@@ -64,9 +68,11 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
     return;
   }
   if (r.idle_polls !== 0) outcomes.update(r, { idle_polls: 0 });
-  if (now - r.started_at > r.timeout_ms) {
-    d.record({ type: "task_timed_out", project: r.project, task: r.id, session: r.session, after_ms: now - r.started_at });
-    await outcomes.retry(r, `timed out after ${Math.round((now - r.started_at) / 1000)} s (timeout ${Math.round(r.timeout_ms / 1000)} s)`, signal);
+  const timed = now - r.started_at - (r.held_ms ?? 0);
+  if (timed > r.timeout_ms) {
+    d.record({ type: "task_timed_out", project: r.project, task: r.id, session: r.session, after_ms: timed });
+    const held = r.held_ms ? `, ${Math.round(r.held_ms / 1000)} s more held at a usage limit` : "";
+    await outcomes.retry(r, `timed out after ${Math.round(timed / 1000)} s (timeout ${Math.round(r.timeout_ms / 1000)} s${held})`, signal);
     return;
   }
   if (now - r.screen_changed_at > d.settings.stallTimeoutMs) {
