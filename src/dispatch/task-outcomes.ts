@@ -48,9 +48,18 @@ async function settling(task: string, step: () => Promise<void>): Promise<void> 
 export class TaskOutcomes {
   constructor(private readonly d: TaskOutcomeDeps) {}
 
-  /** Changes a record in place and in the ledger (persisted at the next flush). */
+  /**
+   * Changes a record in place and merges the change into the ledger's current record (persisted at the
+   * next flush): a copy taken earlier never writes back fields changed since. A record that left the
+   * ledger, or was replaced by another attempt's, is not brought back.
+   */
   update(r: TaskRecord, patch: Partial<TaskRecord>): void {
-    Object.assign(r, patch);
+    const current = this.d.ledger.get(taskKey(r.project, r.id));
+    if (current === undefined || current.claude_session_id !== r.claude_session_id) {
+      Object.assign(r, patch);
+      return;
+    }
+    Object.assign(r, current, patch);
     this.d.ledger.put({ ...r });
   }
 

@@ -64,8 +64,13 @@ export interface WorkLoopDeps {
  */
 export class WorkLoop {
   private readonly loop: PeriodicLoop;
-  /** Sessions being handed a task right now (their dispatch runs beside the loop). */
+  /**
+   * Sessions being handed a task, or their task a continuation or a resume, right now (these run beside
+   * the loop): supervision and dispatch leave them alone meanwhile.
+   */
   private readonly handing = new Map<string, Promise<void>>();
+  /** Sessions a pass is supervising right now: a continuation or a resume waits for theirs. */
+  private readonly supervising = new Map<string, Promise<unknown>>();
   private stopping = false;
   private pausedFor: string | undefined;
   /** The operator's hold on dispatch (dashboard): separate from pause(), which a swap ends with resume(). */
@@ -173,27 +178,64 @@ export class WorkLoop {
    * claude session id, one attempt.
    */
   async resumeOn(record: TaskRecord, account: AgentAccount, signal?: AbortSignal): Promise<void> {
-    // Never bring back a task that left the ledger meanwhile (filed, or back in the inbox): its
-    // record would come back with it and wait for a file that is no longer in active/.
-    const key = taskKey(record.project, record.id);
-    if (this.d.ledger.get(key) === undefined) throw new AppError("TASK_NOT_IN_FLIGHT", `${key} is no longer in flight: not resumed`);
-    const launch = await this.d.launchFor(account, record.claude_session_id, record.cwd, true);
-    await this.d.driver.launch(record.session, record.cwd, launch, signal);
-    const since = this.d.clock.now();
-    await this.d.driver.submit(record.session, "continue", record.claude_session_id, signal);
-    this.outcomes.update(record, { account: account.name, phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
-    await this.d.ledger.flush();
-    this.d.sessions.markBusy(record.session, taskKey(record.project, record.id), account.name);
-    this.d.record({ type: "task_resumed", project: record.project, task: record.id, session: record.session, account: account.name, claude_session_id: record.claude_session_id });
+    await this.exclusive(record.session, async () => {
+      // Never bring back a task that left the ledger meanwhile (filed, or back in the inbox): its
+      // record would come back with it and wait for a file that is no longer in active/.
+      const r = this.stillInFlight(record, "resumed");
+      const launch = await this.d.launchFor(account, r.claude_session_id, r.cwd, true);
+      await this.d.driver.launch(r.session, r.cwd, launch, signal);
+      const since = this.d.clock.now();
+      await this.d.driver.submit(r.session, "continue", r.claude_session_id, signal);
+      this.outcomes.update(r, { account: account.name, phase: "working", submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
+      await this.d.ledger.flush();
+      this.d.sessions.markBusy(r.session, taskKey(r.project, r.id), account.name);
+      this.d.record({ type: "task_resumed", project: r.project, task: r.id, session: r.session, account: account.name, claude_session_id: r.claude_session_id });
+    });
   }
 
   /** Sends "continue" to a task's agent that stopped at a usage limit which has now reset. */
   async continueTask(record: TaskRecord, signal?: AbortSignal): Promise<void> {
-    const since = this.d.clock.now();
-    await this.d.driver.submit(record.session, "continue", record.claude_session_id, signal);
-    this.outcomes.update(record, { submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
-    await this.d.ledger.flush();
-    this.d.record({ type: "task_continued", project: record.project, task: record.id, session: record.session });
+    await this.exclusive(record.session, async () => {
+      // A pass may have filed or re-queued the task meanwhile: "continue" would reach an agent being ended.
+      const r = this.stillInFlight(record, "continued");
+      if (r.phase !== "working") throw new AppError("TASK_NOT_IN_FLIGHT", `${taskKey(r.project, r.id)} is not working: not continued`);
+      const since = this.d.clock.now();
+      await this.d.driver.submit(r.session, "continue", r.claude_session_id, signal);
+      this.outcomes.update(r, { submitted_at: since, screen_changed_at: this.d.clock.now(), idle_polls: 0 });
+      await this.d.ledger.flush();
+      this.d.record({ type: "task_continued", project: r.project, task: r.id, session: r.session });
+    });
+  }
+
+  /** The ledger's current record of this task, when it is still the same agent in the same session. */
+  private stillInFlight(record: TaskRecord, what: string): TaskRecord {
+    const key = taskKey(record.project, record.id);
+    const r = this.d.ledger.get(key);
+    if (r === undefined || r.session !== record.session || r.claude_session_id !== record.claude_session_id) {
+      throw new AppError("TASK_NOT_IN_FLIGHT", `${key} is no longer in flight: not ${what}`);
+    }
+    return r;
+  }
+
+  /**
+   * Runs `work` on a session once no hand-over, continuation or supervision is under way there, and
+   * keeps supervision and dispatch off it until it ends.
+   */
+  private async exclusive<T>(session: string, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const busy = this.handing.get(session) ?? this.supervising.get(session);
+      if (busy === undefined) break;
+      await busy.catch(() => undefined);
+    }
+    let release!: () => void;
+    const slot = new Promise<void>((r) => (release = r));
+    this.handing.set(session, slot);
+    try {
+      return await work();
+    } finally {
+      if (this.handing.get(session) === slot) this.handing.delete(session);
+      release();
+    }
   }
 
   /** One pass: supervise every task in flight, then dispatch to free sessions. */
@@ -211,7 +253,13 @@ export class WorkLoop {
     // Tasks are looked at side by side: finishing one (~0.35 s) must not hold up the others. pause()
     // waits for the whole pass, so a swap never runs beside a supervision.
     const inFlight = this.d.ledger.records().filter((r) => r.phase === "working" && !this.handing.has(r.session));
-    const results = await Promise.allSettled(inFlight.map((r) => supervise(r, this.d, this.outcomes, signal)));
+    const results = await Promise.allSettled(inFlight.map((r) => {
+      const look = supervise(r, this.d, this.outcomes, signal);
+      this.supervising.set(r.session, look);
+      return look.finally(() => {
+        if (this.supervising.get(r.session) === look) this.supervising.delete(r.session);
+      });
+    }));
     for (const [i, res] of results.entries()) {
       const r = inFlight[i]!;
       const key = taskKey(r.project, r.id);
