@@ -135,6 +135,8 @@ export class DashboardFeed implements DashboardApi {
   }
 
   async task(project: string, id: string): Promise<TaskDetail | undefined> {
+    // Only configured projects: any other folder under the queue root is nobody's to show.
+    if (!this.d.queue()?.projectNames.includes(project)) return undefined;
     let found;
     try {
       found = await readTaskForView(this.d.queueRoot, project, id);
