@@ -152,6 +152,9 @@ export class RecordingTmux implements TmuxClient {
   paneInfo(name: string, signal?: AbortSignal): Promise<PaneInfo> {
     return this.rec("display-message", name, 1, () => this.inner.paneInfo(name, signal));
   }
+  unsetGlobalEnv(names: readonly string[], signal?: AbortSignal): Promise<string[]> {
+    return this.rec("set-environment", "", 1, () => this.inner.unsetGlobalEnv(names, signal));
+  }
 }
 
 export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[]): string {

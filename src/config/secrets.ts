@@ -26,3 +26,29 @@ export function unsetEnvFrom(config: Config, env: NodeJS.ProcessEnv): UnsetEnvFr
 export function formatUnsetEnvFrom(u: UnsetEnvFrom): string {
   return `${u.path}: names ${u.source}, which is not set in the daemon's environment (account ${u.account})`;
 }
+
+/** The variables the delegation key is read from, in order (contract §8). */
+export const DELEGATION_KEY_ENV = ["CCL_SECUTOOLS_API_KEY", "SECUTOOLS_API_KEY"] as const;
+
+/**
+ * Every environment variable the daemon reads a secret from: the API token, the notification
+ * channels' keys, the delegation key and each account's env_from source. None of them may reach a
+ * pane through tmux's environment: an agent gets only its own account's, through its launch env file.
+ */
+export function secretEnvNames(config: Config): string[] {
+  const names = [
+    ...(config.http.token_env ? [config.http.token_env] : []),
+    config.notifications.telegram.bot_token_env,
+    config.notifications.email.api_key_env,
+    ...DELEGATION_KEY_ENV,
+    ...config.accounts.flatMap((a) => Object.values(a.env_from)),
+  ];
+  return [...new Set(names)].sort();
+}
+
+/** `env` without the secret variables: what tmux, and so every pane, is given. */
+export function withoutSecrets(env: NodeJS.ProcessEnv, secretNames: readonly string[]): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const name of secretNames) delete out[name];
+  return out;
+}

@@ -1,6 +1,6 @@
 import { ensureAllAccounts, formatLinkProblem } from "../accounts/shared-links.js";
 import type { Config } from "../config/schema.js";
-import { formatUnsetEnvFrom, unsetEnvFrom } from "../config/secrets.js";
+import { formatUnsetEnvFrom, secretEnvNames, unsetEnvFrom, withoutSecrets } from "../config/secrets.js";
 import { ensureDir } from "../lib/atomic-fs.js";
 import type { Clock } from "../lib/clock.js";
 import { systemClock } from "../lib/clock.js";
@@ -113,10 +113,14 @@ export class Daemon {
   private dashboard: DashboardFeed | undefined;
   private worktrees: WorktreeSetup | undefined;
   private offHooks: (() => void) | undefined;
+  /** The variables the config reads secrets from (contract §9): kept out of tmux's environment. */
+  private readonly secretNames: readonly string[];
 
   constructor(private readonly o: DaemonOptions) {
     this.clock = o.clock ?? systemClock;
-    this.tmux = o.tmux ?? new CliTmuxClient({ socket: o.config.tmux.socket });
+    this.secretNames = secretEnvNames(o.config);
+    // tmux's environment becomes every pane's: no agent may read the daemon's secrets from it.
+    this.tmux = o.tmux ?? new CliTmuxClient({ socket: o.config.tmux.socket, env: withoutSecrets(o.env ?? process.env, this.secretNames) });
     this.registry = new SessionRegistry(() => this.clock.now());
     this.notifier = new Notifier({
       channels: channelsFromConfig(o.config, o.env ?? process.env, o.log.child({ component: "notify" })), clock: this.clock, log: o.log,
@@ -144,6 +148,7 @@ export class Daemon {
     try {
       await this.takeLocks();
       await this.preflight();
+      await this.unsetSecretsInTmux();
       await this.clearStaleEnvFiles();
       const active = await this.openState();
       // Before the API and the spool drain: a usage-limit hook from either reaches the quota monitor.
@@ -173,6 +178,15 @@ export class Daemon {
       stateDir: config.state_dir, log,
       tmuxLock: this.o.tmuxLock ?? (this.o.tmux ? undefined : tmuxLockFile(config.tmux.socket, this.o.env ?? process.env)),
     })));
+  }
+
+  /**
+   * A tmux server an earlier daemon started may hold the secrets in its global environment: new panes
+   * must not inherit them. Panes already running keep what they were started with.
+   */
+  private async unsetSecretsInTmux(): Promise<void> {
+    const removed = await this.tmux.unsetGlobalEnv(this.secretNames);
+    if (removed.length > 0) this.o.log.info({ removed: removed.length, variables: removed }, "removed secret variables from the tmux server's global environment");
   }
 
   /**

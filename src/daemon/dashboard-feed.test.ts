@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { TaskLedger } from "../dispatch/records.js";
 import type { Origin } from "../http/dashboard/routes.js";
@@ -117,6 +118,19 @@ test("a session's screen comes with secret values masked; a session the daemon d
     assert.equal(await h.feed.screen("ccl-auto-1"), "export KEY=[redacted] and the token [redacted]");
     assert.equal(await h.feed.screen("someone-elses"), undefined);
     assert.equal(maskSecrets("abc abcdef", ["abc", "abcdef"]), "abc [redacted]", "values too short to mask safely are left");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test("a task's detail is read only from a configured project: a folder under the queue root that no project names is not found", async () => {
+  const h = await harness();
+  try {
+    await putFile(h.q.root, "alpha", "inbox", "t1.md", "configured");
+    assert.equal((await h.feed.task("alpha", "t1"))?.text, "configured");
+    await mkdir(path.join(h.q.root, "stray", "inbox"), { recursive: true });
+    await putFile(h.q.root, "stray", "inbox", "t1.md", "not a project of the config");
+    assert.equal(await h.feed.task("stray", "t1"), undefined);
   } finally {
     await h.cleanup();
   }

@@ -46,7 +46,7 @@ export interface DashboardFeedDeps {
   delegation(): DashboardSnapshot["delegation"];
   /** A capture of a session the daemon holds, undefined for any other name. */
   capture(session: string): Promise<string | undefined>;
-  /** Values that must never be shown (account secrets, the API token): masked in screen captures. */
+  /** Values that must never be shown (agent env, every secret variable's value): masked in screen captures. */
   secrets(): string[];
 }
 
@@ -135,6 +135,8 @@ export class DashboardFeed implements DashboardApi {
   }
 
   async task(project: string, id: string): Promise<TaskDetail | undefined> {
+    // Only configured projects: any other folder under the queue root is nobody's to show.
+    if (!this.d.queue()?.projectNames.includes(project)) return undefined;
     let found;
     try {
       found = await readTaskForView(this.d.queueRoot, project, id);

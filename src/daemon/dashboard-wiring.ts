@@ -1,4 +1,5 @@
 import type { Config } from "../config/schema.js";
+import { secretEnvNames } from "../config/secrets.js";
 import type { DelegationStatus } from "../delegation/manager-types.js";
 import type { TaskLedger } from "../dispatch/records.js";
 import type { WorkLoop } from "../dispatch/work-loop.js";
@@ -70,8 +71,10 @@ export function buildDashboardFeed(s: DashboardSources): DashboardFeed {
       }
     },
     secrets: () => [
-      ...config.accounts.flatMap((a) => [...Object.values(a.env), ...Object.values(a.env_from).map((name) => env[name] ?? "")]),
+      ...config.accounts.flatMap((a) => Object.values(a.env)),
       ...Object.values(config.claude.env ?? {}),
+      // Every variable the config reads a secret from: env_from sources, notification and delegation keys, the API token.
+      ...secretEnvNames(config).map((name) => env[name] ?? ""),
       ...(s.token ? [s.token] : []),
     ],
   });

@@ -1,4 +1,5 @@
 import type { Config } from "../config/schema.js";
+import { DELEGATION_KEY_ENV } from "../config/secrets.js";
 import { DelegationError } from "./errors.js";
 
 /** The manager's timing and budget, from the `delegation:` config section (milliseconds and dollars). */
@@ -18,13 +19,13 @@ export interface DelegationActivation {
   url: string;
   apiKey: string;
   /** Which variable the key came from (for logs; never the key). */
-  keySource: "CCL_SECUTOOLS_API_KEY" | "SECUTOOLS_API_KEY";
+  keySource: (typeof DELEGATION_KEY_ENV)[number];
   settings: DelegationSettings;
 }
 
 /** The key from the environment: CCL_SECUTOOLS_API_KEY, else SECUTOOLS_API_KEY (empty counts as unset). */
 export function apiKeyFromEnv(env: NodeJS.ProcessEnv): { apiKey: string; keySource: DelegationActivation["keySource"] } | undefined {
-  for (const name of ["CCL_SECUTOOLS_API_KEY", "SECUTOOLS_API_KEY"] as const) {
+  for (const name of DELEGATION_KEY_ENV) {
     const value = env[name]?.trim();
     if (value) return { apiKey: value, keySource: name };
   }

@@ -14,6 +14,11 @@ export interface CliTmuxOptions {
   binary?: string;
   /** Per-command timeout. */
   timeoutMs?: number;
+  /**
+   * The environment tmux runs with (default: this process's). The command that starts the server
+   * makes it tmux's global environment, which every pane inherits: the daemon passes its own minus secrets.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface RunResult { stdout: string; stderr: string; exitCode: number }
@@ -31,19 +36,21 @@ export class CliTmuxClient implements TmuxClient {
   private readonly binary: string;
   private readonly prefix: string[];
   private readonly timeoutMs: number;
+  private readonly env: NodeJS.ProcessEnv | undefined;
   private bufferSeq = 0;
 
   constructor(options: CliTmuxOptions = {}) {
     this.binary = options.binary ?? "tmux";
     this.prefix = options.socket ? ["-L", options.socket] : [];
     this.timeoutMs = options.timeoutMs ?? 5000;
+    this.env = options.env;
   }
 
   /** Runs one tmux command; rejects with a TmuxError on a non-zero exit, a timeout or a missing binary. */
   async run(args: readonly string[], options: { input?: string; signal?: AbortSignal; allowFailure?: boolean } = {}): Promise<RunResult> {
     const argv = [this.binary, ...this.prefix, ...args];
     const result = await new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], signal: options.signal });
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], signal: options.signal, env: this.env ?? process.env });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
@@ -162,6 +169,20 @@ export class CliTmuxClient implements TmuxClient {
     const r = await this.run(["display-message", "-p", "-t", paneTarget(name), "#{pane_title}\t#{pane_current_command}\t#{pane_pid}\t#{pane_dead}\t#{pane_current_path}"], { signal });
     const [title = "", currentCommand = "", pid = "0", dead = "0", currentPath = ""] = r.stdout.replace(/\n$/, "").split("\t");
     return { title, currentCommand, pid: Number(pid), dead: dead === "1", ...(currentPath ? { currentPath } : {}) };
+  }
+
+  async unsetGlobalEnv(names: readonly string[], signal?: AbortSignal): Promise<string[]> {
+    if (names.length === 0) return [];
+    const r = await this.run(["show-environment", "-g"], { signal, allowFailure: true });
+    if (r.exitCode !== 0) {
+      if (NO_SERVER.test(r.stderr)) return [];
+      throw this.failure(["show-environment", "-g"], r);
+    }
+    // Lines are NAME=value, or -NAME for a variable already marked for removal.
+    const present = new Set(r.stdout.split("\n").map((l) => l.replace(/^-/, "").split("=", 1)[0]!));
+    const removed = names.filter((n) => present.has(n));
+    for (const name of removed) await this.run(["set-environment", "-g", "-u", name], { signal });
+    return removed;
   }
 
   /** Kills this client's whole server: only for the private sockets tests and the demo create. */

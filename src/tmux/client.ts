@@ -53,6 +53,11 @@ export interface TmuxClient {
   /** The visible pane joined (`-J`), optionally with `history` lines of scrollback and escape codes. */
   capturePane(name: string, options?: { history?: number; ansi?: boolean }, signal?: AbortSignal): Promise<string>;
   paneInfo(name: string, signal?: AbortSignal): Promise<PaneInfo>;
+  /**
+   * Removes these variables from the server's global environment (`set-environment -g -u`), which new
+   * panes inherit; returns the names that were there. No server running: nothing to remove.
+   */
+  unsetGlobalEnv(names: readonly string[], signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A tmux command failed: carries what was run and what it said. */

@@ -30,6 +30,13 @@ function conformance(label: string, make: () => { client: TmuxClient; close: () 
       assert.deepEqual((await client.listSessions()).map((s) => s.name), []);
     });
 
+    test("unsetting global variables the server does not hold removes nothing, with or without a server", async () => {
+      assert.deepEqual(await client.unsetGlobalEnv(["CF_NEVER_SET_A", "CF_NEVER_SET_B"]), []);
+      await client.newSession({ name: "cf-genv", cwd: "/tmp", command: ["cat"] });
+      assert.deepEqual(await client.unsetGlobalEnv(["CF_NEVER_SET_A"]), []);
+      await client.killSession("cf-genv");
+    });
+
     test("new, has, list, kill", async () => {
       await client.newSession({ name: "cf-a", cwd: "/tmp", command: ["cat"] });
       assert.equal(await client.hasSession("cf-a"), true);
@@ -133,6 +140,23 @@ describe("CliTmuxClient errors", () => {
 
   test("the default server is never killed by killServer", async () => {
     await assert.rejects(new CliTmuxClient().killServer(), TmuxError);
+  });
+});
+
+describe("CliTmuxClient environment", () => {
+  test("the server gets the client's env; unsetGlobalEnv takes named variables out of it for new panes", async () => {
+    const { client: plain, socket, close } = privateTmux("genv");
+    const client = new CliTmuxClient({ socket, timeoutMs: 10_000, env: { ...process.env, CF_GENV_A: "value-a-1234", CF_GENV_B: "value-b-5678" } });
+    try {
+      await client.newSession({ name: "cf-g1", cwd: "/tmp", command: ["cat"] });
+      assert.deepEqual(await client.unsetGlobalEnv(["CF_GENV_A", "CF_GENV_ABSENT"]), ["CF_GENV_A"]);
+      assert.deepEqual(await client.unsetGlobalEnv(["CF_GENV_A"]), [], "gone already");
+      await plain.newSession({ name: "cf-g2", cwd: "/tmp", command: ["sh", "-c", "echo A=${CF_GENV_A:-none} B=${CF_GENV_B:-none}; exec cat"] });
+      const screen = await waitForScreen(plain, "cf-g2", "B=value-b-5678");
+      assert.match(screen, /A=none B=value-b-5678/);
+    } finally {
+      await close();
+    }
   });
 });
 

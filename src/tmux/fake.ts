@@ -52,6 +52,8 @@ export class FakeTmuxClient implements TmuxClient {
   readonly calls: FakeCall[] = [];
   /** Chooses the program for a new session (default: echo). */
   programFor: (options: NewSessionOptions) => FakeProgram = () => echoProgram;
+  /** tmux's global environment, as a server started with these variables would hold it. */
+  readonly globalEnv: Record<string, string> = {};
   /** Makes the next calls of an operation fail, to test error paths. */
   failNext = new Map<string, number>();
   private nextPid = 1000;
@@ -151,6 +153,13 @@ export class FakeTmuxClient implements TmuxClient {
     this.record({ op: "pane-info", name });
     const s = this.get(name, "display-message");
     return { title: s.title, currentCommand: s.currentCommand, pid: s.pid, dead: false, currentPath: s.cwd };
+  }
+
+  async unsetGlobalEnv(names: readonly string[]): Promise<string[]> {
+    this.record({ op: "unset-global-env" });
+    const removed = names.filter((n) => n in this.globalEnv);
+    for (const n of removed) delete this.globalEnv[n];
+    return removed;
   }
 
   /** The names of sessions the log shows an operation on. */
