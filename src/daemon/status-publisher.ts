@@ -1,4 +1,4 @@
-import type { TaskLedger } from "../dispatch/records.js";
+import { timedMs, type TaskLedger } from "../dispatch/records.js";
 import type { Clock } from "../lib/clock.js";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
@@ -115,7 +115,7 @@ export class StatusPublisher {
         }
         for (const r of this.d.ledger.records().filter((r) => r.project === project)) {
           tasks[r.id] = { state: "dispatched", session: r.session, account: r.account, attempts: r.attempt, since: r.started_at };
-          if (now - r.started_at > r.timeout_ms) stale.push({ project, id: r.id, state: "active", since: new Date(r.started_at).toISOString(), age_s: Math.round((now - r.started_at) / 1000), session: r.session });
+          if (timedMs(r, now) > r.timeout_ms) stale.push({ project, id: r.id, state: "active", since: new Date(r.started_at).toISOString(), age_s: Math.round((now - r.started_at) / 1000), session: r.session });
         }
         const counts = await this.d.queue.counts(project);
         next[project] = counts;

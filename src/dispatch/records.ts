@@ -35,6 +35,11 @@ export const taskRecordSchema = z.object({
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
 
+/** How long a task has been timed: since it started, less every stretch held at a usage limit (the current one too). */
+export function timedMs(r: Pick<TaskRecord, "started_at" | "held_ms" | "held_at">, now: number): number {
+  return now - r.started_at - (r.held_ms ?? 0) - (r.held_at === undefined ? 0 : Math.max(0, now - r.held_at));
+}
+
 export const taskKey = (project: string, id: string): string => `${project}/${id}`;
 
 /** Where the work loop keeps its records: the daemon's state store, behind a narrow port. */
