@@ -156,6 +156,23 @@ describe("dashboard routes", () => {
     }
   });
 
+  test("a view frame is rendered once for all the streams that send it", async () => {
+    const d = stubDashboard();
+    let renders = 0;
+    const counted = snapshot();
+    // The queue section reads the tasks once per render.
+    d.set(Object.defineProperty({ ...counted }, "tasks", { get: () => (renders++, counted.tasks), enumerable: true }));
+    const s = await serve(d.api);
+    try {
+      const streams = [sseReader(await fetch(`${s.url}/api/events`)), sseReader(await fetch(`${s.url}/api/events`)), sseReader(await fetch(`${s.url}/api/events`))];
+      for (const sse of streams) assert.equal((await sse.next()).event, "view");
+      assert.equal(renders, 1);
+      for (const sse of streams) await sse.cancel();
+    } finally {
+      await s.close();
+    }
+  });
+
   test("closing the server ends open event streams (close() does not hang) and drops their subscriptions", async () => {
     const d = stubDashboard();
     const s = await serve(d.api);

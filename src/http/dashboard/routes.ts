@@ -61,6 +61,15 @@ async function objectBody(req: http.IncomingMessage): Promise<Record<string, unk
   return body as Record<string, unknown>;
 }
 
+const frames = new WeakMap<DashboardSnapshot, string>();
+
+/** A snapshot's `view` data, rendered once however many streams send it (every open page shares a snapshot). */
+export function viewFrame(snapshot: DashboardSnapshot): string {
+  let frame = frames.get(snapshot);
+  if (frame === undefined) frames.set(snapshot, (frame = JSON.stringify(renderSections(snapshot))));
+  return frame;
+}
+
 /** Open event streams, ended when the server closes (they would hold `close()` forever). */
 export class StreamSet {
   private readonly open = new Set<http.ServerResponse>();
@@ -102,7 +111,7 @@ function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.Se
       do {
         again = false;
         try {
-          const text = JSON.stringify(renderSections(await api.snapshot()));
+          const text = viewFrame(await api.snapshot());
           if (text !== last) write("view", (last = text));
         } catch (err) {
           log.warn({ err: describeError(err) }, "dashboard snapshot failed");
