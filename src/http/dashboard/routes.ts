@@ -70,12 +70,21 @@ export function viewFrame(snapshot: DashboardSnapshot): string {
   return frame;
 }
 
-/** Open event streams, ended when the server closes (they would hold `close()` forever). */
+/** Event streams open at once: each holds a subscription, a socket and what is buffered for it. */
+export const MAX_STREAMS = 16;
+/** A stream whose client has left this much unread is ended: Node would buffer every frame for it. */
+export const MAX_STREAM_BUFFER = 1024 * 1024;
+
+/** Open event streams (at most `max`), ended when the server closes (they would hold `close()` forever). */
 export class StreamSet {
   private readonly open = new Set<http.ServerResponse>();
-  add(res: http.ServerResponse): void {
+  constructor(readonly max = MAX_STREAMS) {}
+  /** False when `max` streams are open already. */
+  add(res: http.ServerResponse): boolean {
+    if (this.open.size >= this.max) return false;
     this.open.add(res);
     res.once("close", () => this.open.delete(res));
+    return true;
   }
   closeAll(): void {
     for (const res of this.open) res.end();
@@ -92,16 +101,28 @@ export class StreamSet {
  * snapshot at a time, and one more if anything changed meanwhile.
  */
 function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.ServerResponse, streams: StreamSet, log: Logger): Promise<void> {
+  if (!streams.add(res)) {
+    throw new HttpError(503, `too many open event streams (${streams.max}): close a dashboard page, or poll GET /api/dashboard`);
+  }
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" });
   res.flushHeaders();
-  streams.add(res);
   let closed = false;
   let last = "";
   let running: Promise<void> | undefined;
   let again = false;
-  const write = (name: string, data: string): void => {
-    if (!closed) res.write(`event: ${name}\ndata: ${data}\n\n`);
+  // Ended by closeAll() or by the client: a write then would throw (write after end).
+  const ended = (): boolean => closed || res.writableEnded || res.destroyed;
+  const put = (chunk: string): void => {
+    if (ended()) return;
+    res.write(chunk);
+    if (res.writableLength > MAX_STREAM_BUFFER) {
+      log.warn({ remote: req.socket.remoteAddress, buffered: res.writableLength }, "dashboard event stream ended: its client is not reading");
+      closed = true;
+      // Not end(): that would wait for the unread bytes to drain; the page reconnects by itself.
+      res.destroy();
+    }
   };
+  const write = (name: string, data: string): void => put(`event: ${name}\ndata: ${data}\n\n`);
   const redraw = (): Promise<void> => {
     if (running) {
       again = true;
@@ -116,7 +137,7 @@ function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.Se
         } catch (err) {
           log.warn({ err: describeError(err) }, "dashboard snapshot failed");
         }
-      } while (again && !closed);
+      } while (again && !ended());
     })().finally(() => (running = undefined));
     return running;
   };
@@ -124,7 +145,7 @@ function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.Se
     if (change.event) write("event", JSON.stringify(change.event));
     void redraw();
   });
-  const heartbeat = setInterval(() => !closed && res.write(": ping\n\n"), HEARTBEAT_MS);
+  const heartbeat = setInterval(() => put(": ping\n\n"), HEARTBEAT_MS);
   heartbeat.unref();
   res.once("close", () => {
     closed = true;
