@@ -5,10 +5,14 @@ import { watch as fsWatch } from "node:fs";
 import { access, lstat, readdir, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { TaskLedger } from "../../src/dispatch/records.js";
+import { DashboardFeed, FINISHED_SHOWN, WAITING_SHOWN } from "../../src/daemon/dashboard-feed.js";
 import { StatusPublisher } from "../../src/daemon/status-publisher.js";
+import { viewFrame } from "../../src/http/dashboard/routes.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { silentLogger } from "../../src/lib/logger.js";
 import { TaskQueue } from "../../src/queue/queue.js";
+import { TaskBoard } from "../../src/queue/status.js";
+import { EventLog } from "../../src/state/event-log.js";
 import { InboxWatcher } from "../../src/queue/watcher.js";
 import { openSandbox, startDaemon, type BenchContext } from "./harness.js";
 import { forceGc, now, sleep, waitFor } from "./support.js";
@@ -25,8 +29,13 @@ export interface ScaleResults {
   warmScan: number[];
   /** The first StatusPublisher pass: scan, counts, every status.json written durably (again once a minute). */
   statusWrite: number;
-  /** Later passes with nothing changed: scan and counts, no file written (every 10 s in the daemon). */
+  /** Later passes with nothing changed: scan, counts and the dashboard's list, no file written (every 10 s in the daemon). */
   statusPass: number[];
+  /** The dashboard's snapshot built and its view frame rendered (what an open page asks for every 2 s). */
+  dashboardBuild: number[];
+  /** That frame's size and the tasks it lists. */
+  dashboardFrameBytes: number;
+  dashboardRows: number;
   tasksSeen: number;
   startMs: number;
   /** start() called → every project's status.json written by the daemon's first pass. */
@@ -98,7 +107,8 @@ export async function runScale(ctx: BenchContext): Promise<ScaleResults> {
     for (const p of projects) await queue.scanInbox(p);
     warmScan.push(now() - t0);
   }
-  const publisher = new StatusPublisher({ queue, projects, ledger: emptyLedger(), clock: systemClock, log: silentLogger() });
+  const board = new TaskBoard({ root: sb.queueRoot, waitingShown: WAITING_SHOWN, finishedShown: FINISHED_SHOWN });
+  const publisher = new StatusPublisher({ queue, projects, ledger: emptyLedger(), clock: systemClock, log: silentLogger(), board });
   t0 = now();
   await publisher.publish();
   const statusWrite = now() - t0;
@@ -108,6 +118,22 @@ export async function runScale(ctx: BenchContext): Promise<ScaleResults> {
     await publisher.publish();
     statusPass.push(now() - t0);
   }
+  ctx.say("  dashboard snapshot and view frame");
+  const events = new EventLog({ dir: path.join(sb.dir, "bench-dashboard"), clock: systemClock });
+  const dashboardBuild: number[] = [];
+  let frame = "";
+  let dashboardRows = 0;
+  for (let i = 0; i < 5; i++) {
+    // A fresh feed each time: the feed shares a snapshot for a second, and this times its build.
+    const feed = dashboardFeed(queue, board, events, publisher, sb.queueRoot);
+    t0 = now();
+    const snap = await feed.snapshot();
+    frame = viewFrame(snap);
+    dashboardBuild.push(now() - t0);
+    dashboardRows = snap.tasks.length;
+    await feed.stop();
+  }
+  await events.close();
   // The daemon's first pass is recognised by the status.json files it writes: remove ours.
   for (const p of projects) await unlink(path.join(sb.queueRoot, p, "status.json"));
 
@@ -142,6 +168,7 @@ export async function runScale(ctx: BenchContext): Promise<ScaleResults> {
 
   return {
     files: written, projects: projectCount, writeMs, bareScan, coldScan, warmScan, statusWrite, statusPass, tasksSeen,
+    dashboardBuild, dashboardFrameBytes: Buffer.byteLength(frame), dashboardRows,
     startMs: run.startMs, firstPassMs: passEnd === undefined ? undefined : passEnd - t0, firstPassCpuMs: (cpu.user + cpu.system) / 1000,
     rssBefore, rssAfterPass, rssSettled, heapBefore, heapSettled, chokidar, bareWatch, claimed,
   };
@@ -195,6 +222,16 @@ function measureInboxWatcher(root: string, projects: string[]): Promise<WatchCos
     w.start();
     await w.ready();
     return () => w.stop();
+  });
+}
+
+/** The daemon's dashboard feed over this queue, with no session, account or event to show. */
+function dashboardFeed(queue: TaskQueue, board: TaskBoard, events: EventLog, publisher: StatusPublisher, root: string): DashboardFeed {
+  return new DashboardFeed({
+    clock: systemClock, log: silentLogger(), events, queueRoot: root,
+    status: () => ({ active_account: "main", sessions: [], accounts: [], queue: publisher.countsByProject(), swaps: [] }),
+    queue: () => queue, board: () => board, ledger: () => emptyLedger(), paused: () => null, hold: () => undefined, changed: () => undefined,
+    delegation: () => null, capture: async () => undefined, secrets: () => [],
   });
 }
 

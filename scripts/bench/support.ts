@@ -54,6 +54,7 @@ export function fmtMs(ms: number | undefined): string {
 }
 
 export const fmtMiB = (bytes: number | undefined): string => (bytes === undefined ? "–" : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+export const fmtKiB = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 export const fmtDeltaMiB = (bytes: number): string => `${bytes < 0 ? "−" : "+"}${fmtMiB(Math.abs(bytes))}`;
 export const fmtPct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? "–" : `${x < 1 ? x.toFixed(3) : x.toFixed(2)} %`);
 

@@ -27,6 +27,7 @@ import { writeDaemonHookSettings } from "./hook-settings.js";
 import type { WorkLoop } from "../dispatch/work-loop.js";
 import type { TaskQueue } from "../queue/queue.js";
 import { InboxWatcher } from "../queue/watcher.js";
+import { TaskBoard } from "../queue/status.js";
 import { StatusPublisher } from "./status-publisher.js";
 import { Notifier } from "../notify/notifier.js";
 import { channelsFromConfig } from "../notify/channels.js";
@@ -44,6 +45,7 @@ import { statusViewOf, type DaemonLifecycle, type DaemonStatus } from "./status-
 import { activeAccountAtStart } from "./account-lookup.js";
 import type { DashboardFeed } from "./dashboard-feed.js";
 import { buildDashboardFeed } from "./dashboard-wiring.js";
+import { FINISHED_SHOWN, WAITING_SHOWN } from "./dashboard-feed.js";
 import { execGit } from "../git/git.js";
 import { setUpWorktrees, type WorktreeSetup } from "./worktree-wiring.js";
 import { SwapError } from "../accounts/swap-journal.js";
@@ -103,7 +105,7 @@ export class Daemon {
   private hookSettingsFile: string | undefined;
   readonly hooks = new HookHub();
   private readonly notifier: Notifier;
-  private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher } | undefined;
+  private work: { loop: WorkLoop; queue: TaskQueue; watcher: InboxWatcher; status: StatusPublisher; board: TaskBoard } | undefined;
   private failover: Failover | undefined;
   private watch: LimitWatch | undefined;
   private delegation: DelegationManager | undefined;
@@ -386,11 +388,12 @@ export class Daemon {
       root: config.queue.root, projects, rescanIntervalMs: config.queue.rescan_interval, clock: this.clock, log,
       onWork: () => loop.poke(),
     });
+    const board = new TaskBoard({ root: config.queue.root, waitingShown: WAITING_SHOWN, finishedShown: FINISHED_SHOWN });
     const status = new StatusPublisher({
-      queue, projects, ledger, clock: this.clock, log: log.child({ component: "status" }),
+      queue, projects, ledger, clock: this.clock, log: log.child({ component: "status" }), board,
       delegated: () => (this.delegation?.status().active ?? []).map((j) => ({ project: j.project, id: j.id, since: Date.parse(j.submitted_at) })),
     });
-    this.work = { loop, queue, watcher, status };
+    this.work = { loop, queue, watcher, status, board };
     this.failover = buildFailover({
       config, env, clock: this.clock, log, store: state, tmux: this.tmux, pool: this.pool, work: loop, driver, watch, notifier: this.notifier, record,
     });

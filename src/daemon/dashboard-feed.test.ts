@@ -5,9 +5,13 @@ import path from "node:path";
 import type { TaskLedger } from "../dispatch/records.js";
 import type { Origin } from "../http/dashboard/routes.js";
 import { silentLogger } from "../lib/logger.js";
+import { readHead } from "../queue/layout.js";
+import { TaskBoard } from "../queue/status.js";
 import { layoutOf, makeQueue, putFile, readText } from "../queue/test-support.js";
 import { EventLog } from "../state/event-log.js";
-import { DashboardFeed, maskSecrets, type DashboardFeedDeps } from "./dashboard-feed.js";
+import { DashboardFeed, FINISHED_SHOWN, maskSecrets, WAITING_SHOWN, type DashboardFeedDeps } from "./dashboard-feed.js";
+import { StatusPublisher } from "./status-publisher.js";
+import { renderSections } from "../http/dashboard/view.js";
 
 const ORIGIN: Origin = { via: "dashboard", remote: "127.0.0.1" };
 
@@ -15,13 +19,18 @@ async function harness(over: Partial<DashboardFeedDeps> = {}) {
   const q = await makeQueue();
   const events = new EventLog({ dir: path.join(q.base, "state"), clock: q.clock });
   const attempts = new Map<string, number>([["alpha/t1", 3]]);
-  const ledger = { attempts: (k: string) => attempts.get(k) ?? 0, setAttempts: (k: string, n: number | undefined) => void (n === undefined ? attempts.delete(k) : attempts.set(k, n)), get: () => undefined } as unknown as TaskLedger;
+  const ledger = { attempts: (k: string) => attempts.get(k) ?? 0, setAttempts: (k: string, n: number | undefined) => void (n === undefined ? attempts.delete(k) : attempts.set(k, n)), get: () => undefined, records: () => [] } as unknown as TaskLedger;
+  // Head reads of the dashboard's list, counted.
+  const reads = { n: 0 };
+  const board = new TaskBoard({ root: q.root, waitingShown: WAITING_SHOWN, finishedShown: FINISHED_SHOWN, readHead: (f, max) => (reads.n++, readHead(f, max)) });
+  // The daemon's status pass keeps the board: the harness runs one pass when a test says so.
+  const publisher = new StatusPublisher({ queue: q.queue, projects: q.queue.projectNames, ledger, clock: q.clock, log: silentLogger(), board });
   const holds: (string | undefined)[] = [];
   let changes = 0;
   const feed = new DashboardFeed({
     clock: q.clock, log: silentLogger(), events, queueRoot: q.root,
-    status: () => ({ active_account: "main", sessions: [], accounts: [], queue: {}, swaps: [] }),
-    queue: () => q.queue, ledger: () => ledger, paused: () => null, hold: (r) => void holds.push(r), changed: () => void changes++, delegation: () => null,
+    status: () => ({ active_account: "main", sessions: [], accounts: [], queue: publisher.countsByProject(), swaps: [] }),
+    queue: () => q.queue, board: () => board, ledger: () => ledger, paused: () => null, hold: (r) => void holds.push(r), changed: () => void changes++, delegation: () => null,
     capture: async (s) => (s === "ccl-auto-1" ? "export KEY=sk-very-secret-value and the token s3cret-token" : undefined),
     secrets: () => ["sk-very-secret-value", "s3cret-token", "abc"],
     ...over,
@@ -30,7 +39,7 @@ async function harness(over: Partial<DashboardFeedDeps> = {}) {
     await events.flush();
     return (await events.readTail(100)).events.filter((e) => e.type === "operator_action");
   };
-  return { q, feed, events, attempts, holds, logged, changes: () => changes, cleanup: async () => (await feed.stop(), await events.close(), await q.cleanup()) };
+  return { q, feed, events, attempts, holds, logged, reads, publish: () => publisher.publish(), changes: () => changes, cleanup: async () => (await feed.stop(), await events.close(), await q.cleanup()) };
 }
 
 test("retry: the failed task waits in the inbox again with its failure text and a fresh attempt count; recorded with its origin", async () => {
@@ -102,11 +111,53 @@ test("snapshot: waiting tasks in dispatch order with titles, failed ones, recent
     await putFile(h.q.root, "alpha", "done", "d.md", "done one");
     await h.events.append({ type: "task_done", project: "alpha", task: "d", session: "ccl-auto-1", account: "main", attempts: 1, how: "stop-hook" });
     await h.events.append({ type: "hook", event: "Stop", kind: "Stop", claude_session_id: "a1" });
+    await h.publish();
     const s = await h.feed.snapshot();
     assert.deepEqual(s.tasks.map((t) => [t.id, t.state, t.title ?? null]), [["high", "inbox", "<b>urgent</b>"], ["low", "inbox", null], ["f", "failed", null], ["d", "done", null]]);
     assert.deepEqual(s.events.map((e) => e.type), ["task_done"], "hook deliveries are left out of the list");
     assert.deepEqual(heard, ["task_done", "hook"]);
     off();
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test("a deep inbox: the snapshot lists the first waiting tasks in dispatch order, opening only those files; the page says how many more wait", async () => {
+  const h = await harness();
+  try {
+    const names = Array.from({ length: 2_000 }, (_, i) => `t-${String(i).padStart(4, "0")}.md`);
+    for (let i = 0; i < names.length; i += 200) await Promise.all(names.slice(i, i + 200).map((n) => putFile(h.q.root, "alpha", "inbox", n, "---\ntitle: a task\n---\nx", 1_000)));
+    await putFile(h.q.root, "alpha", "inbox", "urgent.md", "---\ntitle: <urgent>\npriority: high\n---\nx", 2_000);
+    await h.publish();
+    assert.ok(h.reads.n <= WAITING_SHOWN, `${h.reads.n} heads read for the list`);
+    const s = await h.feed.snapshot();
+    const rows = s.tasks.filter((t) => t.project === "alpha");
+    assert.equal(rows.length, WAITING_SHOWN);
+    assert.deepEqual(rows.slice(0, 3).map((t) => [t.id, t.title]), [["urgent", "<urgent>"], ["t-0000", "a task"], ["t-0001", "a task"]]);
+    assert.match(renderSections(s).queue, /and 1951 more waiting/);
+    const before = h.reads.n;
+    await h.publish();
+    assert.equal(h.reads.n, before, "an unchanged inbox is not opened again");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test("snapshots: concurrent callers share the build in flight, and a finished one is reused for a second", async () => {
+  let builds = 0;
+  const h = await harness({ status: () => (builds++, { active_account: "main", sessions: [], accounts: [], queue: {}, swaps: [] }) });
+  try {
+    const first = h.feed.snapshot();
+    // A slow build: callers keep coming after the TTL has passed since it started.
+    await h.q.clock.advance(5_000);
+    assert.equal(h.feed.snapshot(), first);
+    await first;
+    await h.q.clock.advance(500);
+    await h.feed.snapshot();
+    assert.equal(builds, 1);
+    await h.q.clock.advance(1_000);
+    await h.feed.snapshot();
+    assert.equal(builds, 2);
   } finally {
     await h.cleanup();
   }

@@ -8,6 +8,7 @@ import { AppError, describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import type { TaskQueue } from "../queue/queue.js";
+import type { TaskBoard } from "../queue/status.js";
 import { submitTask } from "../queue/submit.js";
 import { readTaskForView } from "../queue/task-view.js";
 import type { EventLog } from "../state/event-log.js";
@@ -15,10 +16,13 @@ import type { DaemonEventType, OperatorActionEvent } from "../state/events.js";
 
 /** Sessions change state without an event (the registry): a redraw is offered this often while a page is open. */
 export const DASHBOARD_TICK_MS = 2_000;
-/** Snapshots are shared by every open page for this long: N pages cost one walk of the queue. */
+/** Snapshots are shared by every open page for this long after one is built: N pages cost one build. */
 const SNAPSHOT_TTL_MS = 1_000;
 const RECENT_EVENTS = 40;
-const FINISHED_SHOWN = 5;
+/** Waiting tasks listed per project (dispatch order); the page says how many more wait. */
+export const WAITING_SHOWN = 50;
+/** The most recent done and failed tasks listed per project. */
+export const FINISHED_SHOWN = 5;
 export const CANCEL_REASON = "cancelled by operator";
 
 type Action = OperatorActionEvent["action"];
@@ -37,6 +41,8 @@ export interface DashboardFeedDeps {
   queueRoot: string;
   status(): StatusView;
   queue(): TaskQueue | undefined;
+  /** The task list the status pass keeps (bounded per project): a snapshot never walks the queue folders. */
+  board(): TaskBoard | undefined;
   ledger(): TaskLedger | undefined;
   /** Why no task is handed out now (operator hold, swap, no account), or null. */
   paused(): string | null;
@@ -58,7 +64,8 @@ export class DashboardFeed implements DashboardApi {
   private readonly listeners = new Set<(change: { event?: EventRow }) => void>();
   private readonly tick: PeriodicLoop;
   private readonly offEvents: () => void;
-  private cached: { at: number; snapshot: Promise<DashboardSnapshot> } | undefined;
+  /** The last snapshot and when its build ended (undefined while it is in flight: every caller shares it). */
+  private cached: { at: number | undefined; snapshot: Promise<DashboardSnapshot> } | undefined;
 
   constructor(private readonly d: DashboardFeedDeps) {
     this.offEvents = d.events.subscribe((event) => {
@@ -85,15 +92,17 @@ export class DashboardFeed implements DashboardApi {
   }
 
   snapshot(): Promise<DashboardSnapshot> {
-    const now = this.d.clock.now();
-    if (!this.cached || now - this.cached.at >= SNAPSHOT_TTL_MS) {
-      const snapshot = this.build();
-      this.cached = { at: now, snapshot };
-      snapshot.catch(() => {
-        if (this.cached?.snapshot === snapshot) this.cached = undefined;
-      });
-    }
-    return this.cached.snapshot;
+    const c = this.cached;
+    if (c && (c.at === undefined || this.d.clock.now() - c.at < SNAPSHOT_TTL_MS)) return c.snapshot;
+    const entry: { at: number | undefined; snapshot: Promise<DashboardSnapshot> } = { at: undefined, snapshot: this.build() };
+    this.cached = entry;
+    entry.snapshot.then(
+      () => void (entry.at = this.d.clock.now()),
+      () => {
+        if (this.cached === entry) this.cached = undefined;
+      },
+    );
+    return entry.snapshot;
   }
 
   async submit(project: string, text: string, origin: Origin): Promise<ActionResult> {
@@ -192,10 +201,12 @@ export class DashboardFeed implements DashboardApi {
   private async build(): Promise<DashboardSnapshot> {
     const status = this.d.status();
     const queue = this.d.queue();
+    const board = this.d.board();
+    const now = this.d.clock.now();
     const tasks: TaskRow[] = [];
-    for (const project of queue?.projectNames ?? []) {
-      for (const t of await queue!.listTasks(project, { finishedLimit: FINISHED_SHOWN })) {
-        tasks.push({ project, id: t.id, state: t.state, priority: t.priority, ageMs: t.ageMs, ...(t.title !== undefined ? { title: t.title } : {}) });
+    for (const project of board ? (queue?.projectNames ?? []) : []) {
+      for (const t of board!.list(project)) {
+        tasks.push({ project, id: t.id, state: t.state, priority: t.priority, ageMs: Math.max(0, now - t.mtimeMs), ...(t.title !== undefined ? { title: t.title } : {}) });
       }
     }
     const tail = await this.d.events.readTail(RECENT_EVENTS * 5).catch((err: unknown) => {

@@ -8,6 +8,7 @@ import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { SessionRegistry } from "../pool/registry.js";
 import type { TaskQueue } from "../queue/queue.js";
+import type { TaskBoard } from "../queue/status.js";
 import type { EventLog } from "../state/event-log.js";
 import type { TmuxClient } from "../tmux/client.js";
 import { DashboardFeed } from "./dashboard-feed.js";
@@ -24,7 +25,7 @@ export interface DashboardSources {
   registry: SessionRegistry;
   tmux: TmuxClient;
   statusView(): DaemonStatus;
-  work(): { loop: WorkLoop; queue: TaskQueue; status: { poke(): void } } | undefined;
+  work(): { loop: WorkLoop; queue: TaskQueue; status: { poke(): void }; board: TaskBoard } | undefined;
   ledger(): TaskLedger | undefined;
   /** Keeps the operator's hold across restarts (state.json). */
   persistHold(reason: string | undefined): void;
@@ -40,6 +41,7 @@ export function buildDashboardFeed(s: DashboardSources): DashboardFeed {
     clock: s.clock, log: s.log.child({ component: "dashboard" }), events: s.events, queueRoot: config.queue.root,
     status: () => s.statusView(),
     queue: () => s.work()?.queue,
+    board: () => s.work()?.board,
     ledger: () => s.ledger(),
     paused: () => {
       const loop = s.work()?.loop;

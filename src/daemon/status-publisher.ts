@@ -4,7 +4,7 @@ import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import type { TaskQueue } from "../queue/queue.js";
-import { FINISHED_LISTED_MS, type QueueCounts, type TaskStatusInput } from "../queue/status.js";
+import { FINISHED_LISTED_MS, type QueueCounts, type TaskBoard, type TaskStatusInput } from "../queue/status.js";
 
 export const STATUS_INTERVAL_MS = 10_000;
 /**
@@ -27,7 +27,7 @@ export interface StaleTask {
 
 /**
  * Keeps every project's status.json (contract §4) up to date, written when it changes and at least every
- * minute, and the counts /status shows, so an HTTP request never walks the queue folders. Finished tasks
+ * minute, the counts /status shows and the dashboard's task list, so an HTTP request never walks the queue folders. Finished tasks
  * are remembered for 24 h: from the work loop's events, and at start from the mtimes in done/ and failed/.
  */
 export class StatusPublisher {
@@ -44,6 +44,8 @@ export class StatusPublisher {
       queue: TaskQueue; projects: readonly string[]; ledger: TaskLedger; clock: Clock; log: Logger;
       /** Tasks with the remote job service (never stale). */
       delegated?: () => { project: string; id: string; since: number }[];
+      /** The dashboard's task list, refreshed from each pass's inbox scan. */
+      board?: TaskBoard;
     },
   ) {
     this.loop = new PeriodicLoop({ name: "status", intervalMs: STATUS_INTERVAL_MS, clock: d.clock, log: d.log, tick: () => this.publish() });
@@ -119,6 +121,8 @@ export class StatusPublisher {
         }
         const counts = await this.d.queue.counts(project);
         next[project] = counts;
+        // The dashboard's list only: a failure there must not keep status.json from being written.
+        await this.d.board?.refresh(project, scan.tasks).catch((err: unknown) => this.d.log.warn({ project, err: describeError(err) }, "dashboard task list not refreshed"));
         // A deep queue made every pass rewrite every file durably (temp, fsync, rename, fsync the
         // folder) for nothing: write what changed, and the rest once a minute.
         const said = JSON.stringify([counts, tasks]);

@@ -139,3 +139,111 @@ export async function listProjectTasks(root: string, project: string, now: numbe
   }
   return out;
 }
+
+/** A task as the dashboard lists it: what `claude-failover queue` shows, less the branch. */
+export interface BoardRow {
+  id: string;
+  state: ListedState;
+  title?: string;
+  priority: Priority;
+  /** Submission for waiting and active tasks, the finish for done/failed ones. */
+  mtimeMs: number;
+}
+
+export interface TaskBoardOptions {
+  /** The queue root. */
+  root: string;
+  /** Waiting tasks listed per project, the first in dispatch order; the rest are counted, not listed. */
+  waitingShown: number;
+  /** The most recent done and failed tasks listed per project (each). */
+  finishedShown: number;
+  /** Reads a file's first bytes (tests count the reads). */
+  readHead?: (file: string, max: number) => Promise<Buffer | undefined>;
+}
+
+interface Peek {
+  mtimeMs: number;
+  size: number;
+  priority: Priority;
+  title?: string;
+}
+
+/**
+ * The dashboard's bounded view of each project's tasks, refreshed by the status pass from its inbox scan.
+ * Kept between passes so a pass with 10,000 waiting tasks opens only the rows it lists and stats only the
+ * finished files that are new since the last one: done/ can hold thousands.
+ */
+export class TaskBoard {
+  private readonly rows = new Map<string, BoardRow[]>();
+  /** Per project: every finished file already stat-ed, by folder and name. */
+  private readonly finished = new Map<string, Record<"done" | "failed", Map<string, { mtimeMs: number; size: number }>>>();
+  /** Per project: the first bytes of the files listed last time, by path. */
+  private readonly heads = new Map<string, Map<string, Peek>>();
+  private readonly readHead: (file: string, max: number) => Promise<Buffer | undefined>;
+
+  constructor(private readonly o: TaskBoardOptions) {
+    this.readHead = o.readHead ?? readHead;
+  }
+
+  /** The rows of a project's last refresh: active, waiting (dispatch order), delegated, failed, done. */
+  list(project: string): readonly BoardRow[] {
+    return this.rows.get(project) ?? [];
+  }
+
+  /** `waiting`: the project's inbox tasks in dispatch order, from the scan the caller has just made. */
+  async refresh(project: string, waiting: readonly { name: string; priority: Priority; mtimeMs: number; size: number }[]): Promise<void> {
+    const previous = this.heads.get(project) ?? new Map<string, Peek>();
+    const next = new Map<string, Peek>();
+    const peek = async (file: string, mtimeMs: number, size: number): Promise<Peek> => {
+      const known = previous.get(file) ?? next.get(file);
+      if (known && known.mtimeMs === mtimeMs && known.size === size) return (next.set(file, known), known);
+      const head = await this.readHead(file, 4096);
+      const got: Peek = { mtimeMs, size, ...(head ? peekHeader(head.toString("utf8")) : { priority: "normal" as const }) };
+      next.set(file, got);
+      return got;
+    };
+    const row = (id: string, state: ListedState, p: Peek, priority = p.priority): BoardRow =>
+      ({ id, state, priority, mtimeMs: p.mtimeMs, ...(p.title !== undefined ? { title: p.title } : {}) });
+    const out: BoardRow[] = [];
+    const root = this.o.root;
+    const inbox = folderPath(root, project, "inbox");
+    const inboxNames = await listNames(inbox);
+    const active = await statNames(folderPath(root, project, "active"), (await listNames(folderPath(root, project, "active"))).filter(isTaskName));
+    for (const f of active.sort((a, b) => a.mtimeMs - b.mtimeMs)) out.push(row(f.name.slice(0, -3), "active", await peek(f.file, f.mtimeMs, f.size)));
+    for (const w of waiting.slice(0, this.o.waitingShown)) {
+      out.push(row(w.name.slice(0, -3), "inbox", await peek(path.join(inbox, w.name), w.mtimeMs, w.size), w.priority));
+    }
+    const markers = await statNames(inbox, inboxNames.filter(isDelegatedName));
+    for (const f of markers.sort((a, b) => a.mtimeMs - b.mtimeMs)) out.push(row(f.name.slice(0, -MARKER_SUFFIX.length), "delegated", await peek(f.file, f.mtimeMs, f.size)));
+
+    let seen = this.finished.get(project);
+    if (!seen) this.finished.set(project, (seen = { done: new Map(), failed: new Map() }));
+    for (const state of ["failed", "done"] as const) {
+      const dir = folderPath(root, project, state);
+      const names = new Set((await listNames(dir)).filter(isTaskName));
+      const known = seen[state];
+      for (const name of known.keys()) if (!names.has(name)) known.delete(name);
+      // Only what arrived since the last pass is stat-ed.
+      for (const f of await statNames(dir, [...names].filter((n) => !known.has(n)))) known.set(f.name, { mtimeMs: f.mtimeMs, size: f.size });
+      const newest = [...known].sort((a, b) => b[1].mtimeMs - a[1].mtimeMs).slice(0, this.o.finishedShown);
+      for (const [name, f] of newest) out.push(row(name.slice(0, -3), state, await peek(path.join(dir, name), f.mtimeMs, f.size)));
+    }
+    this.heads.set(project, next);
+    this.rows.set(project, out);
+  }
+}
+
+function isTaskName(n: string): boolean {
+  return !n.startsWith(".") && n.endsWith(".md");
+}
+
+/** lstat of each name (regular files only; a name gone since the readdir is skipped). */
+async function statNames(dir: string, names: readonly string[]): Promise<{ name: string; file: string; mtimeMs: number; size: number }[]> {
+  const out: { name: string; file: string; mtimeMs: number; size: number }[] = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const st = await lstat(file).catch(() => undefined);
+    if (st?.isFile()) out.push({ name, file, mtimeMs: st.mtimeMs, size: st.size });
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import http from "node:http";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../lib/logger.js";
 import { createApiHandler, startHttpServer, type ApiHandlers, type RunningServer } from "../server.js";
-import type { DashboardApi, Origin } from "./routes.js";
+import { MAX_STREAMS, type DashboardApi, type Origin } from "./routes.js";
 import { sseReader } from "./test-sse.js";
 import type { DashboardSnapshot, EventRow } from "./view.js";
 
@@ -156,6 +156,23 @@ describe("dashboard routes", () => {
     }
   });
 
+  test("a view frame is rendered once for all the streams that send it", async () => {
+    const d = stubDashboard();
+    let renders = 0;
+    const counted = snapshot();
+    // The queue section reads the tasks once per render.
+    d.set(Object.defineProperty({ ...counted }, "tasks", { get: () => (renders++, counted.tasks), enumerable: true }));
+    const s = await serve(d.api);
+    try {
+      const streams = [sseReader(await fetch(`${s.url}/api/events`)), sseReader(await fetch(`${s.url}/api/events`)), sseReader(await fetch(`${s.url}/api/events`))];
+      for (const sse of streams) assert.equal((await sse.next()).event, "view");
+      assert.equal(renders, 1);
+      for (const sse of streams) await sse.cancel();
+    } finally {
+      await s.close();
+    }
+  });
+
   test("closing the server ends open event streams (close() does not hang) and drops their subscriptions", async () => {
     const d = stubDashboard();
     const s = await serve(d.api);
@@ -165,6 +182,72 @@ describe("dashboard routes", () => {
     await s.close();
     await assert.rejects(sse.next(), /stream ended|terminated/);
     assert.equal(d.listeners.size, 0);
+  });
+
+  test("at most 16 event streams: the next one is refused with 503 and a reason", async () => {
+    const d = stubDashboard();
+    const s = await serve(d.api);
+    try {
+      const open = [];
+      for (let i = 0; i < MAX_STREAMS; i++) {
+        const sse = sseReader(await fetch(`${s.url}/api/events`));
+        await sse.next();
+        open.push(sse);
+      }
+      const refused = await fetch(`${s.url}/api/events`);
+      assert.equal(refused.status, 503);
+      assert.match(((await refused.json()) as { error: string }).error, /too many open event streams \(16\)/);
+      assert.equal(d.listeners.size, MAX_STREAMS, "the refused one subscribed to nothing");
+      for (const sse of open) await sse.cancel();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a client that stops reading is ended once 1 MiB waits for it, after a bounded number of events", async () => {
+    const d = stubDashboard();
+    const s = await serve(d.api);
+    try {
+      const u = new URL(s.url);
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get({ host: u.hostname, port: u.port, path: "/api/events" }, resolve).on("error", reject);
+      });
+      const ended = new Promise<void>((resolve) => res.once("close", () => resolve()).once("error", () => resolve()));
+      res.once("data", () => res.pause());
+      // The view arrives first; then nothing is read.
+      await new Promise<void>((resolve) => res.once("pause", resolve));
+      const big = "x".repeat(64 * 1024);
+      let pushed = 0;
+      // 64 MiB at most: far past the socket buffers and the 1 MiB bound.
+      while (d.listeners.size > 0 && pushed < 1024) {
+        d.push({ event: { ts: "2026-12-06T20:00:01.000Z", type: "bulk", big } });
+        pushed++;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      assert.equal(d.listeners.size, 0, `still subscribed after ${pushed} events of 64 KiB`);
+      assert.ok(pushed < 1024);
+      res.destroy();
+      await ended;
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an event after the server has ended the streams is not written (no write after end)", async () => {
+    const d = stubDashboard();
+    const handler = createApiHandler({ ...base, dashboard: d.api }, { log: silentLogger() });
+    const s = await startHttpServer("127.0.0.1:0", handler);
+    try {
+      const sse = sseReader(await fetch(`${s.url}/api/events`));
+      await sse.next();
+      handler.closeStreams();
+      // Still subscribed until the response's close event: this write must not throw.
+      assert.equal(d.listeners.size, 1);
+      d.push({ event: { ts: "2026-12-06T20:00:01.000Z", type: "late" } });
+      await assert.rejects(sse.next(), /stream ended|terminated/);
+    } finally {
+      await s.close();
+    }
   });
 
   test("GET /api/dashboard answers the same sections for polling", async () => {

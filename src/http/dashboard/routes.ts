@@ -61,12 +61,30 @@ async function objectBody(req: http.IncomingMessage): Promise<Record<string, unk
   return body as Record<string, unknown>;
 }
 
-/** Open event streams, ended when the server closes (they would hold `close()` forever). */
+const frames = new WeakMap<DashboardSnapshot, string>();
+
+/** A snapshot's `view` data, rendered once however many streams send it (every open page shares a snapshot). */
+export function viewFrame(snapshot: DashboardSnapshot): string {
+  let frame = frames.get(snapshot);
+  if (frame === undefined) frames.set(snapshot, (frame = JSON.stringify(renderSections(snapshot))));
+  return frame;
+}
+
+/** Event streams open at once: each holds a subscription, a socket and what is buffered for it. */
+export const MAX_STREAMS = 16;
+/** A stream whose client has left this much unread is ended: Node would buffer every frame for it. */
+export const MAX_STREAM_BUFFER = 1024 * 1024;
+
+/** Open event streams (at most `max`), ended when the server closes (they would hold `close()` forever). */
 export class StreamSet {
   private readonly open = new Set<http.ServerResponse>();
-  add(res: http.ServerResponse): void {
+  constructor(readonly max = MAX_STREAMS) {}
+  /** False when `max` streams are open already. */
+  add(res: http.ServerResponse): boolean {
+    if (this.open.size >= this.max) return false;
     this.open.add(res);
     res.once("close", () => this.open.delete(res));
+    return true;
   }
   closeAll(): void {
     for (const res of this.open) res.end();
@@ -83,16 +101,28 @@ export class StreamSet {
  * snapshot at a time, and one more if anything changed meanwhile.
  */
 function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.ServerResponse, streams: StreamSet, log: Logger): Promise<void> {
+  if (!streams.add(res)) {
+    throw new HttpError(503, `too many open event streams (${streams.max}): close a dashboard page, or poll GET /api/dashboard`);
+  }
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" });
   res.flushHeaders();
-  streams.add(res);
   let closed = false;
   let last = "";
   let running: Promise<void> | undefined;
   let again = false;
-  const write = (name: string, data: string): void => {
-    if (!closed) res.write(`event: ${name}\ndata: ${data}\n\n`);
+  // Ended by closeAll() or by the client: a write then would throw (write after end).
+  const ended = (): boolean => closed || res.writableEnded || res.destroyed;
+  const put = (chunk: string): void => {
+    if (ended()) return;
+    res.write(chunk);
+    if (res.writableLength > MAX_STREAM_BUFFER) {
+      log.warn({ remote: req.socket.remoteAddress, buffered: res.writableLength }, "dashboard event stream ended: its client is not reading");
+      closed = true;
+      // Not end(): that would wait for the unread bytes to drain; the page reconnects by itself.
+      res.destroy();
+    }
   };
+  const write = (name: string, data: string): void => put(`event: ${name}\ndata: ${data}\n\n`);
   const redraw = (): Promise<void> => {
     if (running) {
       again = true;
@@ -102,12 +132,12 @@ function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.Se
       do {
         again = false;
         try {
-          const text = JSON.stringify(renderSections(await api.snapshot()));
+          const text = viewFrame(await api.snapshot());
           if (text !== last) write("view", (last = text));
         } catch (err) {
           log.warn({ err: describeError(err) }, "dashboard snapshot failed");
         }
-      } while (again && !closed);
+      } while (again && !ended());
     })().finally(() => (running = undefined));
     return running;
   };
@@ -115,7 +145,7 @@ function streamEvents(api: DashboardApi, req: http.IncomingMessage, res: http.Se
     if (change.event) write("event", JSON.stringify(change.event));
     void redraw();
   });
-  const heartbeat = setInterval(() => !closed && res.write(": ping\n\n"), HEARTBEAT_MS);
+  const heartbeat = setInterval(() => put(": ping\n\n"), HEARTBEAT_MS);
   heartbeat.unref();
   res.once("close", () => {
     closed = true;

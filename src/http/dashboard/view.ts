@@ -17,7 +17,7 @@ export interface DashboardSnapshot {
   sessions: SessionRow[];
   accounts: AccountRow[];
   queue: Record<string, QueueCountsRow>;
-  /** Active, waiting (inbox, dispatch order), delegated, and the most recent failed and done tasks. */
+  /** Active, the first waiting (inbox, dispatch order), delegated, and the most recent failed and done tasks. */
   tasks: TaskRow[];
   swaps: SwapRow[];
   events: EventRow[];
@@ -94,8 +94,11 @@ function renderQueue(s: DashboardSnapshot): string {
       return `<li data-task="${esc(`${p}/${t.id}`)}">${badge(t.state === "inbox" ? "waiting" : t.state)} ${button("task", label, { project: p, id: t.id }, ' class="link"')}${prio} ${act}</li>`;
     });
     const counts = `waiting ${c.inbox} · active ${c.active}${c.delegated ? ` · delegated ${c.delegated}` : ""} · done ${c.done} · failed ${c.failed}`;
+    // The list holds the first waiting tasks only (the daemon bounds it): the rest are counted.
+    const more = c.inbox - tasks.filter((t) => t.state === "inbox").length;
+    const rest = more > 0 ? `<p class="more">… and ${esc(more)} more waiting</p>` : "";
     return `<section class="project" aria-label="project ${esc(p)}"><h3>${esc(p)} <small>${esc(counts)}</small></h3>`
-      + (items.length ? `<ol class="tasks">${items.join("")}</ol>` : `<p class="empty">Nothing waiting.</p>`) + `</section>`;
+      + (items.length ? `<ol class="tasks">${items.join("")}</ol>` : rest ? "" : `<p class="empty">Nothing waiting.</p>`) + rest + `</section>`;
   }).join("");
 }
 
