@@ -9,7 +9,7 @@ import type { Logger } from "../lib/logger.js";
 import { QueueError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, publishStaged, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
-import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder } from "./layout.js";
+import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder, type OpenForRead } from "./layout.js";
 import { assertProjectName, assertTaskId, isTempName, isValidTaskId, parseStagedName, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
@@ -24,6 +24,8 @@ export interface TaskQueueDeps {
   log: Logger;
   /** How long an inbox file must stay unchanged before it is claimed (scan.ts SETTLE_MS by default). */
   settleMs?: number;
+  /** How task files are opened for reading (layout.ts openNoFollow by default); tests make files unreadable with it. */
+  openFile?: OpenForRead;
 }
 
 export type ClaimResult =
@@ -72,7 +74,9 @@ export class TaskQueue {
     for (const name of Object.keys(deps.projects)) assertProjectName(name);
     this.root = path.resolve(deps.root);
     this.log = deps.log.child({ component: "queue" });
-    this.scanner = new InboxScanner({ now: () => deps.clock.now(), ...(deps.settleMs !== undefined ? { settleMs: deps.settleMs } : {}) });
+    this.scanner = new InboxScanner({
+      now: () => deps.clock.now(), ...(deps.settleMs !== undefined ? { settleMs: deps.settleMs } : {}), ...(deps.openFile ? { openFile: deps.openFile } : {}),
+    });
   }
 
   /** The configured project names. */
@@ -328,7 +332,7 @@ export class TaskQueue {
   private async finishLocked(project: string, id: string, content: FinishContent): Promise<FinishResult> {
     const active = this.dir(project, "active");
     let outcome = content.outcome;
-    const staged = await this.io(`finish ${project}/${id}`, () => stageFinished(active, id, content));
+    const staged = await this.io(`finish ${project}/${id}`, () => stageFinished(active, id, content, this.deps.openFile));
     if (!staged) {
       // An earlier finish of this id was interrupted after staging: that one already holds the outcome.
       const earlier = await findStaged(active, id);
@@ -342,7 +346,7 @@ export class TaskQueue {
   }
 
   private async parseActive(project: string, id: string): Promise<ParseResult> {
-    const read = await readTaskFile(taskFilePath(this.dir(project, "active"), id));
+    const read = await readTaskFile(taskFilePath(this.dir(project, "active"), id), this.deps.openFile);
     switch (read.kind) {
       case "missing":
         return { ok: false, reason: `no task ${id} in ${project}/active` };
@@ -352,6 +356,8 @@ export class TaskQueue {
         return { ok: false, reason: `is a ${read.type}, not a regular file` };
       case "too-large":
         return { ok: false, reason: `larger than 1 MiB (${read.size} bytes)` };
+      case "unreadable":
+        return { ok: false, reason: `cannot be read (${read.reason})` };
       case "file":
         return parseTask({ bytes: read.bytes, project, projectDir: this.deps.projects[project]!, fileName: `${id}.md` });
     }
