@@ -6,7 +6,7 @@ import { withProjectLock } from "./inbox-lock.js";
 import { describeError, errnoOf, isNotFound, orIfMissing } from "../lib/errors.js";
 import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
-import { QueueError } from "./errors.js";
+import { QueueError, RejectionStuckError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, publishStaged, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
 import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder, type OpenForRead } from "./layout.js";
@@ -142,8 +142,16 @@ export class TaskQueue {
       const bare = name.endsWith(".md") ? name.slice(0, -3) : name;
       const id = await this.freeActiveId(active, isValidTaskId(bare) ? bare : sanitizeTaskId(name));
       if (!(await this.move(source, taskFilePath(active, id)))) return undefined;
-      const body = id === bare ? reason : `${reason}\n\nOriginal file name: ${JSON.stringify(name)}.`;
-      const done = await this.finishLocked(project, id, failure(body, reason, { attempts: 0 }, this.deps.clock.now()));
+      const detail = id === bare ? undefined : `Original file name: ${JSON.stringify(name)}.`;
+      const body = detail === undefined ? reason : `${reason}\n\n${detail}`;
+      let done: FinishResult;
+      try {
+        done = await this.finishLocked(project, id, failure(body, reason, { attempts: 0 }, this.deps.clock.now()));
+      } catch (err) {
+        // It is in active/ now, under an id the inbox scan will not list: the caller must file it.
+        throw new RejectionStuckError(id, { reason, ...(detail !== undefined ? { detail } : {}) },
+          `${project}/inbox/${name} waits in active/ as ${id}, not yet filed: ${describeError(err)}`, { cause: err });
+      }
       this.log.warn({ project, entry: name, reason, file: done.file }, "inbox entry rejected");
       return done.file;
     });
@@ -237,13 +245,10 @@ export class TaskQueue {
         }
         const stagedIds = new Set((await listNames(active)).map((n) => parseStagedName(n)).filter((s) => s !== undefined).map((s) => s.id));
         for (const id of [...stagedIds].sort()) {
-          const outcome = await findStaged(active, id);
-          if (outcome === undefined) continue;
-          await dropClaimed(active, id);
-          await unlinkIfPresent(stagedFilePath(active, id, outcome === "done" ? "failed" : "done"));
-          const file = await publishStaged(active, this.dir(project, outcome), id, outcome, this.deps.clock.now());
-          report.finished.push({ project, id, outcome, file });
-          this.log.warn({ project, task: id, outcome, file }, "recovered a finish interrupted by a crash");
+          const done = await this.publishStagedLocked(project, id);
+          if (done === undefined) continue;
+          report.finished.push({ project, id, ...done });
+          this.log.warn({ project, task: id, ...done }, "recovered a finish interrupted by a crash");
         }
         const holders = new Map<string, Folder[]>();
         for (const folder of FOLDERS) {
@@ -263,6 +268,20 @@ export class TaskQueue {
       });
     }
     return report;
+  }
+
+  /**
+   * Completes a finish that was staged but not published (a fault after the staging, Q4): the staged file holds
+   * the outcome and goes to done/ or failed/. Undefined when nothing is staged for `id`.
+   */
+  async finishStaged(project: string, id: string): Promise<FinishResult | undefined> {
+    this.checkProject(project);
+    assertTaskId(id);
+    return this.withLock(project, () => this.io(`finish ${project}/${id}`, async () => {
+      const done = await this.publishStagedLocked(project, id);
+      if (done) this.log.info({ project, task: id, ...done }, "task finished");
+      return done;
+    }));
   }
 
   /**
@@ -342,6 +361,17 @@ export class TaskQueue {
     await dropClaimed(active, id);
     const file = await this.io(`finish ${project}/${id}`, () => publishStaged(active, this.dir(project, outcome), id, outcome, this.deps.clock.now()));
     this.log.info({ project, task: id, outcome, file }, "task finished");
+    return { outcome, file };
+  }
+
+  // Steps 2 and 3 of a finish whose staged file is there (finish.ts): the staged file is the task now.
+  private async publishStagedLocked(project: string, id: string): Promise<FinishResult | undefined> {
+    const active = this.dir(project, "active");
+    const outcome = await findStaged(active, id);
+    if (outcome === undefined) return undefined;
+    await dropClaimed(active, id);
+    await unlinkIfPresent(stagedFilePath(active, id, outcome === "done" ? "failed" : "done"));
+    const file = await publishStaged(active, this.dir(project, outcome), id, outcome, this.deps.clock.now());
     return { outcome, file };
   }
 
