@@ -5,6 +5,7 @@ import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
+import { MAX_ID_LENGTH } from "./names.js";
 import { doneSignalPath, pathExists, readTaskFile, stagedFilePath, taskFilePath, tempPathBeside, type OpenForRead } from "./layout.js";
 
 /*
@@ -116,12 +117,16 @@ export async function freeName(dir: string, id: string, now: number): Promise<st
   return `${await freeId(id, now, (candidate) => pathExists(taskFilePath(dir, candidate)))}.md`;
 }
 
-/** `base` if not taken, else the first free `base-<UTC stamp>[-n]`. */
+/**
+ * `base` if not taken, else the first free `base-<UTC stamp>[-n]`, `base` cut short when needed so the
+ * suffixed id stays within MAX_ID_LENGTH (a longer one would be refused, or skipped, wherever it goes next).
+ */
 export async function freeId(base: string, now: number, isTaken: (id: string) => Promise<boolean>): Promise<string> {
   if (!(await isTaken(base))) return base;
   const stamp = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
   for (let n = 1; ; n++) {
-    const id = n === 1 ? `${base}-${stamp}` : `${base}-${stamp}-${n}`;
+    const suffix = n === 1 ? `-${stamp}` : `-${stamp}-${n}`;
+    const id = `${base.slice(0, MAX_ID_LENGTH - suffix.length)}${suffix}`;
     if (!(await isTaken(id))) return id;
   }
 }
