@@ -10,7 +10,7 @@ import { QueueError, RejectionStuckError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, publishStaged, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
 import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder, type OpenForRead } from "./layout.js";
-import { assertProjectName, assertTaskId, isTempName, isValidTaskId, parseStagedName, sanitizeTaskId } from "./names.js";
+import { assertProjectName, assertTaskId, isTempName, isValidProjectName, isValidTaskId, parseStagedName, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
 import { parseTask, type ParseResult, type Task } from "./task.js";
@@ -292,6 +292,21 @@ export class TaskQueue {
     this.checkProject(project);
     assertTaskId(id);
     return this.io(`look for the done signal of ${project}/${id}`, () => orIfMissing(access(doneSignalPath(this.dir(project, "active"), id)).then(() => true), false));
+  }
+
+  /**
+   * True while `<project>/<id>` waits in its inbox (as a task or a delegation marker) or sits in active/ (claimed,
+   * or its finish staged); false for a project or an id that is not (or no longer) a valid one.
+   */
+  async isQueued(key: string): Promise<boolean> {
+    const slash = key.indexOf("/");
+    const project = key.slice(0, slash);
+    const id = key.slice(slash + 1);
+    if (slash < 0 || !isValidProjectName(project) || !Object.hasOwn(this.deps.projects, project) || !isValidTaskId(id)) return false;
+    const inbox = this.dir(project, "inbox");
+    const active = this.dir(project, "active");
+    return (await pathExists(taskFilePath(inbox, id))) || (await pathExists(markerFilePath(inbox, id))) ||
+      (await pathExists(taskFilePath(active, id))) || (await findStaged(active, id)) !== undefined;
   }
 
   /** Counts of one project's folders (readdir only). */
