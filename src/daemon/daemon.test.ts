@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, stat, symlink } from "node:fs/promises";
+import { mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { loadConfig } from "../config/loader.js";
 import { FakeClock } from "../lib/test-clock.js";
@@ -85,6 +85,35 @@ describe("Daemon", () => {
       await second.start();
       assert.equal(second.statusView().active_account, "main");
       await second.stop();
+    } finally {
+      await sb.close();
+    }
+  });
+
+  test("at start, attempt counts of tasks no longer queued are dropped; those of waiting, delegated and re-queued tasks kept", async () => {
+    const sb = await makeSandbox();
+    try {
+      const project = path.join(sb.dir, "proj");
+      await mkdir(project);
+      const config = await loadConfig(await sb.writeConfig({ queue: { root: path.join(sb.dir, "queue"), projects: { p: project } } }));
+      const first = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await first.start();
+      await first.stop();
+      const file = path.join(config.state_dir, "state.json");
+      const saved = JSON.parse(await readFile(file, "utf8")) as { data: { attempts: Record<string, number> } };
+      // Done by hand, deleted, delegated and completed: nothing left of "gone"; "old" is a project no longer configured.
+      saved.data.attempts = { "p/gone": 2, "p/waiting": 1, "p/marked": 1, "p/claimed": 1, "old/t": 3 };
+      await writeFile(file, JSON.stringify(saved));
+      const inbox = path.join(config.queue.root, "p", "inbox");
+      await writeFile(path.join(inbox, "waiting.md"), "a task waiting for its second attempt\n");
+      await writeFile(path.join(inbox, "marked.md.delegated"), "a delegated task\n");
+      // Claimed just before a crash, never recorded: adoption puts it back in the inbox.
+      await writeFile(path.join(config.queue.root, "p", "active", "claimed.md"), "a claimed task\n");
+      const second = new Daemon({ config, log: silentLogger(), clock: new FakeClock(), tmux: new FakeTmuxClient(), listen: "127.0.0.1:0" });
+      await second.start();
+      await second.stop();
+      const after = JSON.parse(await readFile(file, "utf8")) as { data: { attempts: Record<string, number> } };
+      assert.deepEqual(after.data.attempts, { "p/waiting": 1, "p/marked": 1, "p/claimed": 1 });
     } finally {
       await sb.close();
     }

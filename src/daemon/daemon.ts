@@ -17,7 +17,7 @@ import { TmuxError } from "../tmux/client.js";
 import { EventLog } from "../state/event-log.js";
 import type { FailoverEvent, OperatorActionEvent, Origin, TaskEvent } from "../state/events.js";
 import type { StateStore } from "../state/store.js";
-import { openDaemonStateStore, type DaemonState } from "./state.js";
+import { openDaemonStateStore, pruneAttempts, type DaemonState } from "./state.js";
 import { drainSpool, spoolDir } from "../claude/hook-client.js";
 import { parseHookEnvelope, type HookEvent } from "../claude/hooks.js";
 import { LaunchEnvFiles } from "../claude/launch-env.js";
@@ -419,6 +419,8 @@ export class Daemon {
     }
     const adopted = await loop.adopt();
     if (adopted.adopted.length + adopted.requeued.length + adopted.failed.length + adopted.stuck.length > 0) log.info(adopted, "tasks in active/ after restart");
+    // After adoption, which re-queues with counts: what is left counts attempts of tasks gone by another route.
+    await pruneAttempts(this.state!, (key) => queue.isQueued(key), log);
   }
 
   /** A work loop event: events.jsonl, the notifier, the finished counts and a status.json refresh. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Clock } from "../lib/clock.js";
+import type { Logger } from "../lib/logger.js";
 import { ledgerSnapshotSchema } from "../accounts/ledger.js";
 import { swapJournalSchema } from "../accounts/switcher.js";
 import { taskRecordSchema, type TaskLedger, type TaskRecord } from "../dispatch/records.js";
@@ -56,4 +57,22 @@ export function ledgerOf(store: StateStore<DaemonState>): TaskLedger {
       }),
     flush: () => store.flush(),
   };
+}
+
+/**
+ * Drops the attempt counts whose task is no longer anywhere a retry could come from (waiting in an inbox, as a
+ * task or a delegation marker, or in active/): it was finished by another route or deleted by hand, and a later
+ * task given its id would otherwise start at the count it left. Run at start, after adoption. Returns what it dropped.
+ */
+export async function pruneAttempts(store: StateStore<DaemonState>, stillQueued: (key: string) => Promise<boolean>, log: Logger): Promise<Record<string, number>> {
+  const dropped: Record<string, number> = {};
+  for (const [key, n] of Object.entries(store.get().attempts)) {
+    if (!(await stillQueued(key))) dropped[key] = n;
+  }
+  if (Object.keys(dropped).length === 0) return dropped;
+  store.update((s) => {
+    for (const key of Object.keys(dropped)) delete s.attempts[key];
+  });
+  for (const [key, n] of Object.entries(dropped)) log.info({ task: key, attempts: n }, "attempt count dropped: the task is no longer queued");
+  return dropped;
 }

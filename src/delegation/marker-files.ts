@@ -1,4 +1,5 @@
 /** Reading a marker at start-up: what the manager does with it (putting a task back is queue/inbox-lock.ts's). */
+import { QueueError } from "../queue/errors.js";
 import { markerFilePath, pathExists, readTaskFile, taskFilePath } from "../queue/layout.js";
 import { decodeUtf8 } from "../queue/task.js";
 import { readMarker, type MarkerBlock } from "./marker.js";
@@ -24,6 +25,9 @@ export async function inspectMarker(inbox: string, id: string): Promise<MarkerFo
       return { kind: "fail", reason: `its delegation marker is a symbolic link to ${read.target}; no job is followed for it` };
     case "special":
       return { kind: "fail", reason: `its delegation marker is a ${read.type}, not a regular file; no job is followed for it` };
+    case "unreadable":
+      // Its job may be running: a marker that cannot be read now is not given up (the start fails, as before).
+      throw new QueueError("QUEUE_IO", `cannot read the delegation marker of ${id}: ${read.reason}`);
     case "file":
       break;
   }

@@ -23,13 +23,31 @@ import type { FooterFields } from "../queue/footer.js";
 import type { ScreenVerdict } from "../claude/screen.js";
 import type { TaskRecord } from "./records.js";
 
+/**
+ * A bad inbox entry that was moved into active/ (as `id`) to be filed under failed/, and could not be filed:
+ * the work loop files it with `reason` and `detail` at a later pass.
+ */
+export interface StuckRejection {
+  id: string;
+  reason: string;
+  detail?: string;
+  /** Why the filing failed. */
+  error: unknown;
+}
+
 export interface QueuePort {
   projects(): readonly string[];
-  /** Waiting task ids of a project, in dispatch order. */
-  waiting(project: string): Promise<string[]>;
+  /**
+   * Waiting task ids of a project, in dispatch order. Bad entries are filed on the way; one whose filing
+   * failed half-way is handed to `onStuck`.
+   */
+  waiting(project: string, onStuck?: (stuck: StuckRejection) => void): Promise<string[]>;
   claim(project: string, id: string): Promise<ClaimResult>;
   complete(project: string, id: string, result: string, footer: FooterFields): Promise<void>;
-  fail(project: string, id: string, reason: string, footer: FooterFields): Promise<void>;
+  /** Files active/<id>.md under failed/; `detail` follows the reason in its Failure section. */
+  fail(project: string, id: string, reason: string, footer: FooterFields, detail?: string): Promise<void>;
+  /** Publishes a finish staged but never published (a fault after staging); false when none is staged. */
+  finishStaged(project: string, id: string): Promise<boolean>;
   /** Back to the inbox; resolves the id it now waits under (suffixed if a new task took the name meanwhile). */
   requeue(project: string, id: string): Promise<string>;
   /** Every task in active/, across projects. */

@@ -64,6 +64,10 @@ export class FakeQueue implements QueuePort {
     Object.assign(this.move(project, id, "active", "failed"), { reason, footer });
   }
 
+  async finishStaged(): Promise<boolean> {
+    return false;
+  }
+
   async requeue(project: string, id: string): Promise<string> {
     this.move(project, id, "active", "inbox");
     return id;

@@ -11,7 +11,7 @@ import type { TaskEvent } from "../state/events.js";
 import { adoptAfterRestart, type AdoptionReport } from "./adopt.js";
 import type { AgentDriver } from "./agent-driver.js";
 import type { HookHub } from "./hook-hub.js";
-import type { AccountPort, AgentAccount, ClaimedTask, LimitPort, QueuePort, SessionPort, WorktreePort } from "./ports.js";
+import type { AccountPort, AgentAccount, ClaimedTask, LimitPort, QueuePort, SessionPort, StuckRejection, WorktreePort } from "./ports.js";
 import { taskKey, type TaskLedger, type TaskRecord } from "./records.js";
 import { supervise } from "./supervise.js";
 import { TaskNotSettledError, TaskOutcomes } from "./task-outcomes.js";
@@ -56,6 +56,13 @@ export interface WorkLoopDeps {
   worktrees?: WorktreePort;
 }
 
+/** A claim or a rejection that threw part-way; `reject`: the file is to be filed under failed/ with this. */
+interface BrokenClaim {
+  project: string;
+  id: string;
+  reject?: { reason: string; detail?: string };
+}
+
 /**
  * The heart of the daemon: hands waiting tasks to free pool sessions and watches them to the end.
  * Every poll (and whenever poked by the watcher or a hook) it first supervises what runs — Stop hook,
@@ -81,8 +88,11 @@ export class WorkLoop {
   private readonly faultBook: FaultBook;
   /** Hand-overs that failed and could not be put back either, with why: put back again every pass. */
   private readonly stranded = new Map<string, { record: TaskRecord; reason: string }>();
-  /** Claims that threw part-way: the file may sit in active/ with no record; moved back every pass. */
-  private readonly brokenClaims = new Map<string, { project: string; id: string }>();
+  /**
+   * Claims that threw part-way: the file may sit in active/ with no record, or staged, unpublished; moved
+   * back (or filed, for a rejection: `reject`) every pass.
+   */
+  private readonly brokenClaims = new Map<string, BrokenClaim>();
 
   constructor(private readonly d: WorkLoopDeps) {
     this.outcomes = new TaskOutcomes({
@@ -311,7 +321,7 @@ export class WorkLoop {
       // max_parallel: the project's tasks past its cap wait in the inbox (not even offered elsewhere).
       const room = this.roomIn(p);
       if (room <= 0) continue;
-      let ids = (await this.d.queue.waiting(p)).filter((id) => !claimed.has(taskKey(p, id)));
+      let ids = (await this.d.queue.waiting(p, (stuck) => this.strandRejection(p, stuck))).filter((id) => !claimed.has(taskKey(p, id)));
       if (this.d.offer) {
         const local: string[] = [];
         for (const id of ids) if ((await this.d.offer(p, id)) === "local") local.push(id);
@@ -369,24 +379,46 @@ export class WorkLoop {
         this.faultBook.raise(key, `could not be put back (${reason}): ${describeError(err)}`);
       }
     }
-    for (const [key, { project, id }] of this.brokenClaims) {
+    for (const [key, broken] of this.brokenClaims) {
       if (signal.aborted) return;
       try {
-        const stillActive = (await this.d.queue.active()).some((t) => t.project === project && t.id === id);
-        if (stillActive && this.d.ledger.get(key) === undefined) {
-          const waitsAs = await this.d.queue.requeue(project, id);
-          this.d.log.info({ task: key, as: waitsAs }, "a claim that failed part-way: back to the inbox, no attempt counted");
-        }
+        if (this.d.ledger.get(key) === undefined) await this.settleBrokenClaim(key, broken);
         this.brokenClaims.delete(key);
         this.faultBook.clear(key);
       } catch (err) {
-        this.faultBook.raise(key, `claim failed part-way and the task could not be put back: ${describeError(err)}`);
+        this.faultBook.raise(key, broken.reject
+          ? `could not be filed under failed/ (${broken.reject.reason}): ${describeError(err)}`
+          : `claim failed part-way and the task could not be put back: ${describeError(err)}`);
       }
     }
     // A supervision fault whose task has left the ledger (filed, or resumed elsewhere) is over.
     for (const f of this.faultBook.list()) {
       if (!this.stranded.has(f.task) && !this.brokenClaims.has(f.task) && this.d.ledger.get(f.task) === undefined) this.faultBook.clear(f.task);
     }
+  }
+
+  /** A bad inbox entry left in active/ by a filing that failed: filed at the next passes, reported meanwhile. */
+  private strandRejection(project: string, stuck: StuckRejection): void {
+    const key = taskKey(project, stuck.id);
+    this.brokenClaims.set(key, { project, id: stuck.id, reject: { reason: stuck.reason, ...(stuck.detail !== undefined ? { detail: stuck.detail } : {}) } });
+    this.faultBook.raise(key, `could not be filed under failed/ (${stuck.reason}): ${describeError(stuck.error)}`);
+  }
+
+  // A claim (or a rejection) that failed part-way, its task not in flight: finish what it left.
+  private async settleBrokenClaim(key: string, { project, id, reject }: BrokenClaim): Promise<void> {
+    // Staged before the publish failed: the staged file holds the outcome (Q1), and blocks the id until published.
+    if (await this.d.queue.finishStaged(project, id)) {
+      this.d.log.info({ task: key }, "a finish that failed part-way: published");
+      return;
+    }
+    if (!(await this.d.queue.active()).some((t) => t.project === project && t.id === id)) return;
+    if (reject) {
+      await this.d.queue.fail(project, id, reject.reason, { attempts: 0 }, reject.detail);
+      this.d.log.info({ task: key, reason: reject.reason }, "a rejection that failed part-way: filed under failed/");
+      return;
+    }
+    const waitsAs = await this.d.queue.requeue(project, id);
+    this.d.log.info({ task: key, as: waitsAs }, "a claim that failed part-way: back to the inbox, no attempt counted");
   }
 
   /** How many more tasks of a project may start now (max_parallel minus those in flight). */

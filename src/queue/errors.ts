@@ -16,3 +16,13 @@ export class QueueError extends AppError {
     super(code, message, options);
   }
 }
+
+/**
+ * An inbox entry was moved into active/ (as `activeId`) to be filed under failed/, and the filing failed: it
+ * waits there until the caller files it (`rejection`: the reason and detail it is to be filed with).
+ */
+export class RejectionStuckError extends QueueError {
+  constructor(readonly activeId: string, readonly rejection: { reason: string; detail?: string }, message: string, options: { cause: unknown }) {
+    super("QUEUE_IO", message, options);
+  }
+}

@@ -5,7 +5,8 @@ import { fsyncDir, moveDurably } from "../lib/atomic-fs.js";
 import { crashPoint } from "../lib/crash-points.js";
 import { isNotFound, orIfMissing } from "../lib/errors.js";
 import { formatAppendix, type FooterFields, type Outcome } from "./footer.js";
-import { doneSignalPath, pathExists, readTaskFile, stagedFilePath, taskFilePath, tempPathBeside } from "./layout.js";
+import { MAX_ID_LENGTH } from "./names.js";
+import { doneSignalPath, pathExists, readTaskFile, stagedFilePath, taskFilePath, tempPathBeside, type OpenForRead } from "./layout.js";
 
 /*
  * Finishing a task is three steps, each leaving the task in exactly one place (Q1):
@@ -27,8 +28,8 @@ export interface FinishContent {
 }
 
 /** Step 1. Returns false when active/<id>.md is gone. */
-export async function stageFinished(activeDir: string, id: string, content: FinishContent): Promise<boolean> {
-  const staged = await stageWithAppendix({ source: taskFilePath(activeDir, id), staged: (o) => stagedFilePath(activeDir, id, o), what: "entry" }, content);
+export async function stageFinished(activeDir: string, id: string, content: FinishContent, openFile?: OpenForRead): Promise<boolean> {
+  const staged = await stageWithAppendix({ source: taskFilePath(activeDir, id), staged: (o) => stagedFilePath(activeDir, id, o), what: "entry" }, content, openFile);
   if (staged) crashPoint("finish-staged");
   return staged;
 }
@@ -48,19 +49,21 @@ export interface StageNames {
  * every byte) plus the result or failure section and the footer, written to a temp file, fsynced, renamed
  * to the staged name, the folder fsynced. Returns false when the source is gone.
  */
-export async function stageWithAppendix(names: StageNames, content: FinishContent): Promise<boolean> {
+export async function stageWithAppendix(names: StageNames, content: FinishContent, openFile?: OpenForRead): Promise<boolean> {
   const source = names.source;
   const dir = path.dirname(source);
   const staged = names.staged(content.outcome);
   const tmp = tempPathBeside(source);
-  const read = await readTaskFile(source);
+  const read = await readTaskFile(source, openFile);
   if (read.kind === "missing") return false;
   try {
     let endsWithNewline = true;
     // A link's or a special file's "content" is not a task's: record what it was instead of reading through it.
+    // An unreadable file's bytes cannot be copied: the note stands in for them.
     const note = read.kind === "symlink"
       ? `(This ${names.what} was a symbolic link to \`${read.target}\`. It was not followed; its target was left alone.)`
-      : read.kind === "special" ? `(This ${names.what} was a ${read.type}, not a regular file; it was not read.)` : undefined;
+      : read.kind === "special" ? `(This ${names.what} was a ${read.type}, not a regular file; it was not read.)`
+      : read.kind === "unreadable" ? `(This ${names.what} could not be read (${read.reason}); its text is not kept here.)` : undefined;
     if (note !== undefined) {
       const h = await open(tmp, "wx", 0o600);
       try {
@@ -114,12 +117,16 @@ export async function freeName(dir: string, id: string, now: number): Promise<st
   return `${await freeId(id, now, (candidate) => pathExists(taskFilePath(dir, candidate)))}.md`;
 }
 
-/** `base` if not taken, else the first free `base-<UTC stamp>[-n]`. */
+/**
+ * `base` if not taken, else the first free `base-<UTC stamp>[-n]`, `base` cut short when needed so the
+ * suffixed id stays within MAX_ID_LENGTH (a longer one would be refused, or skipped, wherever it goes next).
+ */
 export async function freeId(base: string, now: number, isTaken: (id: string) => Promise<boolean>): Promise<string> {
   if (!(await isTaken(base))) return base;
   const stamp = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
   for (let n = 1; ; n++) {
-    const id = n === 1 ? `${base}-${stamp}` : `${base}-${stamp}-${n}`;
+    const suffix = n === 1 ? `-${stamp}` : `-${stamp}-${n}`;
+    const id = `${base.slice(0, MAX_ID_LENGTH - suffix.length)}${suffix}`;
     if (!(await isTaken(id))) return id;
   }
 }

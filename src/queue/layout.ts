@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, open, readdir, readlink } from "node:fs/promises";
+import { lstat, open, readdir, readlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { errnoOf, orIfMissing } from "../lib/errors.js";
+import { describeError, errnoOf, orIfMissing } from "../lib/errors.js";
 import type { Outcome } from "./footer.js";
 import { MARKER_STAGED_SUFFIX, MARKER_SUFFIX, STAGED_SUFFIX } from "./names.js";
 import { MAX_TASK_BYTES } from "./task.js";
@@ -79,46 +79,98 @@ export type TaskFileRead =
   | { kind: "too-large"; size: number }
   | { kind: "symlink"; target: string }
   | { kind: "special"; type: string }
+  /** It is there but cannot be opened or read (EACCES, EIO …): `reason` is the error's code. */
+  | { kind: "unreadable"; reason: string }
   | { kind: "missing" };
+
+/** How task files are opened for reading; the queue takes another one in tests (as root every file is readable). */
+export type OpenForRead = (file: string) => Promise<FileHandle>;
+
+/** Never follows a symlink (O_NOFOLLOW), never blocks on a FIFO (O_NONBLOCK). */
+export const openNoFollow: OpenForRead = (file) => open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
 
 /**
  * Reads a task file without ever following a symlink (O_NOFOLLOW) or blocking on a FIFO (O_NONBLOCK),
  * and without reading more than MAX_TASK_BYTES: the file's type is what the open descriptor says, so a
  * link swapped in after a stat cannot redirect the read.
  */
-export async function readTaskFile(file: string): Promise<TaskFileRead> {
+export async function readTaskFile(file: string, openFile: OpenForRead = openNoFollow): Promise<TaskFileRead> {
   let handle;
   try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await openFile(file);
   } catch (err) {
     const code = errnoOf(err);
     if (code === "ENOENT") return { kind: "missing" };
     if (code === "ELOOP" || code === "EMLINK") return { kind: "symlink", target: await readlink(file).catch(() => "?") };
     if (code === "ENXIO") return { kind: "special", type: "socket" };
-    throw err;
+    return unreadable(err);
   }
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) return { kind: "special", type: describeType(st) };
-    if (st.size > MAX_TASK_BYTES) return { kind: "too-large", size: st.size };
-    // One byte more than the limit: a file that grew since the stat is still caught.
-    const buf = Buffer.alloc(MAX_TASK_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n === buf.length) return { kind: "too-large", size: n };
-    }
-    return { kind: "file", bytes: buf.subarray(0, n), mtimeMs: st.mtimeMs };
+    return await readOpened(handle);
+  } catch (err) {
+    // A file that is there but cannot be read is bad input, filed (Q2), not a fault retried forever.
+    return unreadable(err);
   } finally {
-    await handle.close();
+    await handle.close().catch(() => undefined);
   }
+}
+
+// The process's own shortages say nothing about the file: they stay faults, tried again later.
+const TRANSIENT = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EINTR"]);
+
+function unreadable(err: unknown): TaskFileRead {
+  const code = errnoOf(err);
+  if (code !== undefined && TRANSIENT.has(code)) throw err;
+  return { kind: "unreadable", reason: code ?? describeError(err) };
+}
+
+async function readOpened(handle: FileHandle): Promise<TaskFileRead> {
+  const st = await handle.stat();
+  if (!st.isFile()) return { kind: "special", type: describeType(st) };
+  if (st.size > MAX_TASK_BYTES) return { kind: "too-large", size: st.size };
+  // One byte more than the limit: a file that grew since the stat is still caught.
+  const buf = Buffer.alloc(MAX_TASK_BYTES + 1);
+  let n = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+    if (n === buf.length) return { kind: "too-large", size: n };
+  }
+  return { kind: "file", bytes: buf.subarray(0, n), mtimeMs: st.mtimeMs };
 }
 
 /** Reads at most `max` bytes from the start of a regular file (never following links); undefined otherwise. */
 export function readHead(file: string, max: number): Promise<Buffer | undefined> {
   return readEnd(file, max, "head");
+}
+
+/**
+ * The first `max` bytes of an inbox file for the scan (never through a link): undefined when it is gone or
+ * not a regular file, `unreadable` with the error's code when it is there but cannot be read.
+ */
+export async function peekTaskFile(file: string, max: number, openFile: OpenForRead = openNoFollow): Promise<Buffer | { unreadable: string } | undefined> {
+  let handle;
+  try {
+    handle = await openFile(file);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "ENOENT" || code === "ELOOP" || code === "EMLINK" || code === "ENXIO") return undefined;
+    const read = unreadable(err);
+    return read.kind === "unreadable" ? { unreadable: read.reason } : undefined;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(max, st.size));
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } catch (err) {
+    const read = unreadable(err);
+    return read.kind === "unreadable" ? { unreadable: read.reason } : undefined;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 /** The last `max` bytes of a regular file (never through a link); undefined when it cannot be read. */

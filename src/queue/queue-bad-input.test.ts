@@ -1,9 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { lstat, readFile, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, readFile, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseFooter } from "./footer.js";
+import { openNoFollow, type OpenForRead } from "./layout.js";
 import type { ClaimResult, TaskQueue } from "./queue.js";
 import { layoutOf, makeQueue, putFile } from "./test-support.js";
 
@@ -153,6 +154,74 @@ describe("bad input ends in failed/ with a clear reason and every original byte"
       assert.equal(failed.length, 2);
       const firstLines = await Promise.all(failed.map(async (f) => (await readFile(path.join(q.dir("alpha", "failed"), f), "utf8")).split("\n")[0]));
       assert.deepEqual(firstLines.sort(), ["one", "two"]);
+    } finally {
+      await q.cleanup();
+    }
+  });
+
+  // Root reads a file of mode 000 all the same: there the open of a locked file is made to fail as it would for anyone else.
+  const asRoot = process.getuid?.() === 0;
+  const locked = new Set<string>();
+  const denyLocked: OpenForRead = async (file) => {
+    if (locked.has(path.basename(file))) throw Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: "EACCES" });
+    return openNoFollow(file);
+  };
+  const lock = async (file: string): Promise<void> => {
+    await chmod(file, 0o000);
+    locked.add(path.basename(file));
+  };
+
+  test("an unreadable file (EACCES) is seen by the scan and filed under failed/ with the reason, never claimed", async () => {
+    const q = await makeQueue(asRoot ? { openFile: denyLocked } : {});
+    try {
+      await lock(await putFile(q.root, "alpha", "inbox", "locked.md", "secret prompt\n"));
+      await putFile(q.root, "alpha", "inbox", "fine.md", "x\n");
+      const scan = await q.queue.scanInbox("alpha");
+      assert.deepEqual(scan.invalid, [{ name: "locked.md", reason: "cannot be read (EACCES)" }]);
+      assert.deepEqual(scan.tasks.map((t) => t.id), ["fine"]);
+      await drainInbox(q.queue, "alpha");
+      assert.deepEqual(await layoutOf(q.root, "alpha"), { inbox: [], active: ["fine.md"], done: [], failed: ["locked.md"] });
+      const text = await readFile(path.join(q.dir("alpha", "failed"), "locked.md"), "utf8");
+      assert.match(text, /^\(This entry could not be read \(EACCES\); its text is not kept here\.\)\n/);
+      assert.equal(parseFooter(text)!.reason, "cannot be read (EACCES)");
+      assert.equal(parseFooter(text)!.status, "failed");
+    } finally {
+      await q.cleanup();
+    }
+  });
+
+  test("a file that becomes unreadable between scan and claim is rejected by the claim, not put back forever", async () => {
+    const q = await makeQueue(asRoot ? { openFile: denyLocked } : {});
+    try {
+      await putFile(q.root, "alpha", "inbox", "late.md", "x\n");
+      const ids = (await q.queue.scanInbox("alpha")).tasks.map((t) => t.id);
+      assert.deepEqual(ids, ["late"], "readable at the scan");
+      await lock(path.join(q.dir("alpha", "inbox"), "late.md"));
+      const r = await q.queue.claim("alpha", "late");
+      assert.deepEqual(r, { status: "rejected", reason: "cannot be read (EACCES)", file: "late.md" });
+      assert.deepEqual(await layoutOf(q.root, "alpha"), { inbox: [], active: [], done: [], failed: ["late.md"] });
+    } finally {
+      await q.cleanup();
+    }
+  });
+
+  test("a read that fails with EIO: the claim files the task under failed/ with the error", async () => {
+    const eio: OpenForRead = async (file) => {
+      const handle = await openNoFollow(file);
+      if (path.basename(file) !== "bad-disk.md") return handle;
+      return Object.assign(Object.create(handle) as typeof handle, {
+        read: async () => { throw Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" }); },
+        close: () => handle.close(),
+        stat: () => handle.stat(),
+      });
+    };
+    const q = await makeQueue({ openFile: eio });
+    try {
+      await putFile(q.root, "alpha", "inbox", "bad-disk.md", "x\n");
+      const r = await q.queue.claim("alpha", "bad-disk");
+      assert.deepEqual(r, { status: "rejected", reason: "cannot be read (EIO)", file: "bad-disk.md" });
+      const text = await readFile(path.join(q.dir("alpha", "failed"), "bad-disk.md"), "utf8");
+      assert.match(text, /could not be read \(EIO\)/);
     } finally {
       await q.cleanup();
     }

@@ -6,11 +6,11 @@ import { withProjectLock } from "./inbox-lock.js";
 import { describeError, errnoOf, isNotFound, orIfMissing } from "../lib/errors.js";
 import { isDirectory } from "../lib/fs.js";
 import type { Logger } from "../lib/logger.js";
-import { QueueError } from "./errors.js";
+import { QueueError, RejectionStuckError } from "./errors.js";
 import { dropClaimed, findStaged, freeId, publishStaged, stageFinished, unlinkIfPresent, type FinishContent } from "./finish.js";
 import type { FooterFields, Outcome } from "./footer.js";
-import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder } from "./layout.js";
-import { assertProjectName, assertTaskId, isTempName, isValidTaskId, parseStagedName, sanitizeTaskId } from "./names.js";
+import { doneSignalPath, FOLDERS, folderPath, listNames, markerFilePath, pathExists, readTaskFile, stagedFilePath, taskFilePath, type Folder, type OpenForRead } from "./layout.js";
+import { assertProjectName, assertTaskId, isTempName, isValidProjectName, isValidTaskId, parseStagedName, sanitizeTaskId } from "./names.js";
 import { InboxScanner, type InboxScan } from "./scan.js";
 import { countProject, listProjectTasks, writeProjectStatus, type QueueCounts, type TaskListing, type TaskStatusInput } from "./status.js";
 import { parseTask, type ParseResult, type Task } from "./task.js";
@@ -24,6 +24,8 @@ export interface TaskQueueDeps {
   log: Logger;
   /** How long an inbox file must stay unchanged before it is claimed (scan.ts SETTLE_MS by default). */
   settleMs?: number;
+  /** How task files are opened for reading (layout.ts openNoFollow by default); tests make files unreadable with it. */
+  openFile?: OpenForRead;
 }
 
 export type ClaimResult =
@@ -72,7 +74,9 @@ export class TaskQueue {
     for (const name of Object.keys(deps.projects)) assertProjectName(name);
     this.root = path.resolve(deps.root);
     this.log = deps.log.child({ component: "queue" });
-    this.scanner = new InboxScanner({ now: () => deps.clock.now(), ...(deps.settleMs !== undefined ? { settleMs: deps.settleMs } : {}) });
+    this.scanner = new InboxScanner({
+      now: () => deps.clock.now(), ...(deps.settleMs !== undefined ? { settleMs: deps.settleMs } : {}), ...(deps.openFile ? { openFile: deps.openFile } : {}),
+    });
   }
 
   /** The configured project names. */
@@ -138,8 +142,16 @@ export class TaskQueue {
       const bare = name.endsWith(".md") ? name.slice(0, -3) : name;
       const id = await this.freeActiveId(active, isValidTaskId(bare) ? bare : sanitizeTaskId(name));
       if (!(await this.move(source, taskFilePath(active, id)))) return undefined;
-      const body = id === bare ? reason : `${reason}\n\nOriginal file name: ${JSON.stringify(name)}.`;
-      const done = await this.finishLocked(project, id, failure(body, reason, { attempts: 0 }, this.deps.clock.now()));
+      const detail = id === bare ? undefined : `Original file name: ${JSON.stringify(name)}.`;
+      const body = detail === undefined ? reason : `${reason}\n\n${detail}`;
+      let done: FinishResult;
+      try {
+        done = await this.finishLocked(project, id, failure(body, reason, { attempts: 0 }, this.deps.clock.now()));
+      } catch (err) {
+        // It is in active/ now, under an id the inbox scan will not list: the caller must file it.
+        throw new RejectionStuckError(id, { reason, ...(detail !== undefined ? { detail } : {}) },
+          `${project}/inbox/${name} waits in active/ as ${id}, not yet filed: ${describeError(err)}`, { cause: err });
+      }
       this.log.warn({ project, entry: name, reason, file: done.file }, "inbox entry rejected");
       return done.file;
     });
@@ -233,13 +245,10 @@ export class TaskQueue {
         }
         const stagedIds = new Set((await listNames(active)).map((n) => parseStagedName(n)).filter((s) => s !== undefined).map((s) => s.id));
         for (const id of [...stagedIds].sort()) {
-          const outcome = await findStaged(active, id);
-          if (outcome === undefined) continue;
-          await dropClaimed(active, id);
-          await unlinkIfPresent(stagedFilePath(active, id, outcome === "done" ? "failed" : "done"));
-          const file = await publishStaged(active, this.dir(project, outcome), id, outcome, this.deps.clock.now());
-          report.finished.push({ project, id, outcome, file });
-          this.log.warn({ project, task: id, outcome, file }, "recovered a finish interrupted by a crash");
+          const done = await this.publishStagedLocked(project, id);
+          if (done === undefined) continue;
+          report.finished.push({ project, id, ...done });
+          this.log.warn({ project, task: id, ...done }, "recovered a finish interrupted by a crash");
         }
         const holders = new Map<string, Folder[]>();
         for (const folder of FOLDERS) {
@@ -262,6 +271,20 @@ export class TaskQueue {
   }
 
   /**
+   * Completes a finish that was staged but not published (a fault after the staging, Q4): the staged file holds
+   * the outcome and goes to done/ or failed/. Undefined when nothing is staged for `id`.
+   */
+  async finishStaged(project: string, id: string): Promise<FinishResult | undefined> {
+    this.checkProject(project);
+    assertTaskId(id);
+    return this.withLock(project, () => this.io(`finish ${project}/${id}`, async () => {
+      const done = await this.publishStagedLocked(project, id);
+      if (done) this.log.info({ project, task: id, ...done }, "task finished");
+      return done;
+    }));
+  }
+
+  /**
    * True when an agent or a script left active/<id>.done beside the claimed task (S6). Only a missing
    * signal is "not done": any other failure to look throws QUEUE_IO, so the caller looks again later.
    */
@@ -269,6 +292,21 @@ export class TaskQueue {
     this.checkProject(project);
     assertTaskId(id);
     return this.io(`look for the done signal of ${project}/${id}`, () => orIfMissing(access(doneSignalPath(this.dir(project, "active"), id)).then(() => true), false));
+  }
+
+  /**
+   * True while `<project>/<id>` waits in its inbox (as a task or a delegation marker) or sits in active/ (claimed,
+   * or its finish staged); false for a project or an id that is not (or no longer) a valid one.
+   */
+  async isQueued(key: string): Promise<boolean> {
+    const slash = key.indexOf("/");
+    const project = key.slice(0, slash);
+    const id = key.slice(slash + 1);
+    if (slash < 0 || !isValidProjectName(project) || !Object.hasOwn(this.deps.projects, project) || !isValidTaskId(id)) return false;
+    const inbox = this.dir(project, "inbox");
+    const active = this.dir(project, "active");
+    return (await pathExists(taskFilePath(inbox, id))) || (await pathExists(markerFilePath(inbox, id))) ||
+      (await pathExists(taskFilePath(active, id))) || (await findStaged(active, id)) !== undefined;
   }
 
   /** Counts of one project's folders (readdir only). */
@@ -328,7 +366,7 @@ export class TaskQueue {
   private async finishLocked(project: string, id: string, content: FinishContent): Promise<FinishResult> {
     const active = this.dir(project, "active");
     let outcome = content.outcome;
-    const staged = await this.io(`finish ${project}/${id}`, () => stageFinished(active, id, content));
+    const staged = await this.io(`finish ${project}/${id}`, () => stageFinished(active, id, content, this.deps.openFile));
     if (!staged) {
       // An earlier finish of this id was interrupted after staging: that one already holds the outcome.
       const earlier = await findStaged(active, id);
@@ -341,8 +379,19 @@ export class TaskQueue {
     return { outcome, file };
   }
 
+  // Steps 2 and 3 of a finish whose staged file is there (finish.ts): the staged file is the task now.
+  private async publishStagedLocked(project: string, id: string): Promise<FinishResult | undefined> {
+    const active = this.dir(project, "active");
+    const outcome = await findStaged(active, id);
+    if (outcome === undefined) return undefined;
+    await dropClaimed(active, id);
+    await unlinkIfPresent(stagedFilePath(active, id, outcome === "done" ? "failed" : "done"));
+    const file = await publishStaged(active, this.dir(project, outcome), id, outcome, this.deps.clock.now());
+    return { outcome, file };
+  }
+
   private async parseActive(project: string, id: string): Promise<ParseResult> {
-    const read = await readTaskFile(taskFilePath(this.dir(project, "active"), id));
+    const read = await readTaskFile(taskFilePath(this.dir(project, "active"), id), this.deps.openFile);
     switch (read.kind) {
       case "missing":
         return { ok: false, reason: `no task ${id} in ${project}/active` };
@@ -352,6 +401,8 @@ export class TaskQueue {
         return { ok: false, reason: `is a ${read.type}, not a regular file` };
       case "too-large":
         return { ok: false, reason: `larger than 1 MiB (${read.size} bytes)` };
+      case "unreadable":
+        return { ok: false, reason: `cannot be read (${read.reason})` };
       case "file":
         return parseTask({ bytes: read.bytes, project, projectDir: this.deps.projects[project]!, fileName: `${id}.md` });
     }

@@ -1,7 +1,7 @@
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { isNotFound } from "../lib/errors.js";
-import { listNames, readHead } from "./layout.js";
+import { listNames, peekTaskFile, type OpenForRead } from "./layout.js";
 import { describeBadId, isDelegatedName, isIgnoredInboxName, parseStagedName } from "./names.js";
 import { MAX_TASK_BYTES, PRIORITIES, type Priority } from "./task.js";
 
@@ -19,7 +19,7 @@ export interface InboxEntry {
   settled: boolean;
 }
 
-/** An inbox entry that can never be a task (bad name, link, special file, too large): to be failed at once. */
+/** An inbox entry that can never be a task (bad name, link, special file, too large, unreadable): to be failed at once. */
 export interface InvalidEntry {
   name: string;
   reason: string;
@@ -42,6 +42,8 @@ export interface InboxScannerOptions {
   now: () => number;
   /** How long a file must stay unchanged before it may be claimed; default SETTLE_MS. */
   settleMs?: number;
+  /** How files are opened for their first bytes (layout.ts openNoFollow by default). */
+  openFile?: OpenForRead;
 }
 
 /** A file must be unchanged for this long (or one scan older than that) before it is claimed. */
@@ -143,7 +145,9 @@ export class InboxScanner {
     if (st.size > MAX_TASK_BYTES) return { name, reason: `larger than 1 MiB (${st.size} bytes)` };
     const cached = previous.get(name);
     if (cached && cached.ino === st.ino && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return { ...cached, name };
-    const head = await readHead(file, HEAD_BYTES);
+    const head = await peekTaskFile(file, HEAD_BYTES, this.o.openFile);
+    // Claiming it would only find the same error: it is filed now, with the reason.
+    if (head !== undefined && "unreadable" in head) return { name, reason: `cannot be read (${head.unreadable})` };
     const priority = head === undefined ? "normal" : peekHeader(head.toString("utf8")).priority;
     // New, or changed since the last scan: its settle time starts now.
     return { name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, priority, since: now };

@@ -3,10 +3,11 @@ import os from "node:os";
 import path from "node:path";
 import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
+import type { OpenForRead } from "./layout.js";
 import { TaskQueue } from "./queue.js";
 
 /** A queue over a fresh temp root with projects `alpha` and `beta` (each with its own working directory). */
-export async function makeQueue(options: { clock?: FakeClock; projects?: string[]; settleMs?: number } = {}) {
+export async function makeQueue(options: { clock?: FakeClock; projects?: string[]; settleMs?: number; openFile?: OpenForRead } = {}) {
   const base = await mkdtemp(path.join(os.tmpdir(), "cf-queue-"));
   const root = path.join(base, "queue");
   const projects: Record<string, string> = {};
@@ -15,7 +16,8 @@ export async function makeQueue(options: { clock?: FakeClock; projects?: string[
     await mkdir(projects[p], { recursive: true });
   }
   const clock = options.clock ?? new FakeClock(Date.UTC(2026, 3, 17, 2, 17, 19));
-  const queue = new TaskQueue({ root, projects, clock, log: silentLogger(), ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}) });
+  const queue = new TaskQueue({ root, projects, clock, log: silentLogger(), ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+    ...(options.openFile ? { openFile: options.openFile } : {}) });
   await queue.ensureLayout();
   return {
     base,
