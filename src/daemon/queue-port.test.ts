@@ -148,7 +148,7 @@ async function loopOver(queue: TaskQueue, projects: string[]) {
     queue: queuePort(queue, projects, silentLogger()),
     sessions: {
       freePoolSessions: () => (busy.has("pool-1") ? [] : ["pool-1"]), canGrow: () => false, grow: async () => false,
-      markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s),
+      markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s), retire: async (s) => void busy.delete(s),
     },
     accounts: { activeAccount: () => ({ name: "main", home: "/h/main", env: {} }) },
     driver: new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub }),
