@@ -10,8 +10,11 @@
  * On restart: a `submitted` marker is re-adopted; a `submitting` marker beside its `<id>.md` is a crash
  * before step 2 (nothing was sent): the marker goes and the task waits; a `submitting` marker alone is a crash
  * during step 2, when the job may or may not exist: it is failed with that reason and never resubmitted.
- * stop() waits for submissions in flight (each bounded by the client's timeouts) so a clean restart never
- * leaves that last case behind.
+ * stop() waits for submissions in flight so a clean restart never leaves that last case behind.
+ *
+ * The work loop offers tasks inside its pass, so an offer is bounded: a submit gets SUBMIT_DEADLINE_MS in all
+ * (the client's retries and Retry-After waits included), and after a failure that says the service is down
+ * or slow, nothing is offered for OFFER_PAUSE_MS (those tasks run locally, as after a failed submit).
  */
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
@@ -26,7 +29,7 @@ import { listNames, markerFilePath, pathExists, projectFolders, readTaskFile, ta
 import { isDelegatedName, isValidProjectName, isValidTaskId, MARKER_SUFFIX } from "../queue/names.js";
 import { MAX_TASK_BYTES, parseTask, type Task } from "../queue/task.js";
 import { DailyBudget } from "./budget.js";
-import type { Job, JobStatus } from "./client.js";
+import { isTransient, type Job, type JobStatus, type SubmitAnswer, type SubmitRequest } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDirs } from "./marker-finish.js";
 import { inspectMarker } from "./marker-files.js";
@@ -60,6 +63,11 @@ interface Offer {
   before: Stats;
 }
 
+/** One submit, its retries included: past this the offer gives up and the task runs locally. */
+export const SUBMIT_DEADLINE_MS = 20_000;
+/** After a submit timed out or met an outage, nothing is offered for this long (each offer would wait again). */
+export const OFFER_PAUSE_MS = 5 * 60_000;
+
 // Remembered local routing decisions; past this many the memory starts over (a re-read costs one parse).
 const ROUTED_LOCAL_MAX = 50_000;
 
@@ -77,6 +85,8 @@ export class DelegationManager {
   private readonly routedLocal = new Map<string, string>();
   private completedTotal = 0;
   private failedTotal = 0;
+  /** Until when offers are refused after the service timed out or failed (0: not paused). */
+  private pausedUntil = 0;
 
   constructor(private readonly d: DelegationManagerDeps) {
     this.log = d.log.child({ component: "delegation" });
@@ -134,6 +144,7 @@ export class DelegationManager {
     const key = `${project}/${id}`;
     if (this.lifecycle !== "running" || !isValidProjectName(project) || !Object.hasOwn(this.d.queue.projects, project) || !isValidTaskId(id)) return "local";
     if (this.offering.has(key) || this.jobs.has(key)) return "local";
+    if (this.d.clock.now() < this.pausedUntil) return "local";
     const run = this.offerTask(project, id).catch((err: unknown) => {
       this.log.error({ project, task: id, err: describeError(err) }, "delegation offer failed; the task runs locally");
       return "local" as const;
@@ -195,7 +206,7 @@ export class DelegationManager {
     if (intent === undefined) return "local";
     // Step 1: the write-ahead marker, then the task file leaves (only if it is still the file we read).
     if (!(await this.handOff(project, id, intent, offer.before))) return "local";
-    // Step 2. No abort signal: a submit cut short could not tell whether the job exists (stop() waits instead).
+    // Step 2, bounded (see the header): the work loop's pass waits for it.
     const jobId = await this.submitJob(project, id, offer);
     if (jobId === undefined) return "local";
     // Step 3: the job id, durably. Should this write fail, the job is still followed from memory until a restart.
@@ -273,9 +284,10 @@ export class DelegationManager {
   private async submitJob(project: string, id: string, offer: Offer): Promise<string | undefined> {
     const { task, provider } = offer;
     try {
-      const answer = await this.d.client.submit({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
+      const answer = await this.submitWithin({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
       return answer.id;
     } catch (err) {
+      if (err instanceof DelegationError && isTransient(err)) this.pause(err);
       const as = await restoreWaiting(this.d.queue.root, project, id, offer.bytes, offer.before.mtime, this.d.clock.now());
       if (as !== id) this.log.warn({ project, task: id, as }, "a new task took the name meanwhile; the task waits under another id");
       const code = err instanceof DelegationError ? err.code : "UNKNOWN";
@@ -283,6 +295,26 @@ export class DelegationManager {
       this.emit({ type: "delegation_submit_failed", project, task: id, provider, code, error: describeError(err) });
       return undefined;
     }
+  }
+
+  /** The submit, cut short (DELEGATION_TIMEOUT) once SUBMIT_DEADLINE_MS have passed on the manager's clock. */
+  private async submitWithin(request: SubmitRequest): Promise<SubmitAnswer> {
+    const cut = new AbortController();
+    const deadline = this.d.clock.sleep(SUBMIT_DEADLINE_MS, cut.signal).then(() => {
+      throw new DelegationError("DELEGATION_TIMEOUT", `the job service did not take the job within ${formatDuration(SUBMIT_DEADLINE_MS)}`);
+    });
+    try {
+      return await Promise.race([this.d.client.submit(request, cut.signal), deadline]);
+    } finally {
+      cut.abort();
+    }
+  }
+
+  private pause(err: DelegationError): void {
+    const now = this.d.clock.now();
+    if (now < this.pausedUntil) return;
+    this.pausedUntil = now + OFFER_PAUSE_MS;
+    this.log.warn({ code: err.code, pause: formatDuration(OFFER_PAUSE_MS) }, "the job service is down or slow; no task is offered to it for a while (they run locally)");
   }
 
   /** Rewrites the marker with the job id; a failure is logged, not thrown (the job is followed from memory). */
