@@ -6,6 +6,7 @@ import type { Job, JobService, SubmitAnswer, SubmitRequest } from "./client.js";
 import { JobClient } from "./client.js";
 import { OFFER_PAUSE_MS, SUBMIT_DEADLINE_MS } from "./manager.js";
 import { withManagerFixture, TEST_KEY, type ManagerFixture } from "./test-manager.js";
+import { readMarker } from "./marker.js";
 import { TASKS } from "./test-support.js";
 import { until } from "../../test/support/until.js";
 
@@ -91,5 +92,38 @@ describe("DelegationManager: a slow or unreachable job service", () => {
     await stopping;
     assert.equal(mock.submits().length, 1, "the Retry-After wait was cut short: no second try");
     assert.deepEqual(await f.list("alpha", "inbox"), ["t1.md"]);
+  }));
+});
+
+describe("DelegationManager: one Idempotency-Key per task", () => {
+  test("a submit that timed out is offered again with the same key (in the marker too); a changed file gets a new one", () => withFixture(async (f) => {
+    const service = new SilentService();
+    const m = f.make({ client: service, untracked: true });
+    await m.start();
+    await f.put("alpha", "t1", TASKS.gpu);
+    const first = m.offer("alpha", "t1");
+    await until("the first submit", () => service.submits.length === 1 || undefined, 10_000, { everyMs: 5 });
+    const key = service.submits[0]!.key;
+    assert.ok(key !== undefined && key.length > 0, "the submit carries a key");
+    const marker = readMarker(await f.read("alpha", "inbox", "t1.md.delegated"));
+    assert.ok(marker.ok && marker.block.state === "submitting" && marker.block.idempotencyKey === key, "the write-ahead marker records it");
+    await f.clock.advance(SUBMIT_DEADLINE_MS);
+    let answer: string | undefined;
+    void first.then((a) => void (answer = a));
+    assert.equal(await until("the first offer to end", () => answer, 5_000, { everyMs: 5 }), "local");
+
+    await f.clock.advance(OFFER_PAUSE_MS);
+    const second = m.offer("alpha", "t1");
+    await until("the second submit", () => service.submits.length === 2 || undefined, 10_000, { everyMs: 5 });
+    assert.equal(service.submits[1]!.key, key, "the re-offer repeats the key: a job the first submit made is answered, not doubled");
+    await f.clock.advance(SUBMIT_DEADLINE_MS);
+    await second;
+
+    await f.put("alpha", "t1", TASKS.gemini);
+    await f.clock.advance(OFFER_PAUSE_MS);
+    service.answering = true;
+    assert.equal(await m.offer("alpha", "t1"), "delegated");
+    assert.notEqual(service.submits[2]!.key, key, "another task text is another submission");
+    await m.stop();
   }));
 });

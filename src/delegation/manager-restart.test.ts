@@ -108,6 +108,8 @@ describe("DelegationManager: restart", () => {
     const failed = await f.read("alpha", "failed", "t1.md");
     assert.ok(failed.includes("Summarise the logs."), "the task's text is kept");
     assert.match(parseFooter(failed)!.reason!, /stopped while submitting.*not submitted again/);
+    const key = mock.submits()[0]!.idempotencyKey!;
+    assert.ok(parseFooter(failed)!.reason!.includes(`(Idempotency-Key ${key})`), "the reason names the key the job, if any, can be found by");
     assert.deepEqual(f.notices.map((n) => n.kind), ["delegation_failed"]);
     assert.deepEqual(restarted.counters(), { active: 0, completed_total: 0, failed_total: 1 });
     await restarted.reapOnce();

@@ -6,7 +6,9 @@
  *   1. write the marker in state `submitting` (temp, fsync, rename, fsync), then unlink `<id>.md`, fsync;
  *   2. submit the job;
  *   3. rewrite the marker in state `submitted` with the job id (atomic replace).
- * A failed submit puts `<id>.md` back (no-clobber) and removes the marker: the task runs locally.
+ * A failed submit puts `<id>.md` back (no-clobber) and removes the marker: the task runs locally. The submit's
+ * Idempotency-Key is made once per task and kept (in the marker, and in memory after a failure) for every retry and
+ * re-offer of the same file: a submit that timed out after the service took it is answered with that job, not a second.
  * On restart: a `submitted` marker is re-adopted; a `submitting` marker beside its `<id>.md` is a crash
  * before step 2 (nothing was sent): the marker goes and the task waits; a `submitting` marker alone is a crash
  * during step 2, when the job may or may not exist: it is failed with that reason and never resubmitted.
@@ -16,6 +18,7 @@
  * (the client's retries and Retry-After waits included), and after a failure that says the service is down
  * or slow, nothing is offered for OFFER_PAUSE_MS (those tasks run locally, as after a failed submit).
  */
+import { createHash, randomUUID } from "node:crypto";
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
@@ -61,6 +64,8 @@ interface Offer {
   bytes: Uint8Array;
   /** The file as read: the hand-off removes it only if it is still this one, a failed submit restores its mtime. */
   before: Stats;
+  /** The submit's Idempotency-Key: the one an earlier failed submit of the same file used, else a new one. */
+  key: string;
 }
 
 /** One submit, its retries included: past this the offer gives up and the task runs locally. */
@@ -83,6 +88,8 @@ export class DelegationManager {
   private reaping: Promise<void> = Promise.resolve();
   /** `project/id` → file identity (inode, size, mtime) of tasks whose frontmatter routes local. */
   private readonly routedLocal = new Map<string, string>();
+  /** `project/id` → the key of a failed submit and the digest of the file it sent, for a re-offer of that file. */
+  private readonly retryKeys = new Map<string, { digest: string; key: string }>();
   private completedTotal = 0;
   private failedTotal = 0;
   /** Until when offers are refused after the service timed out or failed (0: not paused). */
@@ -237,7 +244,9 @@ export class DelegationManager {
       this.routedLocal.set(key, identity);
       return undefined;
     }
-    return { task: parsed.task, provider: route.route, rule: route.reason, bytes: read.bytes, before };
+    const digest = sha256(read.bytes);
+    const earlier = this.retryKeys.get(key);
+    return { task: parsed.task, provider: route.route, rule: route.reason, bytes: read.bytes, before, key: earlier?.digest === digest ? earlier.key : randomUUID() };
   }
 
   /** The write-ahead marker's text; undefined (the task runs locally) when the budget is spent, the id is delegated already, or the task cannot be marked. */
@@ -251,7 +260,7 @@ export class DelegationManager {
       this.log.warn({ project, task: id }, "a delegated task with this id is still in the inbox; this one runs locally");
       return undefined;
     }
-    const intent = markTask(offer.task.raw, { state: "submitting", provider: offer.provider, requestedAt: this.d.clock.now() });
+    const intent = markTask(offer.task.raw, { state: "submitting", provider: offer.provider, requestedAt: this.d.clock.now(), idempotencyKey: offer.key });
     if (!intent.ok || Buffer.byteLength(intent.text) > MAX_TASK_BYTES) {
       this.log.warn({ project, task: id, reason: intent.ok ? "the marker would pass the 1 MiB task limit" : intent.reason }, "cannot mark the task as delegated; it runs locally");
       return undefined;
@@ -284,11 +293,15 @@ export class DelegationManager {
   private async submitJob(project: string, id: string, offer: Offer): Promise<string | undefined> {
     const { task, provider } = offer;
     try {
-      const answer = await this.submitWithin({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
+      const answer = await this.submitWithin({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } }, offer.key);
+      this.retryKeys.delete(`${project}/${id}`);
       return answer.id;
     } catch (err) {
       if (err instanceof DelegationError && isTransient(err)) this.pause(err);
       const as = await restoreWaiting(this.d.queue.root, project, id, offer.bytes, offer.before.mtime, this.d.clock.now());
+      // The service may have made the job: offered again, the same file carries the same key and gets that job back.
+      if (this.retryKeys.size >= ROUTED_LOCAL_MAX) this.retryKeys.clear();
+      this.retryKeys.set(`${project}/${as}`, { digest: sha256(offer.bytes), key: offer.key });
       if (as !== id) this.log.warn({ project, task: id, as }, "a new task took the name meanwhile; the task waits under another id");
       const code = err instanceof DelegationError ? err.code : "UNKNOWN";
       this.log.warn({ project, task: id, provider, code, err: describeError(err) }, "job submit failed; the task runs locally");
@@ -298,13 +311,13 @@ export class DelegationManager {
   }
 
   /** The submit, cut short (DELEGATION_TIMEOUT) once SUBMIT_DEADLINE_MS have passed on the manager's clock. */
-  private async submitWithin(request: SubmitRequest): Promise<SubmitAnswer> {
+  private async submitWithin(request: SubmitRequest, key: string): Promise<SubmitAnswer> {
     const cut = new AbortController();
     const deadline = this.d.clock.sleep(SUBMIT_DEADLINE_MS, cut.signal).then(() => {
       throw new DelegationError("DELEGATION_TIMEOUT", `the job service did not take the job within ${formatDuration(SUBMIT_DEADLINE_MS)}`);
     });
     try {
-      return await Promise.race([this.d.client.submit(request, cut.signal), deadline]);
+      return await Promise.race([this.d.client.submit(request, cut.signal, key), deadline]);
     } finally {
       cut.abort();
     }
@@ -471,4 +484,8 @@ export class DelegationManager {
   private dirs(project: string): ProjectDirs {
     return projectFolders(this.d.queue.root, project);
   }
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
