@@ -188,3 +188,29 @@ describe("DelegationManager: the daily budget", () => {
     assert.deepEqual(second.status().budget, { day: "2026-04-18", spent_usd: 0, daily_budget_usd: 1, reached: false });
   }, { dailyBudgetUsd: 1 }));
 });
+
+describe("DelegationManager: the budget counts the jobs still running", () => {
+  test("budget 1, each job 0.5: ten offers before any reap delegate at most two; the rest wait, then run locally once it is spent", () => withFixture(async (f) => {
+    mock.setDefaultPlan({ result: "ok", cost_usd: 0.5 });
+    const m = f.make();
+    await m.start();
+    const ids = Array.from({ length: 10 }, (_, i) => `t${i}`);
+    for (const id of ids) await f.put("alpha", id, TASKS.gpu);
+    const offerAll = async (): Promise<string[]> => {
+      const answers: string[] = [];
+      for (const id of ids) if ((await f.list("alpha", "inbox")).includes(`${id}.md`)) answers.push(await m.offer("alpha", id));
+      return answers;
+    };
+    const first = await offerAll();
+    assert.ok(first.filter((a) => a === "delegated").length <= 2, `delegated before any reap: ${first.join(",")}`);
+    assert.ok(first.every((a) => a !== "local"), "the others wait for the budget to be known");
+    for (let pass = 0; pass < 4; pass++) {
+      await m.reapOnce();
+      await f.clock.advance(2000);
+      await offerAll();
+    }
+    assert.equal(mock.submits().length, 2, "two jobs of 0.5 fill a budget of 1");
+    assert.deepEqual(m.status().budget, { day: "2026-04-17", spent_usd: 1, daily_budget_usd: 1, reached: true });
+    assert.deepEqual(await offerAll(), ids.slice(2).map(() => "local"), "once spent, the rest run locally");
+  }, { dailyBudgetUsd: 1 }));
+});

@@ -38,10 +38,10 @@ import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDir
 import { inspectMarker } from "./marker-files.js";
 import { markTask, type MarkerBlock } from "./marker.js";
 import { explainRoute, type DelegatedProvider } from "./router.js";
-import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus } from "./manager-types.js";
+import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus, OfferAnswer } from "./manager-types.js";
 
 export type {
-  DelegatedJobView, DelegationCounters, DelegationEvent, DelegationManagerDeps, DelegationNotice, DelegationQueueLayout, DelegationState, DelegationStatus,
+  DelegatedJobView, DelegationCounters, DelegationEvent, DelegationManagerDeps, DelegationNotice, DelegationQueueLayout, DelegationState, DelegationStatus, OfferAnswer,
 } from "./manager-types.js";
 
 interface ActiveJob {
@@ -146,13 +146,14 @@ export class DelegationManager {
    * Called by the work loop before it claims inbox/<id>.md. "delegated": the task is now the remote service's
    * (its marker replaced it in the inbox). "local": claim it as usual — it routes local, the budget is spent,
    * the submit failed, it cannot be parsed (the claim fails it with the reason), or delegation is not running.
+   * "held": leave it waiting — the jobs still running may use up the budget; it is offered again once one finishes.
    */
-  async offer(project: string, id: string): Promise<"delegated" | "local"> {
+  async offer(project: string, id: string): Promise<OfferAnswer> {
     const key = `${project}/${id}`;
     if (this.lifecycle !== "running" || !isValidProjectName(project) || !Object.hasOwn(this.d.queue.projects, project) || !isValidTaskId(id)) return "local";
     if (this.offering.has(key) || this.jobs.has(key)) return "local";
     if (this.d.clock.now() < this.pausedUntil) return "local";
-    const run = this.offerTask(project, id).catch((err: unknown) => {
+    const run = this.offerTask(project, id).catch((err: unknown): OfferAnswer => {
       this.log.error({ project, task: id, err: describeError(err) }, "delegation offer failed; the task runs locally");
       return "local" as const;
     });
@@ -206,9 +207,14 @@ export class DelegationManager {
     }
   }
 
-  private async offerTask(project: string, id: string): Promise<"delegated" | "local"> {
+  private async offerTask(project: string, id: string): Promise<OfferAnswer> {
     const offer = await this.readOffer(project, id);
     if (offer === undefined) return "local";
+    // Spend is counted when a job is reaped: the running ones are counted at an estimate, or a pass would send them all.
+    if (!this.budget.reached() && this.budget.wouldReach(this.jobs.size)) {
+      this.log.debug({ project, task: id, running: this.jobs.size, ...this.budget.snapshot() }, "the running jobs may use up the delegation budget; the task waits");
+      return "held";
+    }
     const intent = await this.intentFor(project, id, offer);
     if (intent === undefined) return "local";
     // Step 1: the write-ahead marker, then the task file leaves (only if it is still the file we read).
@@ -373,7 +379,8 @@ export class DelegationManager {
 
   private async fileJob(job: ActiveJob, o: { outcome: "done" | "failed"; body: string; reason?: string; cost?: number | undefined }): Promise<void> {
     // The spend is counted (once per job id) before the file moves: a crash in between re-reaps without double counting.
-    if (o.cost !== undefined) await this.budget.add(job.jobId, o.cost);
+    // A job without a cost counts as 0, so that the day's mean cost (the budget's estimate) knows of it.
+    await this.budget.add(job.jobId, o.cost ?? 0);
     const finishedAt = this.d.clock.now();
     const content: MarkerFinish = {
       outcome: o.outcome, body: o.body, ...(o.reason === undefined ? {} : { reason: o.reason }),
