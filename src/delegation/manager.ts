@@ -22,6 +22,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
+import { clipText } from "../lib/clip.js";
 import { formatDuration } from "../lib/duration.js";
 import { describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
@@ -72,6 +73,9 @@ interface Offer {
 export const SUBMIT_DEADLINE_MS = 20_000;
 /** After a submit timed out or met an outage, nothing is offered for this long (each offer would wait again). */
 export const OFFER_PAUSE_MS = 5 * 60_000;
+
+/** A failure's reason (footer, event, log, notice) is cut to this; the failed/ file's body keeps the service's text whole. */
+export const MAX_REASON_CHARS = 300;
 
 // Remembered local routing decisions; past this many the memory starts over (a re-read costs one parse).
 const ROUTED_LOCAL_MAX = 50_000;
@@ -360,8 +364,8 @@ export class DelegationManager {
     job.lastPolledAt = now;
     if (seen?.status === "completed") return this.fileJob(job, { outcome: "done", body: seen.result ?? "", cost: seen.cost_usd });
     if (seen?.status === "failed") {
-      const reason = `the job service reports job ${job.jobId} (${job.provider}) failed: ${seen.error ?? "no reason given"}`;
-      return this.fileJob(job, { outcome: "failed", body: reason, reason, cost: seen.cost_usd });
+      const body = `the job service reports job ${job.jobId} (${job.provider}) failed: ${seen.error ?? "no reason given"}`;
+      return this.fileJob(job, { outcome: "failed", body, reason: clipText(body, MAX_REASON_CHARS), cost: seen.cost_usd });
     }
     if (error?.code === "DELEGATION_HTTP" && error.status === 404) {
       const reason = `the job service no longer knows job ${job.jobId} (HTTP 404)`;
@@ -371,7 +375,7 @@ export class DelegationManager {
     job.lastError = error?.message;
     if (now - job.submittedAt >= this.d.settings.jobTimeoutMs) {
       const last = [job.lastStatus ? `last status: ${job.lastStatus}` : "status never seen", job.lastError ? `last error: ${job.lastError}` : ""].filter(Boolean).join("; ");
-      const reason = `job ${job.jobId} (${job.provider}) did not finish within ${formatDuration(this.d.settings.jobTimeoutMs)} (${last})`;
+      const reason = clipText(`job ${job.jobId} (${job.provider}) did not finish within ${formatDuration(this.d.settings.jobTimeoutMs)} (${last})`, MAX_REASON_CHARS);
       return this.fileJob(job, { outcome: "failed", body: reason, reason });
     }
     if (error) this.log.warn({ project: job.project, task: job.id, job_id: job.jobId, code: error.code, err: error.message }, "cannot poll a delegated job; trying again at the next pass");
