@@ -33,7 +33,7 @@ export interface WorkWiring {
   settingsFile: () => string;
   record: (event: TaskEvent) => void;
   limits?: LimitPort;
-  offer?: (project: string, id: string) => Promise<"delegated" | "local">;
+  offer?: (project: string, id: string) => Promise<"delegated" | "local" | "held">;
   onFault?: (fault: TaskFault) => void;
   worktrees?: WorktreePort;
 }

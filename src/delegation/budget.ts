@@ -75,6 +75,19 @@ export class DailyBudget {
     return this.o.limitUsd > 0 && this.spentToday() >= this.o.limitUsd;
   }
 
+  /**
+   * True when a budget is set and the spend so far plus `running` unfinished jobs, each at the mean cost of the day's
+   * finished jobs, would reach it. Before any job has finished today the cost is unknown: one running job is enough.
+   */
+  wouldReach(running: number): boolean {
+    if (this.reached()) return true;
+    if (this.o.limitUsd <= 0 || running <= 0) return false;
+    const costs = Object.values(this.state.jobs);
+    if (costs.length === 0) return true;
+    const spent = costs.reduce((a, b) => a + b, 0);
+    return spent + (running * spent) / costs.length >= this.o.limitUsd;
+  }
+
   /** Counts a job's cost once (keyed by job id) and saves. A failed save is logged: the spend still counts in memory. */
   async add(jobId: string, costUsd: number): Promise<void> {
     this.roll();

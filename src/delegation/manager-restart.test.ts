@@ -108,6 +108,8 @@ describe("DelegationManager: restart", () => {
     const failed = await f.read("alpha", "failed", "t1.md");
     assert.ok(failed.includes("Summarise the logs."), "the task's text is kept");
     assert.match(parseFooter(failed)!.reason!, /stopped while submitting.*not submitted again/);
+    const key = mock.submits()[0]!.idempotencyKey!;
+    assert.ok(parseFooter(failed)!.reason!.includes(`(Idempotency-Key ${key})`), "the reason names the key the job, if any, can be found by");
     assert.deepEqual(f.notices.map((n) => n.kind), ["delegation_failed"]);
     assert.deepEqual(restarted.counters(), { active: 0, completed_total: 0, failed_total: 1 });
     await restarted.reapOnce();
@@ -184,5 +186,31 @@ describe("DelegationManager: the daily budget", () => {
     await f.clock.advance(24 * 3_600_000);
     assert.equal(await second.offer("alpha", "t3"), "delegated");
     assert.deepEqual(second.status().budget, { day: "2026-04-18", spent_usd: 0, daily_budget_usd: 1, reached: false });
+  }, { dailyBudgetUsd: 1 }));
+});
+
+describe("DelegationManager: the budget counts the jobs still running", () => {
+  test("budget 1, each job 0.5: ten offers before any reap delegate at most two; the rest wait, then run locally once it is spent", () => withFixture(async (f) => {
+    mock.setDefaultPlan({ result: "ok", cost_usd: 0.5 });
+    const m = f.make();
+    await m.start();
+    const ids = Array.from({ length: 10 }, (_, i) => `t${i}`);
+    for (const id of ids) await f.put("alpha", id, TASKS.gpu);
+    const offerAll = async (): Promise<string[]> => {
+      const answers: string[] = [];
+      for (const id of ids) if ((await f.list("alpha", "inbox")).includes(`${id}.md`)) answers.push(await m.offer("alpha", id));
+      return answers;
+    };
+    const first = await offerAll();
+    assert.ok(first.filter((a) => a === "delegated").length <= 2, `delegated before any reap: ${first.join(",")}`);
+    assert.ok(first.every((a) => a !== "local"), "the others wait for the budget to be known");
+    for (let pass = 0; pass < 4; pass++) {
+      await m.reapOnce();
+      await f.clock.advance(2000);
+      await offerAll();
+    }
+    assert.equal(mock.submits().length, 2, "two jobs of 0.5 fill a budget of 1");
+    assert.deepEqual(m.status().budget, { day: "2026-04-17", spent_usd: 1, daily_budget_usd: 1, reached: true });
+    assert.deepEqual(await offerAll(), ids.slice(2).map(() => "local"), "once spent, the rest run locally");
   }, { dailyBudgetUsd: 1 }));
 });

@@ -33,6 +33,9 @@ export interface DelegationManagerDeps {
   record(event: DelegationEvent): void;
 }
 
+/** What an offer did with a waiting task: took it, left it to the local claim, or left it waiting. */
+export type OfferAnswer = "delegated" | "local" | "held";
+
 export type DelegationState = "idle" | "starting" | "running" | "stopping" | "stopped";
 
 export interface DelegatedJobView {

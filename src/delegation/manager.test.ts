@@ -8,6 +8,7 @@ import { readMarker } from "./marker.js";
 import { managerFixture, withManagerFixture, type ManagerFixture, START } from "./test-manager.js";
 import { manualDeadlines, RecordingClock, TASKS } from "./test-support.js";
 import { JobClient } from "./client.js";
+import { MAX_REASON_CHARS } from "./manager.js";
 
 let mock: MockJobService;
 before(async () => {
@@ -194,6 +195,23 @@ describe("DelegationManager: the reaper", () => {
     assert.match(footer.reason!, /GPU quota exhausted/);
     assert.deepEqual(m.counters(), { active: 0, completed_total: 0, failed_total: 1 });
     assert.deepEqual(f.notices.map((n) => n.kind), ["delegation_failed"]);
+  }));
+
+  test("a huge failure from the service: the reason (footer, event, notice) is cut to MAX_REASON_CHARS; the body keeps it whole", () => withFixture(async (f) => {
+    const error = `GPU fault ${"e".repeat(2 * 1024 * 1024)}`;
+    mock.plan({ outcome: "failed", error });
+    const m = await started(f);
+    await f.put("alpha", "t1", TASKS.gpu);
+    await m.offer("alpha", "t1");
+    await m.reapOnce();
+    const failed = await f.read("alpha", "failed", "t1.md");
+    const reason = parseFooter(failed)!.reason!;
+    assert.ok(reason.length <= MAX_REASON_CHARS && reason.endsWith("…") && reason.includes("failed: GPU fault eee"), reason.slice(0, 80));
+    assert.ok(failed.includes(error), "the failed/ file keeps the service's text");
+    const notice = f.notices.find((n) => n.kind === "delegation_failed")!;
+    assert.ok(notice.kind === "delegation_failed" && notice.reason.length <= MAX_REASON_CHARS && notice.message.length < MAX_REASON_CHARS + 100);
+    const event = f.events.find((e) => e.type === "delegation_failed") as { reason?: string } | undefined;
+    assert.ok((event?.reason ?? "").length <= MAX_REASON_CHARS);
   }));
 
   test("a job past job_timeout fails with the reason; before that it is kept with its last status", () => withFixture(async (f) => {

@@ -6,16 +6,23 @@
  *   1. write the marker in state `submitting` (temp, fsync, rename, fsync), then unlink `<id>.md`, fsync;
  *   2. submit the job;
  *   3. rewrite the marker in state `submitted` with the job id (atomic replace).
- * A failed submit puts `<id>.md` back (no-clobber) and removes the marker: the task runs locally.
+ * A failed submit puts `<id>.md` back (no-clobber) and removes the marker: the task runs locally. The submit's
+ * Idempotency-Key is made once per task and kept (in the marker, and in memory after a failure) for every retry and
+ * re-offer of the same file: a submit that timed out after the service took it is answered with that job, not a second.
  * On restart: a `submitted` marker is re-adopted; a `submitting` marker beside its `<id>.md` is a crash
  * before step 2 (nothing was sent): the marker goes and the task waits; a `submitting` marker alone is a crash
  * during step 2, when the job may or may not exist: it is failed with that reason and never resubmitted.
- * stop() waits for submissions in flight (each bounded by the client's timeouts) so a clean restart never
- * leaves that last case behind.
+ * stop() waits for submissions in flight so a clean restart never leaves that last case behind.
+ *
+ * The work loop offers tasks inside its pass, so an offer is bounded: a submit gets SUBMIT_DEADLINE_MS in all
+ * (the client's retries and Retry-After waits included), and after a failure that says the service is down
+ * or slow, nothing is offered for OFFER_PAUSE_MS (those tasks run locally, as after a failed submit).
  */
+import { createHash, randomUUID } from "node:crypto";
 import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { writeFileAtomic } from "../lib/atomic-fs.js";
+import { clipText } from "../lib/clip.js";
 import { formatDuration } from "../lib/duration.js";
 import { describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
@@ -26,16 +33,16 @@ import { listNames, markerFilePath, pathExists, projectFolders, readTaskFile, ta
 import { isDelegatedName, isValidProjectName, isValidTaskId, MARKER_SUFFIX } from "../queue/names.js";
 import { MAX_TASK_BYTES, parseTask, type Task } from "../queue/task.js";
 import { DailyBudget } from "./budget.js";
-import type { Job, JobStatus } from "./client.js";
+import { isTransient, type Job, type JobStatus, type SubmitAnswer, type SubmitRequest } from "./client.js";
 import { DelegationError } from "./errors.js";
 import { finishMarker, recoverMarkerFinishes, type MarkerFinish, type ProjectDirs } from "./marker-finish.js";
 import { inspectMarker } from "./marker-files.js";
 import { markTask, type MarkerBlock } from "./marker.js";
 import { explainRoute, type DelegatedProvider } from "./router.js";
-import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus } from "./manager-types.js";
+import type { DelegatedJobView, DelegationCounters, DelegationManagerDeps, DelegationState, DelegationStatus, OfferAnswer } from "./manager-types.js";
 
 export type {
-  DelegatedJobView, DelegationCounters, DelegationEvent, DelegationManagerDeps, DelegationNotice, DelegationQueueLayout, DelegationState, DelegationStatus,
+  DelegatedJobView, DelegationCounters, DelegationEvent, DelegationManagerDeps, DelegationNotice, DelegationQueueLayout, DelegationState, DelegationStatus, OfferAnswer,
 } from "./manager-types.js";
 
 interface ActiveJob {
@@ -58,7 +65,17 @@ interface Offer {
   bytes: Uint8Array;
   /** The file as read: the hand-off removes it only if it is still this one, a failed submit restores its mtime. */
   before: Stats;
+  /** The submit's Idempotency-Key: the one an earlier failed submit of the same file used, else a new one. */
+  key: string;
 }
+
+/** One submit, its retries included: past this the offer gives up and the task runs locally. */
+export const SUBMIT_DEADLINE_MS = 20_000;
+/** After a submit timed out or met an outage, nothing is offered for this long (each offer would wait again). */
+export const OFFER_PAUSE_MS = 5 * 60_000;
+
+/** A failure's reason (footer, event, log, notice) is cut to this; the failed/ file's body keeps the service's text whole. */
+export const MAX_REASON_CHARS = 300;
 
 // Remembered local routing decisions; past this many the memory starts over (a re-read costs one parse).
 const ROUTED_LOCAL_MAX = 50_000;
@@ -75,8 +92,12 @@ export class DelegationManager {
   private reaping: Promise<void> = Promise.resolve();
   /** `project/id` → file identity (inode, size, mtime) of tasks whose frontmatter routes local. */
   private readonly routedLocal = new Map<string, string>();
+  /** `project/id` → the key of a failed submit and the digest of the file it sent, for a re-offer of that file. */
+  private readonly retryKeys = new Map<string, { digest: string; key: string }>();
   private completedTotal = 0;
   private failedTotal = 0;
+  /** Until when offers are refused after the service timed out or failed (0: not paused). */
+  private pausedUntil = 0;
 
   constructor(private readonly d: DelegationManagerDeps) {
     this.log = d.log.child({ component: "delegation" });
@@ -129,12 +150,14 @@ export class DelegationManager {
    * Called by the work loop before it claims inbox/<id>.md. "delegated": the task is now the remote service's
    * (its marker replaced it in the inbox). "local": claim it as usual — it routes local, the budget is spent,
    * the submit failed, it cannot be parsed (the claim fails it with the reason), or delegation is not running.
+   * "held": leave it waiting — the jobs still running may use up the budget; it is offered again once one finishes.
    */
-  async offer(project: string, id: string): Promise<"delegated" | "local"> {
+  async offer(project: string, id: string): Promise<OfferAnswer> {
     const key = `${project}/${id}`;
     if (this.lifecycle !== "running" || !isValidProjectName(project) || !Object.hasOwn(this.d.queue.projects, project) || !isValidTaskId(id)) return "local";
     if (this.offering.has(key) || this.jobs.has(key)) return "local";
-    const run = this.offerTask(project, id).catch((err: unknown) => {
+    if (this.d.clock.now() < this.pausedUntil) return "local";
+    const run = this.offerTask(project, id).catch((err: unknown): OfferAnswer => {
       this.log.error({ project, task: id, err: describeError(err) }, "delegation offer failed; the task runs locally");
       return "local" as const;
     });
@@ -188,14 +211,19 @@ export class DelegationManager {
     }
   }
 
-  private async offerTask(project: string, id: string): Promise<"delegated" | "local"> {
+  private async offerTask(project: string, id: string): Promise<OfferAnswer> {
     const offer = await this.readOffer(project, id);
     if (offer === undefined) return "local";
+    // Spend is counted when a job is reaped: the running ones are counted at an estimate, or a pass would send them all.
+    if (!this.budget.reached() && this.budget.wouldReach(this.jobs.size)) {
+      this.log.debug({ project, task: id, running: this.jobs.size, ...this.budget.snapshot() }, "the running jobs may use up the delegation budget; the task waits");
+      return "held";
+    }
     const intent = await this.intentFor(project, id, offer);
     if (intent === undefined) return "local";
     // Step 1: the write-ahead marker, then the task file leaves (only if it is still the file we read).
     if (!(await this.handOff(project, id, intent, offer.before))) return "local";
-    // Step 2. No abort signal: a submit cut short could not tell whether the job exists (stop() waits instead).
+    // Step 2, bounded (see the header): the work loop's pass waits for it.
     const jobId = await this.submitJob(project, id, offer);
     if (jobId === undefined) return "local";
     // Step 3: the job id, durably. Should this write fail, the job is still followed from memory until a restart.
@@ -226,7 +254,9 @@ export class DelegationManager {
       this.routedLocal.set(key, identity);
       return undefined;
     }
-    return { task: parsed.task, provider: route.route, rule: route.reason, bytes: read.bytes, before };
+    const digest = sha256(read.bytes);
+    const earlier = this.retryKeys.get(key);
+    return { task: parsed.task, provider: route.route, rule: route.reason, bytes: read.bytes, before, key: earlier?.digest === digest ? earlier.key : randomUUID() };
   }
 
   /** The write-ahead marker's text; undefined (the task runs locally) when the budget is spent, the id is delegated already, or the task cannot be marked. */
@@ -240,7 +270,7 @@ export class DelegationManager {
       this.log.warn({ project, task: id }, "a delegated task with this id is still in the inbox; this one runs locally");
       return undefined;
     }
-    const intent = markTask(offer.task.raw, { state: "submitting", provider: offer.provider, requestedAt: this.d.clock.now() });
+    const intent = markTask(offer.task.raw, { state: "submitting", provider: offer.provider, requestedAt: this.d.clock.now(), idempotencyKey: offer.key });
     if (!intent.ok || Buffer.byteLength(intent.text) > MAX_TASK_BYTES) {
       this.log.warn({ project, task: id, reason: intent.ok ? "the marker would pass the 1 MiB task limit" : intent.reason }, "cannot mark the task as delegated; it runs locally");
       return undefined;
@@ -273,16 +303,41 @@ export class DelegationManager {
   private async submitJob(project: string, id: string, offer: Offer): Promise<string | undefined> {
     const { task, provider } = offer;
     try {
-      const answer = await this.d.client.submit({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } });
+      const answer = await this.submitWithin({ provider, prompt: task.prompt, metadata: { task_id: id, project, complexity_hint: task.meta.complexity_hint ?? null } }, offer.key);
+      this.retryKeys.delete(`${project}/${id}`);
       return answer.id;
     } catch (err) {
+      if (err instanceof DelegationError && isTransient(err)) this.pause(err);
       const as = await restoreWaiting(this.d.queue.root, project, id, offer.bytes, offer.before.mtime, this.d.clock.now());
+      // The service may have made the job: offered again, the same file carries the same key and gets that job back.
+      if (this.retryKeys.size >= ROUTED_LOCAL_MAX) this.retryKeys.clear();
+      this.retryKeys.set(`${project}/${as}`, { digest: sha256(offer.bytes), key: offer.key });
       if (as !== id) this.log.warn({ project, task: id, as }, "a new task took the name meanwhile; the task waits under another id");
       const code = err instanceof DelegationError ? err.code : "UNKNOWN";
       this.log.warn({ project, task: id, provider, code, err: describeError(err) }, "job submit failed; the task runs locally");
       this.emit({ type: "delegation_submit_failed", project, task: id, provider, code, error: describeError(err) });
       return undefined;
     }
+  }
+
+  /** The submit, cut short (DELEGATION_TIMEOUT) once SUBMIT_DEADLINE_MS have passed on the manager's clock. */
+  private async submitWithin(request: SubmitRequest, key: string): Promise<SubmitAnswer> {
+    const cut = new AbortController();
+    const deadline = this.d.clock.sleep(SUBMIT_DEADLINE_MS, cut.signal).then(() => {
+      throw new DelegationError("DELEGATION_TIMEOUT", `the job service did not take the job within ${formatDuration(SUBMIT_DEADLINE_MS)}`);
+    });
+    try {
+      return await Promise.race([this.d.client.submit(request, cut.signal, key), deadline]);
+    } finally {
+      cut.abort();
+    }
+  }
+
+  private pause(err: DelegationError): void {
+    const now = this.d.clock.now();
+    if (now < this.pausedUntil) return;
+    this.pausedUntil = now + OFFER_PAUSE_MS;
+    this.log.warn({ code: err.code, pause: formatDuration(OFFER_PAUSE_MS) }, "the job service is down or slow; no task is offered to it for a while (they run locally)");
   }
 
   /** Rewrites the marker with the job id; a failure is logged, not thrown (the job is followed from memory). */
@@ -309,8 +364,8 @@ export class DelegationManager {
     job.lastPolledAt = now;
     if (seen?.status === "completed") return this.fileJob(job, { outcome: "done", body: seen.result ?? "", cost: seen.cost_usd });
     if (seen?.status === "failed") {
-      const reason = `the job service reports job ${job.jobId} (${job.provider}) failed: ${seen.error ?? "no reason given"}`;
-      return this.fileJob(job, { outcome: "failed", body: reason, reason, cost: seen.cost_usd });
+      const body = `the job service reports job ${job.jobId} (${job.provider}) failed: ${seen.error ?? "no reason given"}`;
+      return this.fileJob(job, { outcome: "failed", body, reason: clipText(body, MAX_REASON_CHARS), cost: seen.cost_usd });
     }
     if (error?.code === "DELEGATION_HTTP" && error.status === 404) {
       const reason = `the job service no longer knows job ${job.jobId} (HTTP 404)`;
@@ -320,7 +375,7 @@ export class DelegationManager {
     job.lastError = error?.message;
     if (now - job.submittedAt >= this.d.settings.jobTimeoutMs) {
       const last = [job.lastStatus ? `last status: ${job.lastStatus}` : "status never seen", job.lastError ? `last error: ${job.lastError}` : ""].filter(Boolean).join("; ");
-      const reason = `job ${job.jobId} (${job.provider}) did not finish within ${formatDuration(this.d.settings.jobTimeoutMs)} (${last})`;
+      const reason = clipText(`job ${job.jobId} (${job.provider}) did not finish within ${formatDuration(this.d.settings.jobTimeoutMs)} (${last})`, MAX_REASON_CHARS);
       return this.fileJob(job, { outcome: "failed", body: reason, reason });
     }
     if (error) this.log.warn({ project: job.project, task: job.id, job_id: job.jobId, code: error.code, err: error.message }, "cannot poll a delegated job; trying again at the next pass");
@@ -328,7 +383,8 @@ export class DelegationManager {
 
   private async fileJob(job: ActiveJob, o: { outcome: "done" | "failed"; body: string; reason?: string; cost?: number | undefined }): Promise<void> {
     // The spend is counted (once per job id) before the file moves: a crash in between re-reaps without double counting.
-    if (o.cost !== undefined) await this.budget.add(job.jobId, o.cost);
+    // A job without a cost counts as 0, so that the day's mean cost (the budget's estimate) knows of it.
+    await this.budget.add(job.jobId, o.cost ?? 0);
     const finishedAt = this.d.clock.now();
     const content: MarkerFinish = {
       outcome: o.outcome, body: o.body, ...(o.reason === undefined ? {} : { reason: o.reason }),
@@ -439,4 +495,8 @@ export class DelegationManager {
   private dirs(project: string): ProjectDirs {
     return projectFolders(this.d.queue.root, project);
   }
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }

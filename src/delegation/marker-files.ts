@@ -36,8 +36,9 @@ export async function inspectMarker(inbox: string, id: string): Promise<MarkerFo
   if (!marker.ok) return { kind: "fail", reason: `its delegation marker cannot be read (${marker.reason}); no job is followed for it` };
   if (marker.block.state === "submitted") return { kind: "adopt", block: marker.block };
   if (await pathExists(taskFilePath(inbox, id))) return { kind: "discard" };
+  const key = marker.block.idempotencyKey;
   return {
     kind: "fail",
-    reason: "the daemon stopped while submitting this task to the job service: a job may or may not exist there, so it was not submitted again (a task never runs twice); put the task back in the inbox to run it",
+    reason: `the daemon stopped while submitting this task to the job service${key === undefined ? "" : ` (Idempotency-Key ${key})`}: a job may or may not exist there, so it was not submitted again (a task never runs twice); put the task back in the inbox to run it`,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The `inbox/<id>.md.delegated` marker (contract §4): the task's text with a `delegation:` block added as the last
  * field of its frontmatter. The block is written in two states:
- *   submitting — `{provider, requested_at}`: written before the job is submitted (the write-ahead record);
+ *   submitting — `{provider, requested_at, idempotency_key}`: written before the job is submitted (the write-ahead
+ *                record; the key is the one the submit carries, so a job it made can be found again);
  *   submitted  — `{job_id, provider, submitted_at}`: written once the service has answered with the job id.
  * The rest of the file is the task, byte for byte: the block is inserted, never re-serialised from YAML.
  */
@@ -9,17 +10,17 @@ import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { formatIso } from "../queue/footer.js";
 import { parseFrontmatterFields, splitFrontmatter } from "../queue/frontmatter.js";
-import { JOB_ID_PATTERN } from "./client.js";
+import { IDEMPOTENCY_KEY_PATTERN, JOB_ID_PATTERN } from "./client.js";
 import { DELEGATED_PROVIDERS, type DelegatedProvider } from "./router.js";
 
 export type MarkerBlock =
-  | { state: "submitting"; provider: DelegatedProvider; requestedAt: number }
+  | { state: "submitting"; provider: DelegatedProvider; requestedAt: number; idempotencyKey?: string }
   | { state: "submitted"; jobId: string; provider: DelegatedProvider; submittedAt: number };
 
 const instant = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "expected an ISO-8601 instant");
 const provider = z.enum(DELEGATED_PROVIDERS as [DelegatedProvider, ...DelegatedProvider[]]);
 const submittedSchema = z.object({ job_id: z.string().regex(JOB_ID_PATTERN, "not a valid job id"), provider, submitted_at: instant });
-const submittingSchema = z.object({ provider, requested_at: instant });
+const submittingSchema = z.object({ provider, requested_at: instant, idempotency_key: z.string().regex(IDEMPOTENCY_KEY_PATTERN, "not a valid idempotency key").optional() });
 
 export type MarkResult = { ok: true; text: string } | { ok: false; reason: string };
 export type MarkerRead = { ok: true; block: MarkerBlock } | { ok: false; reason: string };
@@ -79,7 +80,8 @@ function readBlock(value: unknown): MarkerRead {
   }
   const r = submittingSchema.safeParse(value);
   if (!r.success) return { ok: false, reason: describe(r.error) };
-  return { ok: true, block: { state: "submitting", provider: r.data.provider, requestedAt: Date.parse(r.data.requested_at) } };
+  const key = r.data.idempotency_key;
+  return { ok: true, block: { state: "submitting", provider: r.data.provider, requestedAt: Date.parse(r.data.requested_at), ...(key === undefined ? {} : { idempotencyKey: key }) } };
 }
 
 // The block holds instants to the second, as the footer and status.json do.
@@ -91,7 +93,7 @@ function toSeconds(block: MarkerBlock): MarkerBlock {
 function formatBlock(block: MarkerBlock, eol: string): string {
   const fields: [string, string][] = block.state === "submitted"
     ? [["job_id", block.jobId], ["provider", block.provider], ["submitted_at", formatIso(block.submittedAt)]]
-    : [["provider", block.provider], ["requested_at", formatIso(block.requestedAt)]];
+    : [["provider", block.provider], ["requested_at", formatIso(block.requestedAt)], ...(block.idempotencyKey === undefined ? [] : [["idempotency_key", block.idempotencyKey] as [string, string]])];
   // JSON strings are YAML double-quoted scalars; the values are ids, provider names and instants.
   return `delegation:${eol}${fields.map(([k, v]) => `  ${k}: ${JSON.stringify(v)}${eol}`).join("")}`;
 }

@@ -48,8 +48,8 @@ export interface WorkLoopDeps {
   record(event: TaskEvent): void;
   /** Where supervision reports screens and asks about usage limits (the failover's watch); absent: none watched. */
   limits?: LimitPort;
-  /** Delegation (when on): offered each waiting task before a local claim; "delegated" takes it off the inbox. */
-  offer?(project: string, id: string): Promise<"delegated" | "local">;
+  /** Delegation (when on): offered each waiting task before a local claim; "delegated" takes it off the inbox, "held" leaves it waiting. */
+  offer?(project: string, id: string): Promise<"delegated" | "local" | "held">;
   /** Told once when a task gets stuck (it could not be handed over, put back or filed); it is retried every pass. */
   onFault?(fault: TaskFault): void;
   /** Worktrees and per-project caps; absent: tasks run in the project's checkout, no cap. */

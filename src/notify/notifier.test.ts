@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeClock } from "../lib/test-clock.js";
 import { silentLogger } from "../lib/logger.js";
-import { Notifier, type Notification, type NotificationChannel } from "./notifier.js";
+import { MAX_NOTIFICATION_CHARS, Notifier, type Notification, type NotificationChannel } from "./notifier.js";
 
 function recorder(fail = false): NotificationChannel & { got: Notification[] } {
   const got: Notification[] = [];
@@ -30,4 +30,15 @@ test("a failing channel is logged, never thrown, and does not stop the others", 
   const n = new Notifier({ channels: [recorder(true), good], clock: new FakeClock(), log: silentLogger(), minIntervalMs: 0 });
   await n.notify({ kind: "swap-done", text: "swapped main → backup" });
   assert.equal(good.got.length, 1);
+});
+
+test("a text past MAX_NOTIFICATION_CHARS reaches every channel cut, with an ellipsis (Telegram refuses 4096+)", async () => {
+  const ch = recorder();
+  const n = new Notifier({ channels: [ch], clock: new FakeClock(), log: silentLogger(), minIntervalMs: 0 });
+  await n.notify({ kind: "delegation-failed", text: `Delegated task p/t1 failed: ${"x".repeat(5 * 1024 * 1024)}`, key: "p/t1" });
+  const text = ch.got[0]!.text;
+  assert.equal(text.length, MAX_NOTIFICATION_CHARS);
+  assert.ok(text.startsWith("Delegated task p/t1 failed: xxx") && text.endsWith("x…"));
+  await n.notify({ kind: "swap-done", text: "short" });
+  assert.equal(ch.got[1]!.text, "short");
 });

@@ -1,4 +1,5 @@
 import type { Clock } from "../lib/clock.js";
+import { clipText } from "../lib/clip.js";
 import { describeError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 
@@ -17,6 +18,9 @@ export interface Notification {
   key?: string;
 }
 
+/** A notification's text is cut to this (Telegram refuses messages past 4096 characters; a phone shows less). */
+export const MAX_NOTIFICATION_CHARS = 1000;
+
 /** Somewhere a notification can be sent: Telegram, e-mail, the log. */
 export interface NotificationChannel {
   readonly name: string;
@@ -33,7 +37,7 @@ export function logChannel(log: Logger): NotificationChannel {
 
 /**
  * Fans a notification out to every channel, never repeating the same event (kind + key) within
- * `minIntervalMs`. A failing channel is logged, never fatal, and does not stop the others.
+ * `minIntervalMs`; a text past MAX_NOTIFICATION_CHARS is cut. A failing channel is logged, never fatal, and does not stop the others.
  */
 export class Notifier {
   private readonly lastSent = new Map<string, number>();
@@ -50,9 +54,10 @@ export class Notifier {
     }
     this.lastSent.set(id, now);
     if (this.lastSent.size > 10_000) this.lastSent.delete(this.lastSent.keys().next().value!);
+    const clipped = n.text.length > MAX_NOTIFICATION_CHARS ? { ...n, text: clipText(n.text, MAX_NOTIFICATION_CHARS) } : n;
     await Promise.all(
       this.d.channels.map((c) =>
-        c.send(n).catch((err: unknown) => this.d.log.error({ channel: c.name, notification: n.kind, err: describeError(err) }, "notification not sent")),
+        c.send(clipped).catch((err: unknown) => this.d.log.error({ channel: c.name, notification: n.kind, err: describeError(err) }, "notification not sent")),
       ),
     );
     return { sent: true };
