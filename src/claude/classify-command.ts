@@ -3,6 +3,7 @@
  * the verdict. Reading the file or stdin and parsing `--now` belong to the CLI.
  */
 import { classifyScreen, type LimitKind, type ScreenState, type ScreenVerdict } from "./screen.js";
+import { clipText } from "../lib/clip.js";
 
 /** The `--json` shape (contract §7); `resets_at` is ISO-8601 UTC or null when the screen shows no reset time. */
 export interface VerdictJson {
@@ -37,7 +38,7 @@ export function formatVerdict(verdict: ScreenVerdict, options: { json: boolean }
   }
   const head = `${verdict.state} (${verdict.detail})`;
   if (verdict.inputText === undefined) return head;
-  const input = verdict.inputText.length > 60 ? `${verdict.inputText.slice(0, 59)}…` : verdict.inputText;
+  const input = clipText(verdict.inputText, 60);
   return `${head}\n  input: ${JSON.stringify(input)}`;
 }
 

@@ -11,6 +11,7 @@ import { isAbortError, systemClock, type Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { DelegationError } from "./errors.js";
 import type { DelegatedProvider } from "./router.js";
+import { clipText } from "../lib/clip.js";
 
 export const JOB_STATUSES = ["queued", "running", "completed", "failed"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -369,5 +370,5 @@ function errorSummary(text: string): string {
   }
   if (!summary) return "";
   const line = summary.replace(/\s+/g, " ").trim();
-  return ` (${line.length > 200 ? `${line.slice(0, 199)}…` : line})`;
+  return ` (${clipText(line, 200)})`;
 }

@@ -1,4 +1,5 @@
 import { coerceBoolean } from "../queue/task.js";
+import { clipText } from "../lib/clip.js";
 
 /** Where a task runs: a local Claude Code session, or one of the remote service's providers. */
 export type Route = "local" | DelegatedProvider;
@@ -66,5 +67,5 @@ function normalise(value: unknown): string | undefined {
 
 function show(value: unknown): string {
   const s = JSON.stringify(value) ?? String(value);
-  return s.length > 40 ? `${s.slice(0, 39)}…` : s;
+  return clipText(s, 40);
 }

@@ -1,3 +1,5 @@
+import { clipText } from "../lib/clip.js";
+
 /** The line that opens the footer of a done/ or failed/ file (contract §4). */
 export const FOOTER_MARKER = "<!-- claude-failover -->";
 
@@ -39,7 +41,7 @@ export function formatFooter(status: Outcome, fields: FooterFields & { finishedA
   const add = (key: string, value: string | number | undefined): void => {
     if (value !== undefined && value !== "") lines.push(`${key}: ${oneLine(String(value))}`);
   };
-  if (status === "failed") add("reason", truncate(oneLine(reason ?? "unknown"), MAX_REASON_CHARS));
+  if (status === "failed") add("reason", clipText(oneLine(reason ?? "unknown"), MAX_REASON_CHARS));
   add("session", fields.session);
   add("account", fields.account);
   add("attempts", fields.attempts);
@@ -102,6 +104,3 @@ function oneLine(s: string): string {
   return s.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
 
-function truncate(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
-}

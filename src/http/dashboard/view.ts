@@ -1,3 +1,4 @@
+import { clipText } from "../../lib/clip.js";
 // Server-side rendering of the dashboard's sections. Everything shown passes through esc(): task titles,
 // session errors and event fields are hostile input. The page's script only swaps these fragments in.
 
@@ -34,7 +35,7 @@ export function esc(value: string | number | null | undefined): string {
 }
 
 const MAX_SHOWN = 200;
-const clip = (s: string, n = MAX_SHOWN): string => (s.length > n ? `${s.slice(0, n)}…` : s);
+const clip = (s: string, n = MAX_SHOWN): string => clipText(s, n + 1);
 
 /** A `<time>` the page's script keeps ticking: "for 3m" (since), "3m ago" (ago) or "in 1h 02m" (until). */
 function clock(kind: "since" | "ago" | "until", iso: string | undefined): string {
