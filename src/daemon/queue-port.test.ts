@@ -86,32 +86,7 @@ describe("queuePort", () => {
 test("with 2,000 bad files in an inbox, each pass still supervises what runs and rejects one batch", async () => {
   const clock = new InstantClock();
   const q = await makeQueue({ projects: ["alpha"] });
-  const hub = new HookHub();
-  const fake = new FakeClaude({ emit: (e) => hub.record(e, clock.now()), behaviour: () => ({ kind: "hang" }) });
-  const tmux = new FakeTmuxClient(() => clock.now());
-  tmux.programFor = () => fake.program;
-  await tmux.newSession({ name: "pool-1", cwd: "/" });
-  const busy = new Set<string>();
-  const outcomes: string[] = [];
-  const loop = new WorkLoop({
-    queue: queuePort(new TaskQueue({ root: q.root, projects: q.projects, clock, log: silentLogger() }), ["alpha"], silentLogger()),
-    sessions: {
-      freePoolSessions: () => (busy.has("pool-1") ? [] : ["pool-1"]), canGrow: () => false, grow: async () => false,
-      markBusy: (s) => void busy.add(s), markIdle: (s) => void busy.delete(s), retire: async (s) => void busy.delete(s),
-    },
-    accounts: { activeAccount: () => ({ name: "main", home: "/h/main", env: {} }) },
-    driver: new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub }),
-    hooks: hub, ledger: memoryLedger(), clock, log: silentLogger(),
-    settings: { pollIntervalMs: 5000, idleConfirm: 2, stallTimeoutMs: 3_600_000, taskTimeoutMs: 20_000, maxAttempts: 1 },
-    launchFor: async (_a, id) => ({ argv: ["claude", "--session-id", id, "--settings", "/s.json"], env: { CLAUDE_CONFIG_DIR: "/h/main" } }),
-    lastMessage: async () => undefined, promptDelivered: async () => true,
-    record: (e) => void outcomes.push(e.type),
-  });
-  const signal = new AbortController().signal;
-  const pass = async (): Promise<void> => {
-    await loop.tick(signal);
-    await loop.settled();
-  };
+  const { pass, types: outcomes } = await loopOver(new TaskQueue({ root: q.root, projects: q.projects, clock, log: silentLogger() }), ["alpha"], { clock, taskTimeoutMs: 20_000 });
   await writeFile(path.join(q.dir("alpha", "inbox"), "good.md"), "a task that hangs\n");
   await pass();
   assert.deepEqual(outcomes, [], "not settled yet");
@@ -134,8 +109,8 @@ test("with 2,000 bad files in an inbox, each pass still supervises what runs and
 });
 
 /** A work loop over a real queue with one pool session whose agent hangs; faults as the daemon hears them. */
-async function loopOver(queue: TaskQueue, projects: string[]) {
-  const clock = new InstantClock();
+async function loopOver(queue: TaskQueue, projects: string[], o: { clock?: InstantClock; taskTimeoutMs?: number } = {}) {
+  const clock = o.clock ?? new InstantClock();
   const hub = new HookHub();
   const fake = new FakeClaude({ emit: (e) => hub.record(e, clock.now()), behaviour: () => ({ kind: "hang" }) });
   const tmux = new FakeTmuxClient(() => clock.now());
@@ -143,6 +118,7 @@ async function loopOver(queue: TaskQueue, projects: string[]) {
   await tmux.newSession({ name: "pool-1", cwd: "/" });
   const busy = new Set<string>();
   const outcomes: string[] = [];
+  const types: string[] = [];
   const told: TaskFault[] = [];
   const loop = new WorkLoop({
     queue: queuePort(queue, projects, silentLogger()),
@@ -153,10 +129,13 @@ async function loopOver(queue: TaskQueue, projects: string[]) {
     accounts: { activeAccount: () => ({ name: "main", home: "/h/main", env: {} }) },
     driver: new AgentDriver({ tmux, clock, log: silentLogger(), classify: (c) => classifyScreen(c, { now: clock.now() }), signals: hub }),
     hooks: hub, ledger: memoryLedger(), clock, log: silentLogger(),
-    settings: { pollIntervalMs: 5000, idleConfirm: 2, stallTimeoutMs: 3_600_000, taskTimeoutMs: 3_600_000, maxAttempts: 1 },
+    settings: { pollIntervalMs: 5000, idleConfirm: 2, stallTimeoutMs: 3_600_000, taskTimeoutMs: o.taskTimeoutMs ?? 3_600_000, maxAttempts: 1 },
     launchFor: async (_a, id) => ({ argv: ["claude", "--session-id", id, "--settings", "/s.json"], env: { CLAUDE_CONFIG_DIR: "/h/main" } }),
     lastMessage: async () => undefined, promptDelivered: async () => true,
-    record: (e) => void outcomes.push(`${e.project}/${e.task}:${e.type}`),
+    record: (e) => {
+      outcomes.push(`${e.project}/${e.task}:${e.type}`);
+      types.push(e.type);
+    },
     onFault: (f) => void told.push(f),
   });
   const signal = new AbortController().signal;
@@ -164,7 +143,7 @@ async function loopOver(queue: TaskQueue, projects: string[]) {
     await loop.tick(signal);
     await loop.settled();
   };
-  return { loop, pass, outcomes, told };
+  return { loop, pass, outcomes, types, told };
 }
 
 describe("a filing that fails half-way is finished by a later pass, not at the next restart (Q4)", () => {
