@@ -303,10 +303,7 @@ export class TaskQueue {
     const project = key.slice(0, slash);
     const id = key.slice(slash + 1);
     if (slash < 0 || !isValidProjectName(project) || !Object.hasOwn(this.deps.projects, project) || !isValidTaskId(id)) return false;
-    const inbox = this.dir(project, "inbox");
-    const active = this.dir(project, "active");
-    return (await pathExists(taskFilePath(inbox, id))) || (await pathExists(markerFilePath(inbox, id))) ||
-      (await pathExists(taskFilePath(active, id))) || (await findStaged(active, id)) !== undefined;
+    return (await this.idTaken(project, id, { orActive: true })) || (await findStaged(this.dir(project, "active"), id)) !== undefined;
   }
 
   /** Counts of one project's folders (readdir only). */
@@ -439,10 +436,14 @@ export class TaskQueue {
 
   // An id free in the inbox (no waiting task, no delegation marker) and, with `orActive`, in active/ too.
   private async freeInboxId(project: string, base: string, o: { orActive: boolean }): Promise<string> {
+    return freeId(base, this.deps.clock.now(), (id) => this.idTaken(project, id, o));
+  }
+
+  /** Whether `id` waits in the inbox (as a task or a delegation marker) or, with `orActive`, sits in active/. */
+  private async idTaken(project: string, id: string, o: { orActive: boolean }): Promise<boolean> {
     const inbox = this.dir(project, "inbox");
-    const active = this.dir(project, "active");
-    return freeId(base, this.deps.clock.now(), async (id) =>
-      (await pathExists(taskFilePath(inbox, id))) || (await pathExists(markerFilePath(inbox, id))) || (o.orActive && (await pathExists(taskFilePath(active, id)))));
+    return (await pathExists(taskFilePath(inbox, id))) || (await pathExists(markerFilePath(inbox, id))) ||
+      (o.orActive && (await pathExists(taskFilePath(this.dir(project, "active"), id))));
   }
 
   private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
