@@ -19,7 +19,7 @@ import type { StateStore } from "../state/store.js";
 import type { TmuxClient } from "../tmux/client.js";
 import { accountOrFirst } from "./account-lookup.js";
 import { SWAP_HISTORY, type DaemonState } from "./state.js";
-import { agentEnv } from "./work-wiring.js";
+import { agentAccount } from "./work-wiring.js";
 
 /** The failover's part of state.json. */
 export function swapStateOf(store: StateStore<DaemonState>): SwapStatePort {
@@ -93,8 +93,7 @@ export function buildFailover(w: FailoverWiring): Failover {
   const accounts: AccountsPort = {
     list: config.accounts,
     byHome: (home) => {
-      const a = accountOrFirst(config.accounts, { home }, log, "resume on an account");
-      return { name: a.name, home: a.home, env: agentEnv(config, a, w.env) };
+      return agentAccount(config, accountOrFirst(config.accounts, { home }, log, "resume on an account"), w.env);
     },
   };
   const agent: AgentPort = {

@@ -121,3 +121,27 @@ test("at start, finished tasks of the last 24 h are read back through the queue;
   assert.deepEqual(Object.fromEntries(Object.entries(doc.tasks).map(([id, t]) => [id, t.state])), { shipped: "done", broke: "failed" });
   assert.equal(lines.filter((l) => /finished tasks not read at start/.test(l) && /"project":"api"/.test(l)).length, 1);
 });
+
+test("the watchdog's stale list leaves out time held at a usage limit, as the task's timeout does (S8)", async () => {
+  const root = await tempDir("cf-status-");
+  const now = Date.UTC(2026, 3, 17, 12);
+  const clock = new FakeClock(now);
+  const queue = new TaskQueue({ root, projects: { web: root }, clock, log: silentLogger() });
+  await queue.ensureLayout();
+  const base: TaskRecord = {
+    project: "web", id: "held", session: "ccl-auto-11", account: "main", claude_session_id: "0b9c3f4e-5d6a-4b7c-8d9e-0f1a2b3c4d5e",
+    attempt: 1, phase: "working", cwd: root, started_at: now - 3 * 3_600_000, submitted_at: now - 3 * 3_600_000, timeout_ms: 2 * 3_600_000,
+    screen_changed_at: now, screen_hash: "", idle_polls: 0,
+  };
+  // Three hours in: two held (one finished stretch, one under way), so one hour timed of a two-hour timeout.
+  const held: TaskRecord = { ...base, held_ms: 3_600_000, held_at: now - 3_600_000 };
+  const late: TaskRecord = { ...base, id: "late", session: "ccl-auto-12" };
+  const records = [held, late];
+  const ledger: TaskLedger = {
+    records: () => records, get: (k) => records.find((r) => `${r.project}/${r.id}` === k), put: () => undefined, remove: () => undefined,
+    attempts: () => 1, setAttempts: () => undefined, flush: async () => undefined,
+  };
+  const pub = new StatusPublisher({ queue, projects: ["web"], ledger, clock, log: silentLogger() });
+  await pub.publish();
+  assert.deepEqual(pub.watchdog().stale.map((s) => s.id), ["late"]);
+});

@@ -48,6 +48,11 @@ export function agentEnv(config: Config, account: AccountConfig, env: NodeJS.Pro
   return out;
 }
 
+/** An account as its agents are launched: its name, its home and the environment `agentEnv` gives them. */
+export function agentAccount(config: Config, account: AccountConfig, env: NodeJS.ProcessEnv): AgentAccount {
+  return { name: account.name, home: account.home, env: agentEnv(config, account, env) };
+}
+
 /** Builds the queue and the work loop over the daemon's components. */
 export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop; driver: AgentDriver } {
   // One driver per daemon: the work loop and the failover logic drive sessions the same way.
@@ -87,7 +92,7 @@ export function buildWorkLoop(w: WorkWiring): { queue: TaskQueue; loop: WorkLoop
   const accounts: AccountPort = {
     activeAccount: () => {
       const a = accountByName(w.activeAccount() ?? "");
-      return a ? { name: a.name, home: a.home, env: agentEnv(config, a, w.env) } : undefined;
+      return a ? agentAccount(config, a, w.env) : undefined;
     },
   };
   const transcript = transcriptEvidence({ accounts: config.accounts, log: w.log.child({ component: "transcript" }) });

@@ -38,10 +38,6 @@ export class FaultBook {
     this.d.log.info({ task, stuck_ms: this.d.clock.now() - fault.since }, "task no longer stuck");
   }
 
-  has(task: string): boolean {
-    return this.open.has(task);
-  }
-
   list(): TaskFault[] {
     return [...this.open.values()].map((f) => ({ ...f }));
   }

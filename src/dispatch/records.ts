@@ -35,9 +35,14 @@ export const taskRecordSchema = z.object({
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
 
-/** How long a task has been timed: since it started, less every stretch held at a usage limit (the current one too). */
+/** How long a task has been held at a usage limit, the stretch under way included. */
+export function heldMs(r: Pick<TaskRecord, "held_ms" | "held_at">, now: number): number {
+  return (r.held_ms ?? 0) + (r.held_at === undefined ? 0 : Math.max(0, now - r.held_at));
+}
+
+/** How long a task has been timed: since it started, less every stretch held at a usage limit. */
 export function timedMs(r: Pick<TaskRecord, "started_at" | "held_ms" | "held_at">, now: number): number {
-  return now - r.started_at - (r.held_ms ?? 0) - (r.held_at === undefined ? 0 : Math.max(0, now - r.held_at));
+  return now - r.started_at - heldMs(r, now);
 }
 
 export const taskKey = (project: string, id: string): string => `${project}/${id}`;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { ScreenVerdict } from "../claude/screen.js";
 import { TmuxError } from "../tmux/client.js";
-import { taskKey, type TaskRecord } from "./records.js";
+import { heldMs, taskKey, timedMs, type TaskRecord } from "./records.js";
 import type { TaskOutcomes } from "./task-outcomes.js";
 import type { WorkLoopDeps } from "./work-loop.js";
 
@@ -45,8 +45,7 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
   if (d.limits?.holdsLimit(r)) {
     // The hold is left out of the timeout, and the stall clock stands still meanwhile: once the hold
     // ends (a continuation, or a hold that lapsed) both time the task from there.
-    const held = (r.held_ms ?? 0) + (r.held_at === undefined ? 0 : Math.max(0, now - r.held_at));
-    outcomes.update(r, { idle_polls: 0, held_ms: held, held_at: now, screen_changed_at: now });
+    outcomes.update(r, { idle_polls: 0, held_ms: heldMs(r, now), held_at: now, screen_changed_at: now });
     return;
   }
   if (r.held_at !== undefined) outcomes.update(r, { held_at: undefined });
@@ -68,7 +67,8 @@ export async function supervise(r: TaskRecord, d: WorkLoopDeps, outcomes: TaskOu
     return;
   }
   if (r.idle_polls !== 0) outcomes.update(r, { idle_polls: 0 });
-  const timed = now - r.started_at - (r.held_ms ?? 0);
+  // held_at was just cleared above: only the finished stretches are left out.
+  const timed = timedMs({ ...r, held_at: undefined }, now);
   if (timed > r.timeout_ms) {
     d.record({ type: "task_timed_out", project: r.project, task: r.id, session: r.session, after_ms: timed });
     const held = r.held_ms ? `, ${Math.round(r.held_ms / 1000)} s more held at a usage limit` : "";

@@ -76,7 +76,7 @@ export class LimitWatch {
       settings: {
         confirmPolls: settings.confirmPolls, reactivateCooldownMs: settings.reactivateCooldownMs, usageThreshold: settings.usageThreshold,
         // The ledger holds an account until its reset (end of the shown minute, or exact) plus this grace.
-        reset: { graceMs: settings.resumeGraceMs ?? 60_000 },
+        reset: settings.resumeGraceMs === undefined ? {} : { graceMs: settings.resumeGraceMs },
       },
       record: (r) => d.record(r),
       lastSwapAt: () => state.lastSwapAt(),
