@@ -15,7 +15,7 @@ import type { EventLog } from "../state/event-log.js";
 import type { DaemonEventType, OperatorActionEvent } from "../state/events.js";
 
 /** Sessions change state without an event (the registry): a redraw is offered this often while a page is open. */
-export const DASHBOARD_TICK_MS = 2_000;
+const DASHBOARD_TICK_MS = 2_000;
 /** Snapshots are shared by every open page for this long after one is built: N pages cost one build. */
 const SNAPSHOT_TTL_MS = 1_000;
 const RECENT_EVENTS = 40;
@@ -23,7 +23,7 @@ const RECENT_EVENTS = 40;
 export const WAITING_SHOWN = 50;
 /** The most recent done and failed tasks listed per project. */
 export const FINISHED_SHOWN = 5;
-export const CANCEL_REASON = "cancelled by operator";
+const CANCEL_REASON = "cancelled by operator";
 
 type Action = OperatorActionEvent["action"];
 /** The task an action names. */

@@ -42,7 +42,7 @@ export interface SubmitRequest {
 }
 
 /** The header a submission carries, the same on each of its retries (`IDEMPOTENCY_KEY_PATTERN`). */
-export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+const IDEMPOTENCY_HEADER = "Idempotency-Key";
 /** What an idempotency key may be: printable ASCII without spaces, 1–255 characters (a UUID by default). */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 

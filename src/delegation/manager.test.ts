@@ -8,7 +8,7 @@ import { readMarker } from "./marker.js";
 import { managerFixture, withManagerFixture, type ManagerFixture, START } from "./test-manager.js";
 import { manualDeadlines, RecordingClock, TASKS } from "./test-support.js";
 import { JobClient } from "./client.js";
-import { MAX_REASON_CHARS } from "./manager.js";
+import { MAX_REASON_CHARS } from "../queue/footer.js";
 
 let mock: MockJobService;
 before(async () => {

@@ -28,7 +28,7 @@ import { describeError, IllegalStateError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicLoop } from "../lib/loop.js";
 import { removeMarker, removeWaitingIfUnchanged, restoreWaiting, type FileIdentity } from "../queue/inbox-lock.js";
-import { formatIso } from "../queue/footer.js";
+import { formatIso, MAX_REASON_CHARS } from "../queue/footer.js";
 import { listNames, markerFilePath, pathExists, projectFolders, readTaskFile, taskFilePath } from "../queue/layout.js";
 import { isDelegatedName, isValidProjectName, isValidTaskId, MARKER_SUFFIX } from "../queue/names.js";
 import { MAX_TASK_BYTES, parseTask, type Task } from "../queue/task.js";
@@ -74,8 +74,6 @@ export const SUBMIT_DEADLINE_MS = 20_000;
 /** After a submit timed out or met an outage, nothing is offered for this long (each offer would wait again). */
 export const OFFER_PAUSE_MS = 5 * 60_000;
 
-/** A failure's reason (footer, event, log, notice) is cut to this; the failed/ file's body keeps the service's text whole. */
-export const MAX_REASON_CHARS = 300;
 
 // Remembered local routing decisions; past this many the memory starts over (a re-read costs one parse).
 const ROUTED_LOCAL_MAX = 50_000;

@@ -1,3 +1,4 @@
+import { clipText } from "../lib/clip.js";
 import { mkdir, realpath, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -225,5 +226,5 @@ async function exists(p: string): Promise<boolean> {
 }
 
 function oneLine(s: string): string {
-  return s.replace(/\s+/g, " ").trim().slice(0, 200);
+  return clipText(s.replace(/\s+/g, " ").trim(), 200);
 }

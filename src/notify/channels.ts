@@ -21,7 +21,7 @@ const QUOTED_CHARS = 200;
  * the log. Redacted before it is cut short, so no prefix of the secret survives the cut; its URL-encoded
  * form and a Telegram token's secret half (after the colon) go too.
  */
-export function redactSecret(text: string, secret: string): string {
+function redactSecret(text: string, secret: string): string {
   const forms = [secret, encodeURIComponent(secret), secret.includes(":") ? secret.slice(secret.indexOf(":") + 1) : ""]
     .filter((f) => f.length >= 4)
     .sort((a, b) => b.length - a.length);

@@ -30,7 +30,8 @@ export interface FooterFields {
 }
 
 // Longest footer reason; the full text sits in the Failure section above it.
-const MAX_REASON_CHARS = 300;
+/** A failure reason in a footer (and wherever one is quoted), at most this long. */
+export const MAX_REASON_CHARS = 300;
 
 /**
  * The footer block: the marker line, then `key: value` lines in the contract's order. Values are forced onto one line so

@@ -73,7 +73,7 @@ export function viewFrame(snapshot: DashboardSnapshot): string {
 /** Event streams open at once: each holds a subscription, a socket and what is buffered for it. */
 export const MAX_STREAMS = 16;
 /** A stream whose client has left this much unread is ended: Node would buffer every frame for it. */
-export const MAX_STREAM_BUFFER = 1024 * 1024;
+const MAX_STREAM_BUFFER = 1024 * 1024;
 
 /** Open event streams (at most `max`), ended when the server closes (they would hold `close()` forever). */
 export class StreamSet {
