@@ -87,6 +87,13 @@ describe("DelegationManager.offer", () => {
       assert.equal(mock.submits().length, posts);
       assert.equal(f.events.at(-1)?.type, "delegation_submit_failed");
       assert.equal(m.counters().active, 0);
+      // §8: after an outage (5xx, 429, no connection) nothing is offered for a while; after the service refused
+      // this one task (4xx, a bad answer) the next task is offered as usual.
+      const outage = fault.kind === "status" && fault.status >= 500;
+      await f.put("alpha", "t2", TASKS.gemini);
+      const next = await m.offer("alpha", "t2");
+      assert.equal(mock.submits().length, outage ? posts : posts + 1, outage ? "paused: no submit" : "offered as usual");
+      if (outage) assert.equal(next, "local");
     }));
   }
 

@@ -253,6 +253,18 @@ describe("TaskQueue claim / complete / fail / requeue", () => {
 });
 
 describe("TaskQueue reporting", () => {
+  test("counts: a staged finish in active/ still counts as active (contract §4); a temp dot-file does not", async () => {
+    const q = await makeQueue();
+    try {
+      await putFile(q.root, "alpha", "active", "x.md.to-done", "finished, not yet published");
+      await putFile(q.root, "alpha", "active", ".x.md.to-done", "a temp file");
+      await putFile(q.root, "alpha", "active", "y.md", "running");
+      assert.deepEqual(await q.queue.counts("alpha"), { inbox: 0, active: 2, delegated: 0, done: 0, failed: 0 });
+    } finally {
+      await q.cleanup();
+    }
+  });
+
   test("counts, listActive and listTasks", async () => {
     const q = await makeQueue();
     try {
